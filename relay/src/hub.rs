@@ -1,0 +1,191 @@
+//! Rooms and fan-out: the one seam between connections and delivery.
+//!
+//! Connection tasks only call [`Hub::join`], [`Hub::leave`], [`Hub::broadcast`]
+//! and [`Hub::send_to`]; how a message reaches the other members (today local
+//! outboxes, later also a Redis pub/sub bus for other relays) stays behind it.
+//!
+//! Every outgoing message is serialized once by the caller and shared by all
+//! receivers as a reference-counted [`Utf8Bytes`].
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::metrics::Metrics;
+use crate::outbox::{Outbox, Pushed};
+use crate::peer::PeerId;
+use crate::protocol::{ErrorCode, Kind, LeaveReason, Limits, ServerMessage};
+
+pub struct Hub {
+    rooms: Mutex<HashMap<Arc<str>, Arc<Room>>>,
+    max_rooms: usize,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+}
+
+struct Room {
+    id: Arc<str>,
+    peers: RwLock<HashMap<PeerId, Arc<Outbox>>>,
+}
+
+/// Proof of membership, returned by [`Hub::join`] and given back to [`Hub::leave`].
+pub struct Member {
+    room: Arc<Room>,
+    peer: PeerId,
+}
+
+impl Member {
+    pub fn peer(&self) -> PeerId {
+        self.peer
+    }
+
+    pub fn room_id(&self) -> &str {
+        &self.room.id
+    }
+}
+
+impl Room {
+    fn peers(&self) -> std::sync::RwLockReadGuard<'_, HashMap<PeerId, Arc<Outbox>>> {
+        self.peers.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn peers_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<PeerId, Arc<Outbox>>> {
+        self.peers.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Hub {
+    pub fn new(max_rooms: usize, limits: Limits, metrics: Arc<Metrics>) -> Self {
+        Hub {
+            rooms: Mutex::new(HashMap::new()),
+            max_rooms,
+            limits,
+            metrics,
+        }
+    }
+
+    fn rooms(&self) -> MutexGuard<'_, HashMap<Arc<str>, Arc<Room>>> {
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds `peer` to `room_id`: queues `welcome` (with the current members) to
+    /// the joiner and `peer_joined` to the others, atomically with respect to
+    /// other joins and leaves so every member sees one consistent order.
+    pub fn join(
+        &self,
+        room_id: &str,
+        peer: PeerId,
+        outbox: Arc<Outbox>,
+    ) -> Result<Member, ErrorCode> {
+        let mut rooms = self.rooms();
+        let room = match rooms.get(room_id) {
+            Some(room) => room.clone(),
+            None => {
+                if rooms.len() >= self.max_rooms {
+                    return Err(ErrorCode::TooManyRooms);
+                }
+                let id: Arc<str> = Arc::from(room_id);
+                let room = Arc::new(Room {
+                    id: id.clone(),
+                    peers: RwLock::new(HashMap::new()),
+                });
+                rooms.insert(id, room.clone());
+                self.metrics.rooms.fetch_add(1, Relaxed);
+                room
+            }
+        };
+        let mut peers = room.peers_mut();
+        if peers.len() >= self.limits.max_peers_per_room {
+            return Err(ErrorCode::RoomFull);
+        }
+        let others: Vec<String> = peers.keys().map(|p| p.to_string()).collect();
+        let welcome = ServerMessage::Welcome {
+            you: peer.to_string().into(),
+            peers: others.into_iter().map(Into::into).collect(),
+            limits: self.limits,
+        };
+        outbox.push(Kind::Control, peer, welcome.to_json().into());
+        let joined = Utf8Bytes::from(
+            ServerMessage::PeerJoined {
+                peer: peer.to_string().into(),
+            }
+            .to_json(),
+        );
+        for other in peers.values() {
+            self.deliver(other, Kind::Control, peer, joined.clone());
+        }
+        peers.insert(peer, outbox);
+        self.metrics.peers.fetch_add(1, Relaxed);
+        drop(peers);
+        Ok(Member { room, peer })
+    }
+
+    /// Removes the member and announces `peer_left` to the rest of the room.
+    pub fn leave(&self, member: Member, reason: LeaveReason) {
+        let mut rooms = self.rooms();
+        let mut peers = member.room.peers_mut();
+        if peers.remove(&member.peer).is_none() {
+            return;
+        }
+        self.metrics.peers.fetch_sub(1, Relaxed);
+        if peers.is_empty() {
+            rooms.remove(&member.room.id);
+            self.metrics.rooms.fetch_sub(1, Relaxed);
+            return;
+        }
+        drop(rooms);
+        let left = Utf8Bytes::from(
+            ServerMessage::PeerLeft {
+                peer: member.peer.to_string().into(),
+                reason,
+            }
+            .to_json(),
+        );
+        for other in peers.values() {
+            self.deliver(other, Kind::Control, member.peer, left.clone());
+        }
+    }
+
+    /// Queues `message` to every other member; returns how many it reached.
+    pub fn broadcast(&self, from: &Member, kind: Kind, message: Utf8Bytes) -> usize {
+        let peers = from.room.peers();
+        let mut reached = 0;
+        for (id, outbox) in peers.iter() {
+            if *id != from.peer {
+                self.deliver(outbox, kind, from.peer, message.clone());
+                reached += 1;
+            }
+        }
+        reached
+    }
+
+    /// Queues `message` to one member of the sender's room.
+    pub fn send_to(
+        &self,
+        from: &Member,
+        to: PeerId,
+        kind: Kind,
+        message: Utf8Bytes,
+    ) -> Result<(), ErrorCode> {
+        let peers = from.room.peers();
+        match peers.get(&to) {
+            Some(outbox) if to != from.peer => {
+                self.deliver(outbox, kind, from.peer, message);
+                Ok(())
+            }
+            _ => Err(ErrorCode::UnknownPeer),
+        }
+    }
+
+    fn deliver(&self, outbox: &Outbox, kind: Kind, from: PeerId, message: Utf8Bytes) {
+        if outbox.push(kind, from, message) == Pushed::Overflow {
+            self.metrics.disconnects_slow.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms().len()
+    }
+}

@@ -1,0 +1,173 @@
+//! Counters and gauges, rendered as Prometheus text for `GET /metrics`.
+//!
+//! Plain atomics: every connection task bumps them on its hot path, so they must
+//! cost no lock and no allocation.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use crate::protocol::ErrorCode;
+
+#[derive(Default)]
+pub struct Metrics {
+    pub rooms: AtomicI64,
+    pub peers: AtomicI64,
+    pub connections: AtomicI64,
+    pub messages_in: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub messages_out: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub media_dropped: AtomicU64,
+    pub queued_messages: AtomicI64,
+    pub queued_bytes: AtomicI64,
+    /// Largest single receiver backlog (bytes) seen since start.
+    pub queue_high_water_bytes: AtomicU64,
+    pub disconnects_slow: AtomicU64,
+    pub disconnects_abuse: AtomicU64,
+    pub timeouts: AtomicU64,
+    pub connections_refused: AtomicU64,
+    errors: [AtomicU64; ErrorCode::ALL.len()],
+}
+
+impl Metrics {
+    pub fn error(&self, code: ErrorCode) {
+        self.errors[code.index()].fetch_add(1, Relaxed);
+    }
+
+    pub fn errors(&self, code: ErrorCode) -> u64 {
+        self.errors[code.index()].load(Relaxed)
+    }
+
+    pub fn note_backlog(&self, bytes: usize) {
+        self.queue_high_water_bytes.fetch_max(bytes as u64, Relaxed);
+    }
+
+    /// Prometheus text exposition format, version 0.0.4.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let mut metric = |name: &str, kind: &str, help: &str, value: i64| {
+            let _ = writeln!(out, "# HELP streamflow_relay_{name} {help}");
+            let _ = writeln!(out, "# TYPE streamflow_relay_{name} {kind}");
+            let _ = writeln!(out, "streamflow_relay_{name} {value}");
+        };
+        let g = |a: &AtomicI64| a.load(Relaxed);
+        let c = |a: &AtomicU64| a.load(Relaxed) as i64;
+        metric(
+            "rooms",
+            "gauge",
+            "Rooms with at least one peer.",
+            g(&self.rooms),
+        );
+        metric("peers", "gauge", "Peers joined to a room.", g(&self.peers));
+        metric(
+            "connections",
+            "gauge",
+            "Open WebSocket connections.",
+            g(&self.connections),
+        );
+        metric(
+            "messages_in_total",
+            "counter",
+            "Text messages received from clients.",
+            c(&self.messages_in),
+        );
+        metric(
+            "bytes_in_total",
+            "counter",
+            "Bytes of text messages received from clients.",
+            c(&self.bytes_in),
+        );
+        metric(
+            "messages_out_total",
+            "counter",
+            "Messages written to clients.",
+            c(&self.messages_out),
+        );
+        metric(
+            "bytes_out_total",
+            "counter",
+            "Bytes of messages written to clients.",
+            c(&self.bytes_out),
+        );
+        metric(
+            "media_dropped_total",
+            "counter",
+            "Media messages dropped because a receiver fell behind.",
+            c(&self.media_dropped),
+        );
+        metric(
+            "queued_messages",
+            "gauge",
+            "Messages waiting in receiver queues.",
+            g(&self.queued_messages),
+        );
+        metric(
+            "queued_bytes",
+            "gauge",
+            "Bytes waiting in receiver queues.",
+            g(&self.queued_bytes),
+        );
+        metric(
+            "queue_high_water_bytes",
+            "gauge",
+            "Largest backlog of any single receiver since start, in bytes.",
+            c(&self.queue_high_water_bytes),
+        );
+        metric(
+            "slow_receiver_disconnects_total",
+            "counter",
+            "Receivers disconnected because their control backlog overflowed.",
+            c(&self.disconnects_slow),
+        );
+        metric(
+            "abuse_disconnects_total",
+            "counter",
+            "Connections closed for repeated protocol violations.",
+            c(&self.disconnects_abuse),
+        );
+        metric(
+            "timeouts_total",
+            "counter",
+            "Peers dropped for answering nothing within the idle timeout.",
+            c(&self.timeouts),
+        );
+        metric(
+            "connections_refused_total",
+            "counter",
+            "Connections refused by the connection limits.",
+            c(&self.connections_refused),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP streamflow_relay_errors_total Error messages sent to clients, by code."
+        );
+        let _ = writeln!(out, "# TYPE streamflow_relay_errors_total counter");
+        for code in ErrorCode::ALL {
+            let _ = writeln!(
+                out,
+                "streamflow_relay_errors_total{{code=\"{}\"}} {}",
+                code.as_str(),
+                self.errors(code)
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_help_type_and_error_codes() {
+        let m = Metrics::default();
+        m.error(ErrorCode::TooLarge);
+        m.error(ErrorCode::TooLarge);
+        m.rooms.store(3, Relaxed);
+        let text = m.render();
+        assert!(text.contains("# HELP streamflow_relay_rooms "));
+        assert!(text.contains("# TYPE streamflow_relay_rooms gauge\nstreamflow_relay_rooms 3\n"));
+        assert!(text.contains("streamflow_relay_errors_total{code=\"too_large\"} 2\n"));
+        assert!(text.contains("streamflow_relay_errors_total{code=\"room_full\"} 0\n"));
+    }
+}

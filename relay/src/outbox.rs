@@ -1,0 +1,343 @@
+//! Per-receiver bounded queues.
+//!
+//! Every peer has one [`Outbox`] that the room fan-out pushes into and the
+//! peer's writer task drains. Pushing never waits, so a slow or stalled
+//! receiver can't slow the sender or the other receivers; what it costs is
+//! bounded here instead:
+//! - media: at most `media_frames` messages and `media_bytes` bytes; on
+//!   overflow the oldest media from the *same sender* goes first (the latest
+//!   frame wins and other senders keep their place);
+//! - control: never dropped; past `control_messages` or `control_bytes` the
+//!   receiver is marked for disconnection, since it can no longer be kept
+//!   consistent.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::metrics::Metrics;
+use crate::peer::PeerId;
+use crate::protocol::Kind;
+
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    pub media_frames: usize,
+    pub media_bytes: usize,
+    pub control_messages: usize,
+    pub control_bytes: usize,
+}
+
+/// What happened to a pushed message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    Queued,
+    /// Queued, and this many older media messages were dropped to make room.
+    DroppedOldMedia(usize),
+    /// The receiver's control backlog overflowed; it is being disconnected.
+    Overflow,
+    /// The receiver is already going away.
+    Closed,
+}
+
+struct MediaItem {
+    from: PeerId,
+    message: Utf8Bytes,
+}
+
+#[derive(Default)]
+struct State {
+    control: VecDeque<Utf8Bytes>,
+    control_bytes: usize,
+    media: VecDeque<MediaItem>,
+    media_bytes: usize,
+    /// No more pushes; the writer sends the queued control, then the close frame.
+    closed: bool,
+    /// The control backlog overflowed: drop everything and close at once.
+    overflowed: bool,
+    close_reason: Option<CloseReason>,
+}
+
+/// Why the relay closes a connection: a WebSocket close code and a reason
+/// the client can show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: u16,
+    pub reason: String,
+}
+
+/// What the writer should do next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    Send(Utf8Bytes),
+    Close(CloseReason),
+}
+
+pub struct Outbox {
+    state: Mutex<State>,
+    ready: Notify,
+    limits: QueueLimits,
+    metrics: Arc<Metrics>,
+}
+
+impl Outbox {
+    pub fn new(limits: QueueLimits, metrics: Arc<Metrics>) -> Self {
+        Outbox {
+            state: Mutex::new(State::default()),
+            ready: Notify::new(),
+            limits,
+            metrics,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock would be a bug in this file; the
+        // queue state stays consistent, so recover it rather than propagate.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn push(&self, kind: Kind, from: PeerId, message: Utf8Bytes) -> Pushed {
+        let len = message.len();
+        let mut s = self.lock();
+        if s.closed {
+            return Pushed::Closed;
+        }
+        let result = match kind {
+            Kind::Control => {
+                if s.control.len() >= self.limits.control_messages
+                    || s.control_bytes + len > self.limits.control_bytes
+                {
+                    s.closed = true;
+                    s.overflowed = true;
+                    s.close_reason = Some(CloseReason {
+                        code: 1008,
+                        reason: "receiver too slow: control backlog overflowed".into(),
+                    });
+                    drop(s);
+                    self.ready.notify_one();
+                    return Pushed::Overflow;
+                }
+                s.control_bytes += len;
+                s.control.push_back(message);
+                Pushed::Queued
+            }
+            Kind::Media => {
+                s.media_bytes += len;
+                s.media.push_back(MediaItem { from, message });
+                let mut dropped = 0;
+                while s.media.len() > self.limits.media_frames
+                    || s.media_bytes > self.limits.media_bytes
+                {
+                    // The newest item is the one just pushed, from `from`, so
+                    // this finds an item unless the queue holds only it.
+                    let victim = s.media.iter().position(|m| m.from == from).unwrap_or(0);
+                    if victim == s.media.len() - 1 && s.media.len() > 1 {
+                        // Only the new frame is from this sender: make room by
+                        // dropping the oldest frame of anyone instead.
+                        let old = s.media.pop_front().expect("len > 1");
+                        s.media_bytes -= old.message.len();
+                        self.account(-1, -(old.message.len() as i64));
+                    } else {
+                        let old = s.media.remove(victim).expect("index in range");
+                        s.media_bytes -= old.message.len();
+                        self.account(-1, -(old.message.len() as i64));
+                    }
+                    dropped += 1;
+                }
+                if dropped > 0 {
+                    self.metrics
+                        .media_dropped
+                        .fetch_add(dropped as u64, Relaxed);
+                    Pushed::DroppedOldMedia(dropped)
+                } else {
+                    Pushed::Queued
+                }
+            }
+        };
+        self.account(1, len as i64);
+        self.metrics.note_backlog(s.control_bytes + s.media_bytes);
+        drop(s);
+        self.ready.notify_one();
+        result
+    }
+
+    fn account(&self, messages: i64, bytes: i64) {
+        self.metrics.queued_messages.fetch_add(messages, Relaxed);
+        self.metrics.queued_bytes.fetch_add(bytes, Relaxed);
+    }
+
+    /// Next message for the writer: control before media, oldest first; or
+    /// the close frame to send once the outbox is closed.
+    pub async fn next(&self) -> Next {
+        loop {
+            if let Some(next) = self.try_next() {
+                return next;
+            }
+            // A push between `try_next` and this await leaves a permit in
+            // `ready`, so no wake-up is lost (there is a single consumer).
+            self.ready.notified().await;
+        }
+    }
+
+    /// Like [`Outbox::next`], without waiting.
+    pub fn try_next(&self) -> Option<Next> {
+        let mut s = self.lock();
+        if !s.overflowed {
+            if let Some(m) = s.control.pop_front() {
+                s.control_bytes -= m.len();
+                self.account(-1, -(m.len() as i64));
+                return Some(Next::Send(m));
+            }
+        }
+        if s.closed {
+            let reason = s.close_reason.clone().unwrap_or(CloseReason {
+                code: 1000,
+                reason: String::new(),
+            });
+            return Some(Next::Close(reason));
+        }
+        let item = s.media.pop_front()?;
+        s.media_bytes -= item.message.len();
+        self.account(-1, -(item.message.len() as i64));
+        Some(Next::Send(item.message))
+    }
+
+    /// Stops delivery: the writer sends what control is queued (errors that
+    /// explain the close), then this close frame, and stops; queued media is
+    /// discarded. The first reason given wins.
+    pub fn close(&self, code: u16, reason: impl Into<String>) {
+        let mut s = self.lock();
+        s.closed = true;
+        if s.close_reason.is_none() {
+            s.close_reason = Some(CloseReason {
+                code,
+                reason: reason.into(),
+            });
+        }
+        drop(s);
+        self.ready.notify_one();
+    }
+
+    /// True when the receiver was closed because its control backlog overflowed.
+    pub fn overflowed(&self) -> bool {
+        self.lock().overflowed
+    }
+
+    /// (messages, bytes) currently queued.
+    pub fn backlog(&self) -> (usize, usize) {
+        let s = self.lock();
+        (
+            s.control.len() + s.media.len(),
+            s.control_bytes + s.media_bytes,
+        )
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        let (messages, bytes) = self.backlog();
+        self.account(-(messages as i64), -(bytes as i64));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outbox(media_frames: usize, media_bytes: usize) -> Outbox {
+        Outbox::new(
+            QueueLimits {
+                media_frames,
+                media_bytes,
+                control_messages: 4,
+                control_bytes: 1000,
+            },
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    fn msg(s: &str) -> Utf8Bytes {
+        Utf8Bytes::from(s.to_string())
+    }
+
+    async fn text(o: &Outbox) -> String {
+        match o.next().await {
+            Next::Send(m) => m.to_string(),
+            Next::Close(r) => panic!("closed: {r:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn control_goes_before_media() {
+        let o = outbox(8, 1000);
+        o.push(Kind::Media, PeerId(1), msg("m1"));
+        o.push(Kind::Control, PeerId(1), msg("c1"));
+        assert_eq!(text(&o).await, "c1");
+        assert_eq!(text(&o).await, "m1");
+        assert_eq!(o.try_next(), None);
+    }
+
+    #[tokio::test]
+    async fn media_overflow_drops_oldest_of_same_sender() {
+        let o = outbox(3, 1000);
+        o.push(Kind::Media, PeerId(1), msg("a1"));
+        o.push(Kind::Media, PeerId(2), msg("b1"));
+        o.push(Kind::Media, PeerId(1), msg("a2"));
+        assert_eq!(
+            o.push(Kind::Media, PeerId(2), msg("b2")),
+            Pushed::DroppedOldMedia(1)
+        );
+        let mut got = vec![];
+        for _ in 0..3 {
+            got.push(text(&o).await);
+        }
+        assert_eq!(got, ["a1", "a2", "b2"]);
+        assert_eq!(o.metrics.media_dropped.load(Relaxed), 1);
+        assert_eq!(o.metrics.queued_bytes.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn media_is_bounded_in_bytes() {
+        let o = outbox(100, 10);
+        for _ in 0..50 {
+            o.push(Kind::Media, PeerId(1), msg("xxxx"));
+        }
+        let (n, bytes) = o.backlog();
+        assert!(bytes <= 10 && n == 2, "{n} messages, {bytes} bytes");
+    }
+
+    #[tokio::test]
+    async fn control_overflow_closes() {
+        let o = outbox(8, 1000);
+        for _ in 0..4 {
+            assert_eq!(o.push(Kind::Control, PeerId(1), msg("c")), Pushed::Queued);
+        }
+        assert_eq!(o.push(Kind::Control, PeerId(1), msg("c")), Pushed::Overflow);
+        assert!(o.overflowed());
+        assert!(matches!(o.next().await, Next::Close(r) if r.code == 1008));
+        assert_eq!(o.push(Kind::Media, PeerId(1), msg("m")), Pushed::Closed);
+    }
+
+    #[test]
+    fn gauges_return_to_zero_on_drop() {
+        let metrics = Arc::new(Metrics::default());
+        {
+            let o = Outbox::new(
+                QueueLimits {
+                    media_frames: 4,
+                    media_bytes: 100,
+                    control_messages: 4,
+                    control_bytes: 100,
+                },
+                metrics.clone(),
+            );
+            o.push(Kind::Media, PeerId(1), msg("abc"));
+            o.push(Kind::Control, PeerId(1), msg("de"));
+            assert_eq!(metrics.queued_bytes.load(Relaxed), 5);
+        }
+        assert_eq!(metrics.queued_bytes.load(Relaxed), 0);
+        assert_eq!(metrics.queued_messages.load(Relaxed), 0);
+    }
+}

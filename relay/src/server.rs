@@ -1,0 +1,437 @@
+//! Accept loop, HTTP endpoints and the WebSocket upgrade.
+//!
+//! Every TCP (or TLS) connection is served by hyper: `GET /healthz` and
+//! `GET /metrics` are answered as plain HTTP (unless `--metrics-listen` moved
+//! them), and a WebSocket upgrade becomes a [`crate::connection`] task.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::config::RelayConfig;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::outbox::QueueLimits;
+
+/// State every connection task shares.
+pub struct Shared {
+    pub config: RelayConfig,
+    pub hub: Hub,
+    pub metrics: Arc<Metrics>,
+    pub queue_limits: QueueLimits,
+    pub shutdown: CancellationToken,
+    /// WebSocket connection tasks, awaited on shutdown.
+    tasks: TaskTracker,
+    counts: Mutex<ConnectionCounts>,
+}
+
+#[derive(Default)]
+struct ConnectionCounts {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// A running relay. Dropping it does not stop it; call [`RelayHandle::shutdown`].
+pub struct RelayHandle {
+    addr: SocketAddr,
+    metrics_addr: SocketAddr,
+    tls: bool,
+    shared: Arc<Shared>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl RelayHandle {
+    /// The address clients connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Where `/healthz` and `/metrics` are served.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
+    }
+
+    /// `ws://ADDR` (or `wss://`) for clients.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// Closes every connection (peers see close code 1001) and stops listening.
+    pub async fn shutdown(mut self) {
+        self.shared.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
+    }
+
+    /// Runs until Ctrl-C or SIGTERM, then shuts down.
+    pub async fn run_until_signal(self) {
+        shutdown_signal().await;
+        info!("shutting down");
+        self.shutdown().await;
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Binds the listen (and metrics) sockets and starts serving in the background.
+pub async fn start(config: RelayConfig) -> anyhow::Result<RelayHandle> {
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(load_tls(cert, key)?),
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key go together"),
+    };
+    let listener = TcpListener::bind(config.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}; is another relay running there? pick another with --listen",
+            config.listen
+        )
+    })?;
+    let addr = listener.local_addr()?;
+    let metrics_listener = match config.metrics_listen {
+        Some(m) => Some(
+            TcpListener::bind(m)
+                .await
+                .with_context(|| format!("cannot listen on --metrics-listen {m}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = match &metrics_listener {
+        Some(l) => l.local_addr()?,
+        None => addr,
+    };
+    let metrics = Arc::new(Metrics::default());
+    let queue_limits = QueueLimits {
+        media_frames: config.media_queue_frames as usize,
+        media_bytes: config.media_queue_bytes as usize,
+        control_messages: config.control_queue_messages(),
+        control_bytes: config.control_queue_bytes,
+    };
+    let shared = Arc::new(Shared {
+        hub: Hub::new(config.max_rooms, config.limits(), metrics.clone()),
+        metrics,
+        queue_limits,
+        shutdown: CancellationToken::new(),
+        tasks: TaskTracker::new(),
+        counts: Mutex::new(ConnectionCounts::default()),
+        config,
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(accept_loop(
+        listener,
+        tls.clone(),
+        shared.clone(),
+        metrics_listener.is_none(),
+    ));
+    if let Some(l) = metrics_listener {
+        tasks.spawn(metrics_loop(l, shared.clone()));
+    }
+    info!(%addr, tls = tls.is_some(), %metrics_addr, "relay listening");
+    Ok(RelayHandle {
+        addr,
+        metrics_addr,
+        tls: tls.is_some(),
+        shared,
+        tasks,
+    })
+}
+
+fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("cannot read PEM certificates from {}", cert.display()))?;
+    if certs.is_empty() {
+        bail!("no certificate found in {}", cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("cannot read a PEM private key from {}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("certificate and key do not match")?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    serve_metrics: bool,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Usually EMFILE: back off instead of spinning.
+                    warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shared.shutdown.cancelled() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let Some(guard) = ConnectionGuard::admit(&shared, remote.ip()) else {
+            shared.metrics.connections_refused.fetch_add(1, Relaxed);
+            debug!(%remote, "connection refused by limits");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let _ =
+            socket2::SockRef::from(&stream).set_send_buffer_size(shared.config.socket_send_buffer);
+        let shared = shared.clone();
+        let tls = tls.clone();
+        let guard = Arc::new(guard);
+        connections.spawn(async move {
+            match tls {
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => {
+                            serve_http(stream, remote, shared, serve_metrics, guard).await
+                        }
+                        Ok(Err(e)) => debug!(%remote, "TLS handshake failed: {e}"),
+                        Err(_) => debug!(%remote, "TLS handshake timed out"),
+                    }
+                }
+                None => serve_http(stream, remote, shared, serve_metrics, guard).await,
+            }
+        });
+    }
+    // Connections see the cancelled token and close themselves.
+    while connections.join_next().await.is_some() {}
+}
+
+async fn metrics_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let stream: TcpStream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((s, _)) => s,
+                Err(_) => { tokio::time::sleep(Duration::from_millis(100)).await; continue }
+            },
+            _ = shared.shutdown.cancelled() => return,
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(endpoint(&req, &shared, true)) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Serves HTTP on one connection; `guard` stays alive as long as the
+/// connection does, including after a WebSocket upgrade.
+async fn serve_http<S>(
+    stream: S,
+    remote: SocketAddr,
+    shared: Arc<Shared>,
+    serve_metrics: bool,
+    guard: Arc<ConnectionGuard>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let shared = shared.clone();
+        let guard = guard.clone();
+        async move { Ok::<_, Infallible>(route(req, remote, shared, serve_metrics, guard)) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    if let Err(e) = connection.await {
+        debug!(%remote, "http: {e}");
+    }
+}
+
+fn route(
+    mut req: Request<Incoming>,
+    remote: SocketAddr,
+    shared: Arc<Shared>,
+    serve_metrics: bool,
+    guard: Arc<ConnectionGuard>,
+) -> Response<Full<Bytes>> {
+    let Some(accept_key) = websocket_accept_key(&req) else {
+        return endpoint(&req, &shared, serve_metrics);
+    };
+    let upgrade = hyper::upgrade::on(&mut req);
+    let limit = shared.config.max_message_bytes;
+    // Let a moderately oversize message through to answer it with `too_large`;
+    // anything past twice the limit is refused by tungstenite unread.
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(limit.saturating_mul(2).max(limit + 4096)))
+        .max_frame_size(Some(limit.saturating_mul(2).max(limit + 4096)))
+        .max_write_buffer_size(16 << 20);
+    let tasks = shared.tasks.clone();
+    tasks.spawn(async move {
+        let _guard = guard;
+        match upgrade.await {
+            Ok(upgraded) => {
+                shared.metrics.connections.fetch_add(1, Relaxed);
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(ws_config),
+                )
+                .await;
+                crate::connection::serve(ws, shared.clone(), remote).await;
+                shared.metrics.connections.fetch_sub(1, Relaxed);
+            }
+            Err(e) => debug!(%remote, "upgrade failed: {e}"),
+        }
+    });
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(v) = HeaderValue::from_str(&accept_key) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    response
+}
+
+/// `Sec-WebSocket-Accept` for a valid RFC 6455 upgrade request, else `None`.
+fn websocket_accept_key<B>(req: &Request<B>) -> Option<String> {
+    let headers = req.headers();
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+                .unwrap_or(false)
+        })
+    };
+    let ok = req.method() == Method::GET
+        && has_token(header::CONNECTION, "upgrade")
+        && has_token(header::UPGRADE, "websocket")
+        && headers
+            .get(header::SEC_WEBSOCKET_VERSION)
+            .is_some_and(|v| v == "13");
+    let key = headers.get(header::SEC_WEBSOCKET_KEY)?;
+    ok.then(|| derive_accept_key(key.as_bytes()))
+}
+
+fn endpoint<B>(req: &Request<B>, shared: &Shared, serve_metrics: bool) -> Response<Full<Bytes>> {
+    let text = |status: StatusCode, content_type: &'static str, body: String| {
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = status;
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r
+    };
+    match (req.method(), req.uri().path(), serve_metrics) {
+        (&Method::GET, "/healthz", true) => text(StatusCode::OK, "text/plain", "ok\n".into()),
+        (&Method::GET, "/metrics", true) => text(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            shared.metrics.render(),
+        ),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "StreamFlow relay: connect with a WebSocket client, e.g. `streamflow join --relay ws://HOST:PORT`\n".into(),
+        ),
+    }
+}
+
+/// Counts a connection against the global and per-IP limits while it lives.
+struct ConnectionGuard {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl ConnectionGuard {
+    fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Option<Self> {
+        let mut counts = shared.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.total >= shared.config.max_connections {
+            return None;
+        }
+        let count = counts.per_ip.entry(ip).or_insert(0);
+        if shared
+            .config
+            .max_connections_per_ip
+            .is_some_and(|max| *count >= max)
+        {
+            return None;
+        }
+        *count += 1;
+        counts.total += 1;
+        Some(ConnectionGuard {
+            shared: shared.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let mut counts = self.shared.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.total -= 1;
+        if let Some(count) = counts.per_ip.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
