@@ -1,12 +1,10 @@
 //! `streamflow`: end-to-end encrypted, terminal-first video conferencing.
 
-mod cli;
-
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    cli::run(cli)
+    let cli = streamflow::cli::Cli::parse();
+    streamflow::cli::run(cli)
 }

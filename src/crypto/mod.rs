@@ -1,0 +1,17 @@
+//! The crypto core (DESIGN.md §3). No I/O: the room state machine drives it.
+//!
+//! - [`kdf`]: passphrase → room key (Argon2id, HKDF).
+//! - [`pairwise`]: hello, SPAKE2 + X25519 handshake, pairwise channels.
+//! - [`sframe`]: RFC 9605 sender keys, seal/open, ratchet.
+//! - [`replay`]: the 128-counter replay window.
+//! - [`frame`]: the plaintext layout inside sender-key messages.
+//! - [`safety`]: safety words.
+//! - [`secret`]: zeroizing, redacted key type.
+
+pub mod frame;
+pub mod kdf;
+pub mod pairwise;
+pub mod replay;
+pub mod safety;
+pub mod secret;
+pub mod sframe;
