@@ -6,4 +6,5 @@
 pub mod cli;
 pub mod crypto;
 pub mod invite;
+pub mod room;
 pub mod wordlist;
