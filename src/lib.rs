@@ -1,10 +1,17 @@
 //! StreamFlow client: end-to-end encrypted, terminal-first video calls.
 //!
 //! The binary (`src/main.rs`) is a thin shell over [`cli`]. The sans-I/O cores
-//! ([`crypto`], [`room`]) are driven by tasks at the edges.
+//! ([`crypto`], [`room`]) are driven by tasks at the edges ([`session`],
+//! [`net`], [`media`]) and shown by [`tui`] or [`headless`].
 
+pub mod bench;
 pub mod cli;
 pub mod crypto;
+pub mod headless;
 pub mod invite;
+pub mod media;
+pub mod net;
 pub mod room;
+pub mod session;
+pub mod tui;
 pub mod wordlist;

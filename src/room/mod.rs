@@ -92,7 +92,6 @@ pub enum Event {
         payload: Vec<u8>,
         /// Bytes on the wire (sealed), for statistics.
         sealed_bytes: usize,
-        seq: u64,
     },
     Chat {
         from: String,
@@ -102,6 +101,12 @@ pub enum Event {
     DecryptFailed {
         from: String,
         reason: String,
+    },
+    /// A state message from a peer (view size, camera on/off): see
+    /// [`crate::session::state`].
+    PeerState {
+        from: String,
+        payload: Vec<u8>,
     },
 }
 
@@ -186,7 +191,6 @@ pub struct Room {
     last_sent: Instant,
     first_mismatch: Option<Instant>,
     wrong_reported: bool,
-    seq: HashMap<String, u64>,
     pub stats: RoomStats,
 }
 
@@ -218,7 +222,6 @@ impl Room {
             last_sent: now,
             first_mismatch: None,
             wrong_reported: false,
-            seq: HashMap::new(),
             stats: RoomStats::default(),
         }
     }
@@ -326,7 +329,6 @@ impl Room {
         let Some(gone) = self.peers.remove(peer) else {
             return vec![];
         };
-        self.seq.remove(peer);
         let mut out = vec![Output::Event(Event::PeerLeft {
             peer: peer.to_string(),
             reason,
@@ -569,7 +571,11 @@ impl Room {
         };
         self.stats.frames_opened += 1;
         match frame.stream {
-            Stream::State => vec![],
+            Stream::State if frame.payload.is_empty() => vec![], // keep-alive
+            Stream::State => vec![Output::Event(Event::PeerState {
+                from: from.to_string(),
+                payload: frame.payload,
+            })],
             Stream::Chat => {
                 let name = peer.name.clone().unwrap_or_else(|| from.to_string());
                 vec![Output::Event(Event::Chat {
@@ -578,19 +584,14 @@ impl Room {
                     text: String::from_utf8_lossy(&frame.payload).into_owned(),
                 })]
             }
-            stream @ (Stream::Video | Stream::Feedback) => {
-                let seq = self.seq.entry(from.to_string()).or_insert(0);
-                *seq += 1;
-                vec![Output::Event(Event::Frame {
-                    from: from.to_string(),
-                    stream,
-                    timestamp_us: frame.timestamp_us,
-                    flags: frame.flags,
-                    payload: frame.payload,
-                    sealed_bytes: bytes.len(),
-                    seq: *seq,
-                })]
-            }
+            stream @ (Stream::Video | Stream::Feedback) => vec![Output::Event(Event::Frame {
+                from: from.to_string(),
+                stream,
+                timestamp_us: frame.timestamp_us,
+                flags: frame.flags,
+                payload: frame.payload,
+                sealed_bytes: bytes.len(),
+            })],
         }
     }
 

@@ -1,0 +1,48 @@
+//! `streamflow bench …`: repeatable measurements, printed as a table or JSON.
+//! Benchmarks are not tests: CI runs each once with tiny settings.
+
+mod e2e;
+mod local;
+mod relay;
+pub mod stats;
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    which: Which,
+}
+
+#[derive(Subcommand)]
+enum Which {
+    /// Load a relay with R rooms × P peers sending F fps of B-byte frames.
+    Relay(relay::RelayBenchArgs),
+    /// Per-stage cost of the media pipeline, per frame, both directions.
+    Pipeline(local::LocalArgs),
+    /// Half-block rendering: µs and bytes written per frame, per colour mode.
+    Render(local::LocalArgs),
+    /// Seal/open per frame size, Argon2id and handshake cost per join.
+    Crypto(local::LocalArgs),
+    /// N headless members through an embedded relay: glass-to-glass latency.
+    E2e(e2e::E2eArgs),
+}
+
+pub async fn run(args: BenchArgs) -> ExitCode {
+    let result = match args.which {
+        Which::Relay(a) => relay::run(a).await,
+        Which::Pipeline(a) => local::pipeline(a),
+        Which::Render(a) => local::render(a),
+        Which::Crypto(a) => local::crypto(a),
+        Which::E2e(a) => e2e::run(a).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("streamflow bench: {e:#}");
+            ExitCode::from(crate::session::exit::ERROR)
+        }
+    }
+}

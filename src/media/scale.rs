@@ -1,0 +1,39 @@
+//! Aspect-correct scaling.
+
+use image::imageops::FilterType;
+use image::RgbImage;
+
+/// The largest size with `src`'s aspect ratio that fits in `max`.
+pub fn fit(src: (u32, u32), max: (u32, u32)) -> (u32, u32) {
+    let (sw, sh) = (src.0.max(1) as u64, src.1.max(1) as u64);
+    let (mw, mh) = (max.0.max(1) as u64, max.1.max(1) as u64);
+    if sw * mh <= sh * mw {
+        (((sw * mh) / sh).max(1) as u32, mh as u32)
+    } else {
+        (mw as u32, ((sh * mw) / sw).max(1) as u32)
+    }
+}
+
+/// Scales `img` to fit in `max`, keeping its aspect ratio.
+pub fn scale_to_fit(img: &RgbImage, max: (u32, u32)) -> RgbImage {
+    let (w, h) = fit(img.dimensions(), max);
+    if (w, h) == img.dimensions() {
+        return img.clone();
+    }
+    // Triangle (bilinear) is enough at terminal sizes and several times
+    // cheaper than Lanczos.
+    image::imageops::resize(img, w, h, FilterType::Triangle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_keeps_aspect() {
+        assert_eq!(fit((640, 480), (80, 48)), (64, 48));
+        assert_eq!(fit((640, 480), (80, 100)), (80, 60));
+        assert_eq!(fit((1, 1), (0, 0)), (1, 1));
+        assert_eq!(fit((100, 50), (100, 50)), (100, 50));
+    }
+}

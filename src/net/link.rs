@@ -1,0 +1,262 @@
+//! A WebSocket link to the relay, speaking protocol v1.
+//!
+//! A reader task turns relay messages into [`LinkEvent`]s; a writer task sends
+//! control messages in order (bounded queue) and media from a one-slot buffer
+//! (a frame not yet sent is replaced by the next one, so a slow uplink drops
+//! frames instead of building delay). The writer also pings for the RTT.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use streamflow_relay::protocol::{ClientMessage, Kind, LeaveReason, ServerMessage};
+use tokio::sync::{mpsc, Notify};
+use tokio_tungstenite::tungstenite::Message;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+const PING_EVERY: Duration = Duration::from_secs(2);
+
+#[derive(Debug)]
+pub enum LinkEvent {
+    Welcome { you: String, peers: Vec<String> },
+    PeerJoined(String),
+    PeerLeft(String, LeaveReason),
+    Blob { from: String, data: Vec<u8> },
+    RelayError { code: String, message: String },
+    Rtt(Duration),
+    Closed(String),
+}
+
+/// Traffic counters, shared with the UI for the status line.
+#[derive(Debug, Default)]
+pub struct LinkStats {
+    pub bytes_up: AtomicU64,
+    pub bytes_down: AtomicU64,
+    pub media_replaced: AtomicU64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("cannot reach the relay at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the relay refused to join: {0}")]
+    Refused(String),
+}
+
+struct MediaSlot {
+    frame: Mutex<Option<String>>,
+    ready: Notify,
+}
+
+/// Handle for sending; events arrive on the receiver from [`connect`].
+#[derive(Clone)]
+pub struct Link {
+    control: mpsc::Sender<String>,
+    media: Arc<MediaSlot>,
+    pub stats: Arc<LinkStats>,
+}
+
+impl Link {
+    /// Queues a message for the relay. Control waits for room in its queue
+    /// (it must not be lost); media replaces any frame still waiting.
+    pub async fn send(&self, to: Option<&str>, kind: Kind, data: &[u8]) {
+        let encoded = B64.encode(data);
+        let json = ClientMessage::Send {
+            kind,
+            to: to.map(Into::into),
+            data: encoded.into(),
+        }
+        .to_json();
+        match kind {
+            Kind::Control => {
+                let _ = self.control.send(json).await;
+            }
+            Kind::Media => {
+                let mut slot = self.media.frame.lock().unwrap_or_else(|e| e.into_inner());
+                if slot.replace(json).is_some() {
+                    self.stats.media_replaced.fetch_add(1, Relaxed);
+                }
+                drop(slot);
+                self.media.ready.notify_one();
+            }
+        }
+    }
+
+    /// Sends `leave` (best effort) so others see us go at once.
+    pub async fn leave(&self) {
+        let _ = self.control.send(ClientMessage::Leave.to_json()).await;
+    }
+}
+
+/// Connects, joins `room`, and waits for `welcome` (the first event returned).
+pub async fn connect(
+    url: &str,
+    room: &str,
+) -> Result<(Link, mpsc::Receiver<LinkEvent>, LinkEvent), LinkError> {
+    let unreachable = |reason: String| LinkError::Unreachable {
+        url: url.to_string(),
+        reason,
+    };
+    let (ws, _) = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async(url),
+    )
+    .await
+    .map_err(|_| unreachable("timed out".into()))?
+    .map_err(|e| unreachable(e.to_string()))?;
+    let (mut sink, mut stream) = ws.split();
+    let join = ClientMessage::Join {
+        room: room.into(),
+        v: streamflow_relay::protocol::PROTOCOL_VERSION,
+    }
+    .to_json();
+    sink.send(Message::Text(join.into()))
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+
+    let stats = Arc::new(LinkStats::default());
+    let (events_tx, events_rx) = mpsc::channel(1024);
+    // Wait for welcome (or a refusal) before handing the link out.
+    let welcome = loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .map_err(|_| unreachable("no welcome from the relay".into()))?;
+        match msg {
+            Some(Ok(Message::Text(t))) => match parse(&t, &stats) {
+                Some(LinkEvent::RelayError { code, message }) => {
+                    return Err(LinkError::Refused(format!("{code}: {message}")))
+                }
+                Some(w @ LinkEvent::Welcome { .. }) => break w,
+                _ => continue,
+            },
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(unreachable(e.to_string())),
+            None => return Err(unreachable("closed before welcome".into())),
+        }
+    };
+
+    let (control_tx, mut control_rx) = mpsc::channel::<String>(1024);
+    let media = Arc::new(MediaSlot {
+        frame: Mutex::new(None),
+        ready: Notify::new(),
+    });
+    let ping_sent: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+
+    // Writer: control first, then the latest media frame; ping for RTT.
+    {
+        let media = media.clone();
+        let stats = stats.clone();
+        let ping_sent = ping_sent.clone();
+        let events = events_tx.clone();
+        tokio::spawn(async move {
+            let mut ping = tokio::time::interval(PING_EVERY);
+            loop {
+                let text = tokio::select! {
+                    biased;
+                    msg = control_rx.recv() => match msg {
+                        Some(m) => m,
+                        None => break,
+                    },
+                    _ = media.ready.notified() => {
+                        let frame = media.frame.lock().unwrap_or_else(|e| e.into_inner()).take();
+                        match frame {
+                            Some(f) => f,
+                            None => continue,
+                        }
+                    }
+                    _ = ping.tick() => {
+                        *ping_sent.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                        if sink.send(Message::Ping(Default::default())).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                stats.bytes_up.fetch_add(text.len() as u64, Relaxed);
+                if let Err(e) = sink.send(Message::Text(text.into())).await {
+                    let _ = events.send(LinkEvent::Closed(e.to_string())).await;
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+    }
+
+    // Reader.
+    {
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            let reason = loop {
+                match stream.next().await {
+                    Some(Ok(Message::Text(t))) => {
+                        if let Some(ev) = parse(&t, &stats) {
+                            if events_tx.send(ev).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Some(Ok(Message::Pong(_))) => {
+                        let sent = ping_sent.lock().unwrap_or_else(|e| e.into_inner()).take();
+                        if let Some(sent) = sent {
+                            let _ = events_tx.try_send(LinkEvent::Rtt(sent.elapsed()));
+                        }
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        break frame
+                            .map(|f| format!("relay closed the connection: {}", f.reason))
+                            .unwrap_or_else(|| "relay closed the connection".into());
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => break format!("connection lost: {e}"),
+                    None => break "connection lost".into(),
+                }
+            };
+            let _ = events_tx.send(LinkEvent::Closed(reason)).await;
+        });
+    }
+
+    Ok((
+        Link {
+            control: control_tx,
+            media,
+            stats,
+        },
+        events_rx,
+        welcome,
+    ))
+}
+
+fn parse(text: &str, stats: &LinkStats) -> Option<LinkEvent> {
+    stats.bytes_down.fetch_add(text.len() as u64, Relaxed);
+    let msg = match ServerMessage::parse(text) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::debug!("unparseable relay message: {e}");
+            return None;
+        }
+    };
+    Some(match msg {
+        ServerMessage::Welcome { you, peers, .. } => LinkEvent::Welcome {
+            you: you.into_owned(),
+            peers: peers.into_iter().map(|p| p.into_owned()).collect(),
+        },
+        ServerMessage::PeerJoined { peer } => LinkEvent::PeerJoined(peer.into_owned()),
+        ServerMessage::PeerLeft { peer, reason } => LinkEvent::PeerLeft(peer.into_owned(), reason),
+        ServerMessage::Blob { from, data, .. } => match B64.decode(data.as_bytes()) {
+            Ok(data) => LinkEvent::Blob {
+                from: from.into_owned(),
+                data,
+            },
+            Err(_) => LinkEvent::Blob {
+                from: from.into_owned(),
+                data: Vec::new(), // counted as a decrypt failure by the room
+            },
+        },
+        ServerMessage::Error { code, message } => LinkEvent::RelayError {
+            code: code.as_str().to_string(),
+            message: message.into_owned(),
+        },
+    })
+}

@@ -1,0 +1,448 @@
+//! One member's call: derives the room key, connects to the relay, runs the
+//! capture thread, and drives the [`Room`] state machine with what the link,
+//! the camera, the clock and the user produce. The TUI and headless mode
+//! both consume its [`SessionEvent`]s and send it [`SessionCommand`]s.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::crypto::frame::Stream;
+use crate::crypto::kdf::{derive_psk, KdfParams};
+use crate::invite::Invite;
+use crate::media::capture::{self, CaptureControl, CaptureEvent, Preview};
+use crate::media::source::{self, SourceSpec};
+use crate::net::link::{self, Link, LinkEvent, LinkStats};
+use crate::room::{Event, Output, Room, Timings};
+
+/// Exit codes (DESIGN.md §1).
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const WRONG_PASSPHRASE: u8 = 3;
+    pub const RELAY_UNREACHABLE: u8 = 4;
+}
+
+/// How the session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub code: u8,
+    pub message: String,
+}
+
+pub struct SessionConfig {
+    pub relays: Vec<String>,
+    pub invite: Invite,
+    pub name: String,
+    pub source: SourceSpec,
+    /// Tile size (pixels) we ask senders for until the UI reports its own.
+    pub view: (u32, u32),
+    pub fps: u32,
+    pub kdf: KdfParams,
+    /// The room key, when already derived (the demo's peers share one).
+    pub psk: Option<crate::crypto::secret::Key32>,
+    pub timings: Timings,
+    pub preview: Option<Preview>,
+}
+
+#[derive(Debug)]
+pub enum SessionEvent {
+    /// Progress before the call is up ("deriving the room key", ...).
+    Status(String),
+    Connected {
+        relay: String,
+        stats: std::sync::Arc<LinkStats>,
+    },
+    Room(Event),
+    /// A decrypted video frame: the sender's frame number and its JPEG.
+    Video {
+        from: String,
+        seq: u32,
+        jpeg: Vec<u8>,
+        timestamp_us: u64,
+        sealed_bytes: usize,
+    },
+    Rtt(Duration),
+    /// Our key epoch and safety words changed (for the status line).
+    Keys {
+        epoch: u64,
+        safety_words: String,
+    },
+    /// A peer's camera state (from its sealed state messages).
+    PeerCamera {
+        peer: String,
+        on: bool,
+    },
+    Warning(String),
+    Ended(Ended),
+}
+
+#[derive(Debug)]
+pub enum SessionCommand {
+    Chat(String),
+    Camera(bool),
+    /// Our largest tile, in pixels: senders encode at (up to) this size.
+    View(u32, u32),
+    Leave,
+}
+
+/// Video payloads: `frame number u32 | JPEG`. The number lets receivers
+/// count what was lost on the way.
+pub mod video {
+    pub fn encode(seq: u32, jpeg: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(4 + jpeg.len());
+        v.extend_from_slice(&seq.to_be_bytes());
+        v.extend_from_slice(jpeg);
+        v
+    }
+
+    pub fn decode(payload: &[u8]) -> Option<(u32, &[u8])> {
+        let (seq, jpeg) = payload.split_at_checked(4)?;
+        Some((u32::from_be_bytes(seq.try_into().ok()?), jpeg))
+    }
+}
+
+/// Sealed state messages (stream `State`): `kind u8 | fields`.
+pub mod state {
+    pub const VIEW: u8 = 1;
+    pub const CAMERA: u8 = 2;
+
+    pub fn view(w: u32, h: u32) -> Vec<u8> {
+        let mut v = vec![VIEW];
+        v.extend_from_slice(&(w.min(u16::MAX as u32) as u16).to_be_bytes());
+        v.extend_from_slice(&(h.min(u16::MAX as u32) as u16).to_be_bytes());
+        v
+    }
+
+    pub fn camera(on: bool) -> Vec<u8> {
+        vec![CAMERA, on as u8]
+    }
+}
+
+/// Argon2id off the async threads (it takes 64 MiB and most of a second).
+pub async fn derive_psk_async(
+    invite: &Invite,
+    kdf: KdfParams,
+) -> Result<crate::crypto::secret::Key32, String> {
+    let room_id = invite.room().to_string();
+    let secret = zeroize::Zeroizing::new(invite.secret().to_string());
+    match tokio::task::spawn_blocking(move || derive_psk(&room_id, &secret, kdf)).await {
+        Ok(Ok(psk)) => Ok(psk),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("key derivation crashed: {e}")),
+    }
+}
+
+const VIEW_REFRESH: Duration = Duration::from_secs(3);
+const CONNECT_ATTEMPTS: u32 = 3;
+
+pub async fn run(
+    config: SessionConfig,
+    events: mpsc::Sender<SessionEvent>,
+    mut commands: mpsc::Receiver<SessionCommand>,
+) -> Ended {
+    let ended = |code: u8, message: String| Ended { code, message };
+    let emit = |e: SessionEvent| {
+        let events = events.clone();
+        async move {
+            let _ = events.send(e).await;
+        }
+    };
+
+    // Open the source first: a missing camera is the most common problem and
+    // should be said before anything else happens.
+    let source = match source::open(&config.source, &config.name) {
+        Ok(s) => s,
+        Err(e) => return ended(exit::USAGE, e.to_string()),
+    };
+
+    let psk = match config.psk.clone() {
+        Some(psk) => psk,
+        None => {
+            emit(SessionEvent::Status(
+                "deriving the room key (Argon2id, about a second)…".into(),
+            ))
+            .await;
+            match derive_psk_async(&config.invite, config.kdf).await {
+                Ok(psk) => psk,
+                Err(message) => return ended(exit::ERROR, message),
+            }
+        }
+    };
+
+    let mut last_error = String::new();
+    let mut connection = None;
+    'attempts: for attempt in 0..CONNECT_ATTEMPTS {
+        for url in &config.relays {
+            emit(SessionEvent::Status(format!("connecting to {url}…"))).await;
+            match link::connect(url, config.invite.room()).await {
+                Ok(c) => {
+                    connection = Some((url.clone(), c));
+                    break 'attempts;
+                }
+                Err(link::LinkError::Refused(msg)) => return ended(exit::ERROR, msg),
+                Err(e) => last_error = e.to_string(),
+            }
+        }
+        if attempt + 1 < CONNECT_ATTEMPTS {
+            tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+        }
+    }
+    let Some((relay_url, (link, mut link_events, welcome))) = connection else {
+        return ended(
+            exit::RELAY_UNREACHABLE,
+            format!("{last_error}; is a relay running there? (`streamflow relay`, or use `streamflow host`)"),
+        );
+    };
+    emit(SessionEvent::Connected {
+        relay: relay_url,
+        stats: link.stats.clone(),
+    })
+    .await;
+
+    let now = Instant::now();
+    let mut room = Room::new(
+        config.invite.room(),
+        psk,
+        &config.name,
+        config.timings,
+        Box::new(rand_core::OsRng),
+        now,
+    );
+    let mut driver = Driver {
+        link,
+        events: events.clone(),
+        control: CaptureControl::new(config.fps),
+        peer_views: HashMap::new(),
+        my_view: config.view,
+        default_view: config.view,
+        epoch: u64::MAX,
+        safety_words: String::new(),
+        ended: None,
+        video_seq: 0,
+    };
+    if let LinkEvent::Welcome { you, peers } = welcome {
+        let out = room.on_welcome(&you, &peers, now);
+        driver.apply(&mut room, out).await;
+    }
+
+    let (capture_tx, mut capture_rx) = mpsc::channel::<CaptureEvent>(1);
+    let capture_thread = source.map(|s| {
+        capture::spawn(
+            s,
+            driver.control.clone(),
+            capture_tx.clone(),
+            config.preview.clone(),
+        )
+    });
+    drop(capture_tx);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut last_view_sent = Instant::now() - VIEW_REFRESH;
+
+    let result = loop {
+        if let Some(e) = driver.ended.take() {
+            break e;
+        }
+        tokio::select! {
+            ev = link_events.recv() => {
+                let now = Instant::now();
+                let Some(ev) = ev else { break ended(exit::ERROR, "relay connection lost".into()) };
+                let out = match ev {
+                    LinkEvent::Welcome { .. } => vec![],
+                    LinkEvent::PeerJoined(p) => {
+                        // Tell the newcomer our tile size soon.
+                        last_view_sent = Instant::now() - VIEW_REFRESH + Duration::from_millis(500);
+                        room.on_peer_joined(&p, now)
+                    }
+                    LinkEvent::PeerLeft(p, reason) => room.on_peer_left(&p, reason, now),
+                    LinkEvent::Blob { from, data } => room.on_blob(&from, &data, now),
+                    LinkEvent::RelayError { code, message } => {
+                        emit(SessionEvent::Warning(format!("relay: {code}: {message}"))).await;
+                        vec![]
+                    }
+                    LinkEvent::Rtt(rtt) => {
+                        emit(SessionEvent::Rtt(rtt)).await;
+                        vec![]
+                    }
+                    LinkEvent::Closed(reason) => break ended(exit::ERROR, reason),
+                };
+                driver.apply(&mut room, out).await;
+            }
+            cap = capture_rx.recv(), if capture_thread.is_some() => match cap {
+                Some(CaptureEvent::Frame(frame)) => {
+                    let payload = video::encode(driver.video_seq, &frame.jpeg);
+                    if let Some(out) = room.seal(Stream::Video, 0, &payload, frame.timestamp_us, Instant::now()) {
+                        driver.video_seq = driver.video_seq.wrapping_add(1);
+                        driver.apply(&mut room, vec![out]).await;
+                    }
+                }
+                Some(CaptureEvent::Failed(msg)) => {
+                    emit(SessionEvent::Warning(format!("video stopped: {msg}"))).await;
+                }
+                None => {}
+            },
+            cmd = commands.recv() => {
+                let now = Instant::now();
+                match cmd {
+                    Some(SessionCommand::Chat(text)) => {
+                        if let Some(out) = room.send_chat(&text, capture::now_us(), now) {
+                            driver.apply(&mut room, vec![out]).await;
+                        } else {
+                            emit(SessionEvent::Warning("nobody verified is here yet; message not sent".into())).await;
+                        }
+                    }
+                    Some(SessionCommand::Camera(on)) => {
+                        driver.control.enabled.store(on, std::sync::atomic::Ordering::Relaxed);
+                        if let Some(out) = room.seal(Stream::State, 0, &state::camera(on), capture::now_us(), now) {
+                            driver.apply(&mut room, vec![out]).await;
+                        }
+                    }
+                    Some(SessionCommand::View(w, h)) => {
+                        if (w, h) != driver.my_view {
+                            driver.my_view = (w, h);
+                            last_view_sent = Instant::now() - VIEW_REFRESH;
+                        }
+                    }
+                    Some(SessionCommand::Leave) | None => {
+                        driver.link.leave().await;
+                        // Let the writer flush the leave.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        break ended(exit::OK, "left the call".into());
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let out = room.tick(now, capture::now_us());
+                driver.apply(&mut room, out).await;
+                if now.duration_since(last_view_sent) >= VIEW_REFRESH {
+                    last_view_sent = now;
+                    let (w, h) = driver.my_view;
+                    if let Some(out) = room.seal(Stream::State, 0, &state::view(w, h), capture::now_us(), now) {
+                        driver.apply(&mut room, vec![out]).await;
+                    }
+                }
+            }
+        }
+    };
+    driver.control.stop();
+    drop(capture_rx);
+    if let Some(t) = capture_thread {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
+    result
+}
+
+/// Applies the room's outputs: sends, events, and the bookkeeping that
+/// follows from some events (encode size, wrong passphrase).
+struct Driver {
+    link: Link,
+    events: mpsc::Sender<SessionEvent>,
+    control: std::sync::Arc<CaptureControl>,
+    peer_views: HashMap<String, (u32, u32)>,
+    my_view: (u32, u32),
+    default_view: (u32, u32),
+    epoch: u64,
+    safety_words: String,
+    ended: Option<Ended>,
+    video_seq: u32,
+}
+
+impl Driver {
+    async fn apply(&mut self, room: &mut Room, outputs: Vec<Output>) {
+        for o in outputs {
+            match o {
+                Output::Send { to, kind, data } => self.link.send(to.as_deref(), kind, &data).await,
+                Output::Event(e) => self.on_event(e).await,
+            }
+        }
+        let words = room.safety_words();
+        if room.epoch() != self.epoch || words != self.safety_words {
+            self.epoch = room.epoch();
+            self.safety_words = words.clone();
+            let _ = self
+                .events
+                .send(SessionEvent::Keys {
+                    epoch: self.epoch,
+                    safety_words: words,
+                })
+                .await;
+        }
+    }
+
+    async fn on_event(&mut self, e: Event) {
+        match &e {
+            Event::PeerState { from, payload } => {
+                match payload.split_first() {
+                    Some((&state::VIEW, rest)) if rest.len() == 4 => {
+                        let w = u16::from_be_bytes([rest[0], rest[1]]) as u32;
+                        let h = u16::from_be_bytes([rest[2], rest[3]]) as u32;
+                        self.peer_views.insert(from.clone(), (w, h));
+                        self.update_encode_size();
+                    }
+                    Some((&state::CAMERA, [on])) => {
+                        let _ = self
+                            .events
+                            .send(SessionEvent::PeerCamera {
+                                peer: from.clone(),
+                                on: *on != 0,
+                            })
+                            .await;
+                    }
+                    _ => {}
+                }
+                return;
+            }
+            Event::PeerLeft { peer, .. } => {
+                self.peer_views.remove(peer);
+                self.update_encode_size();
+            }
+            Event::Frame {
+                from,
+                stream: Stream::Video,
+                payload,
+                timestamp_us,
+                sealed_bytes,
+                ..
+            } => {
+                let ev = match video::decode(payload) {
+                    Some((seq, jpeg)) => SessionEvent::Video {
+                        from: from.clone(),
+                        seq,
+                        jpeg: jpeg.to_vec(),
+                        timestamp_us: *timestamp_us,
+                        sealed_bytes: *sealed_bytes,
+                    },
+                    None => SessionEvent::Room(Event::DecryptFailed {
+                        from: from.clone(),
+                        reason: "malformed video frame".into(),
+                    }),
+                };
+                let _ = self.events.send(ev).await;
+                return;
+            }
+            Event::WrongPassphrase => {
+                self.ended = Some(Ended {
+                    code: exit::WRONG_PASSPHRASE,
+                    message: "wrong passphrase: the members of this room could not verify your invite; check the words and try again".into(),
+                });
+            }
+            _ => {}
+        }
+        let _ = self.events.send(SessionEvent::Room(e)).await;
+    }
+
+    /// Encode at the largest tile any receiver shows (capped), never larger.
+    fn update_encode_size(&self) {
+        let (w, h) = self
+            .peer_views
+            .values()
+            .fold(None, |acc: Option<(u32, u32)>, &(w, h)| {
+                Some(acc.map_or((w, h), |(aw, ah)| (aw.max(w), ah.max(h))))
+            })
+            .unwrap_or(self.default_view);
+        self.control.set_size(w, h);
+    }
+}

@@ -1,0 +1,340 @@
+//! Drawing: a function of the [`App`] state (plus the tiles' decode caches).
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::app::{App, Focus, Tile};
+use super::render::{draw_image, ColourMode};
+
+/// Sidebar (roster + chat) only when there is room for video beside it.
+const SIDEBAR_MIN_WIDTH: u16 = 72;
+/// Video aspect the grid is laid out for (the test pattern's 5:3).
+const ASPECT: (u32, u32) = (5, 3);
+
+/// Colour hysteresis threshold (sum of channel differences) per mode.
+pub fn hysteresis(mode: ColourMode) -> u32 {
+    match mode {
+        ColourMode::TrueColor => 24,
+        ColourMode::Ansi256 | ColourMode::Ansi16 | ColourMode::Mono => 0,
+    }
+}
+
+/// Splits `area` into `n` tiles, choosing the column count that gives the
+/// largest video.
+pub fn grid(area: Rect, n: usize) -> Vec<Rect> {
+    if n == 0 || area.width == 0 || area.height == 0 {
+        return Vec::new();
+    }
+    let best_cols = (1..=n)
+        .max_by_key(|&cols| {
+            let rows = n.div_ceil(cols);
+            let w = u32::from(area.width) / cols as u32;
+            let h = (u32::from(area.height) / rows as u32).saturating_sub(1) * 2;
+            let (fw, fh) = crate::media::scale::fit(ASPECT, (w.max(1), h.max(1)));
+            if w == 0 || h == 0 {
+                0
+            } else {
+                fw * fh
+            }
+        })
+        .unwrap_or(1);
+    let rows = n.div_ceil(best_cols);
+    let row_areas = Layout::vertical(vec![Constraint::Ratio(1, rows as u32); rows]).split(area);
+    let mut tiles = Vec::with_capacity(n);
+    for (r, row) in row_areas.iter().enumerate() {
+        let in_row = (n - r * best_cols).min(best_cols);
+        let cols = Layout::horizontal(vec![Constraint::Ratio(1, best_cols as u32); best_cols])
+            .split(*row);
+        tiles.extend(cols.iter().take(in_row).copied());
+    }
+    tiles
+}
+
+/// Draws everything; returns the largest tile's video size in pixels (what
+/// we ask senders to encode at).
+pub fn draw(frame: &mut Frame, app: &mut App) -> (u32, u32) {
+    let area = frame.area();
+    let [main, status] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let (video, sidebar) = if main.width >= SIDEBAR_MIN_WIDTH {
+        let side = (main.width / 4).clamp(24, 40);
+        let [v, s] =
+            Layout::horizontal([Constraint::Min(1), Constraint::Length(side)]).areas(main);
+        (v, Some(s))
+    } else if app.focus == Focus::Chat {
+        let [v, s] = Layout::vertical([Constraint::Min(1), Constraint::Length(8.min(main.height))])
+            .areas(main);
+        (v, Some(s))
+    } else {
+        (main, None)
+    };
+    let largest = draw_grid(frame, app, video);
+    if let Some(s) = sidebar {
+        draw_sidebar(frame, app, s);
+    }
+    draw_status(frame, app, status);
+    if app.show_help {
+        draw_help(frame, area);
+    }
+    largest
+}
+
+fn draw_grid(frame: &mut Frame, app: &mut App, area: Rect) -> (u32, u32) {
+    let colour = app.colour;
+    let threshold = hysteresis(colour);
+    let count = app.peers.len() + 1;
+    let mut order: Vec<usize> = (0..count).collect();
+    if let Some(f) = app.focused_tile.filter(|f| *f < count) {
+        order = vec![f];
+    }
+    let rects = grid(area, order.len());
+    let mut largest = (0, 0);
+    for (rect, index) in rects.into_iter().zip(order) {
+        let tile = if index == 0 {
+            &mut app.me
+        } else {
+            &mut app.peers[index - 1]
+        };
+        let px = draw_tile(frame, tile, rect, colour, threshold, index == 0);
+        if px.0 * px.1 > largest.0 * largest.1 {
+            largest = px;
+        }
+    }
+    largest
+}
+
+fn draw_tile(
+    frame: &mut Frame,
+    tile: &mut Tile,
+    rect: Rect,
+    colour: ColourMode,
+    threshold: u32,
+    is_me: bool,
+) -> (u32, u32) {
+    if rect.height < 2 || rect.width < 4 {
+        return (0, 0);
+    }
+    let [label, video] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(rect);
+    // One column of gap between tiles.
+    let video = Rect {
+        width: video.width.saturating_sub(1).max(1),
+        ..video
+    };
+    let px = (u32::from(video.width), u32::from(video.height) * 2);
+    let mut spans = vec![Span::styled(
+        tile.label(),
+        Style::default().add_modifier(Modifier::BOLD),
+    )];
+    if !is_me {
+        spans.push(Span::raw(format!(
+            "  {} fps  {:.0} ms",
+            tile.fps(),
+            tile.latency_ms
+        )));
+        if tile.mismatch {
+            spans.push(Span::styled(
+                "  ✗ not verified",
+                Style::default().fg(Color::Red),
+            ));
+        } else if !tile.verified {
+            spans.push(Span::styled(
+                "  verifying…",
+                Style::default().fg(Color::Yellow),
+            ));
+        }
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), label);
+    if !tile.camera_on {
+        frame.render_widget(centered_text("camera off"), video);
+        return px;
+    }
+    tile.prepare(px);
+    match &tile.image {
+        Some(img) => draw_image(
+            frame.buffer_mut(),
+            video,
+            img,
+            colour,
+            &mut tile.memory,
+            threshold,
+        ),
+        None => {
+            let text = if is_me {
+                "no video (view only)"
+            } else {
+                "waiting for video…"
+            };
+            frame.render_widget(centered_text(text), video);
+        }
+    }
+    px
+}
+
+fn centered_text(text: &str) -> Paragraph<'_> {
+    Paragraph::new(text)
+        .style(Style::default().fg(Color::DarkGray))
+        .centered()
+}
+
+fn draw_sidebar(frame: &mut Frame, app: &App, area: Rect) {
+    let roster_height = (app.peers.len() as u16 + 3).min(area.height / 2).max(3);
+    let [roster, chat] =
+        Layout::vertical([Constraint::Length(roster_height), Constraint::Min(3)]).areas(area);
+    let mut lines = vec![Line::from(vec![
+        Span::raw("● "),
+        Span::raw(app.me.label()),
+        Span::styled(
+            if app.camera_on { "" } else { "  camera off" },
+            Style::default().fg(Color::DarkGray),
+        ),
+    ])];
+    for t in &app.peers {
+        let (mark, style) = if t.mismatch {
+            ("✗ ", Style::default().fg(Color::Red))
+        } else if t.verified {
+            ("✓ ", Style::default().fg(Color::Green))
+        } else {
+            ("… ", Style::default().fg(Color::Yellow))
+        };
+        let mut spans = vec![Span::styled(mark, style), Span::raw(t.label())];
+        if !t.camera_on {
+            spans.push(Span::styled(
+                "  camera off",
+                Style::default().fg(Color::DarkGray),
+            ));
+        }
+        lines.push(Line::from(spans));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(format!(" In the call ({}) ", app.peers.len() + 1)),
+        ),
+        roster,
+    );
+
+    let focused = app.focus == Focus::Chat;
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(if focused {
+            " Chat (Enter send, Esc back) "
+        } else {
+            " Chat (Tab to type) "
+        })
+        .border_style(if focused {
+            Style::default().fg(Color::Cyan)
+        } else {
+            Style::default()
+        });
+    let inner = block.inner(chat);
+    frame.render_widget(block, chat);
+    if inner.height == 0 {
+        return;
+    }
+    let [history, input] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner);
+    let width = history.width.max(1) as usize;
+    // Newest at the bottom: take lines from the end until the pane is full.
+    let mut shown: Vec<Line> = Vec::new();
+    let mut rows = 0;
+    for line in app.chat.iter().rev() {
+        let text = if line.system {
+            line.text.clone()
+        } else {
+            format!("{}: {}", line.who, line.text)
+        };
+        let needed = text.chars().count().div_ceil(width).max(1);
+        if rows + needed > history.height as usize {
+            break;
+        }
+        rows += needed;
+        let style = if line.system {
+            Style::default().fg(Color::DarkGray)
+        } else {
+            Style::default()
+        };
+        shown.push(Line::styled(text, style));
+    }
+    shown.reverse();
+    frame.render_widget(Paragraph::new(shown).wrap(Wrap { trim: false }), history);
+    let prompt = if focused {
+        format!("> {}▏", app.input)
+    } else {
+        "> ".to_string()
+    };
+    frame.render_widget(Paragraph::new(prompt), input);
+}
+
+fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
+    let s = &app.status;
+    let rtt = s
+        .rtt
+        .map(|r| format!("rtt {:.0} ms", r.as_secs_f64() * 1000.0))
+        .unwrap_or_else(|| "rtt –".into());
+    let mut parts = vec![
+        s.connection.clone(),
+        rtt,
+        format!("↑{:.0} ↓{:.0} kbit/s", s.up_kbps, s.down_kbps),
+        format!("key #{}", s.epoch),
+        format!("safety: {}", s.safety_words),
+        s.verification.clone(),
+        app.colour.label().to_string(),
+        format!("render {:.0} fps {:.1} KB/f", s.render_fps, s.bytes_per_frame / 1024.0),
+    ];
+    if s.decrypt_failures > 0 {
+        parts.push(format!("{} undecryptable", s.decrypt_failures));
+    }
+    parts.push("? help".into());
+    let text = parts.join(" │ ");
+    frame.render_widget(
+        Paragraph::new(text).style(Style::default().bg(Color::DarkGray).fg(Color::White)),
+        area,
+    );
+}
+
+pub const HELP: &[(&str, &str)] = &[
+    ("q, Ctrl-C", "leave the call"),
+    ("v", "camera on/off"),
+    ("Tab, i", "type a chat message"),
+    ("Enter", "send the message"),
+    ("Esc", "back to the video"),
+    ("c", "cycle colours: truecolor, 256, 16, mono"),
+    ("f", "focus one tile / next / back to the grid"),
+    ("?", "this help (any key closes it)"),
+];
+
+fn draw_help(frame: &mut Frame, area: Rect) {
+    let width = 60.min(area.width);
+    let height = (HELP.len() as u16 + 6).min(area.height);
+    let rect = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let mut lines: Vec<Line> = HELP
+        .iter()
+        .map(|(k, v)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>10}  "), Style::default().add_modifier(Modifier::BOLD)),
+                Span::raw(*v),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(
+        "Compare the safety words aloud: equal words mean no one is in the middle.",
+    ));
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(Block::default().borders(Borders::ALL).title(" StreamFlow keys ")),
+        rect,
+    );
+}

@@ -1,0 +1,123 @@
+//! Helpers for end-to-end tests: a relay on an ephemeral loopback port, and
+//! the real `streamflow` binary run as a headless client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_streamflow");
+
+pub async fn relay() -> streamflow_relay::RelayHandle {
+    streamflow_relay::start(streamflow_relay::RelayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    })
+    .await
+    .expect("relay starts")
+}
+
+pub fn fresh_invite() -> String {
+    streamflow::invite::Invite::generate(&mut rand_core::OsRng)
+        .to_shareable()
+        .to_string()
+}
+
+/// A headless client process and the JSON events it printed.
+pub struct Client {
+    pub child: Child,
+    pub events: Arc<Mutex<Vec<Value>>>,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Client {
+    pub fn spawn(invite: &str, relay_url: &str, name: &str, extra: &[&str]) -> Client {
+        let mut child = Command::new(BIN)
+            .args(["join", invite, "--relay", relay_url, "--headless"])
+            .args(["--source", "test", "--name", name])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn streamflow");
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().unwrap();
+        let ev = events.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("stdout must be JSON lines, got {line:?}: {e}"));
+                assert!(v["type"].is_string(), "event without type: {line}");
+                ev.lock().unwrap().push(v);
+            }
+        });
+        let err = child.stderr.take().unwrap();
+        let se = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut s = se.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Client {
+            child,
+            events,
+            stderr,
+        }
+    }
+
+    pub fn events(&self) -> Vec<Value> {
+        self.events.lock().unwrap().clone()
+    }
+
+    pub fn of_type(&self, t: &str) -> Vec<Value> {
+        self.events().into_iter().filter(|e| e["type"] == t).collect()
+    }
+
+    /// Waits until an event satisfies `pred`, up to `timeout`.
+    pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Some(v) = self.events().into_iter().find(|e| pred(e)) {
+                return Some(v);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Waits for the process to exit; kills it after `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader threads drain the pipes.
+                std::thread::sleep(Duration::from_millis(100));
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        None
+    }
+
+    pub fn my_id(&self) -> Option<String> {
+        self.of_type("joined")
+            .first()
+            .and_then(|e| e["you"].as_str().map(str::to_string))
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,307 @@
+//! End-to-end: the real `streamflow` binary, headless, through a real relay
+//! on loopback (the seed's 5-browser scenario, in terminals).
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A WebSocket proxy in front of the relay that records every message the
+/// relay sends to clients: what a curious relay operator could log.
+async fn tap(relay_url: String) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (relay_url, log) = (relay_url.clone(), log.clone());
+            tokio::spawn(async move {
+                let Ok(client) = tokio_tungstenite::accept_async(tcp).await else { return };
+                let Ok((upstream, _)) = tokio_tungstenite::connect_async(&relay_url).await else {
+                    return;
+                };
+                let (mut c_tx, mut c_rx) = client.split();
+                let (mut u_tx, mut u_rx) = upstream.split();
+                let up = async {
+                    while let Some(Ok(m)) = c_rx.next().await {
+                        if m.is_close() || u_tx.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = u_tx.close().await;
+                };
+                let down = async {
+                    while let Some(Ok(m)) = u_rx.next().await {
+                        if let Message::Text(t) = &m {
+                            log.lock().unwrap().push(t.to_string());
+                        }
+                        if c_tx.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                tokio::select! { _ = up => {}, _ = down => {} }
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn five_clients_exchange_video_and_chat_and_the_relay_learns_nothing() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let relay = rt.block_on(relay());
+    let (url, tapped) = rt.block_on(tap(relay.url()));
+    let invite = fresh_invite();
+    let names: Vec<String> = (0..5).map(|i| format!("Member{i}x")).collect();
+    let mut clients: Vec<Client> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            // Member 4 leaves early so the others see it go.
+            let duration = if i == 4 { "9" } else { "17" };
+            let chat = format!("secret chat number {i}");
+            Client::spawn(
+                &invite,
+                &url,
+                name,
+                &["--duration", duration, "--send-chat", &chat],
+            )
+        })
+        .collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(
+            c.wait(Duration::from_secs(60)),
+            Some(0),
+            "client {i} failed: {}",
+            c.stderr.lock().unwrap()
+        );
+    }
+    let ids: Vec<String> = clients.iter().map(|c| c.my_id().expect("joined")).collect();
+    let name_of: HashMap<&str, &str> = ids
+        .iter()
+        .map(String::as_str)
+        .zip(names.iter().map(String::as_str))
+        .collect();
+
+    for (r, receiver) in clients.iter().enumerate() {
+        // Everyone verified everyone else, under the right names.
+        let verified: BTreeSet<String> = receiver
+            .of_type("peer_verified")
+            .iter()
+            .map(|e| {
+                let peer = e["peer"].as_str().unwrap();
+                assert_eq!(e["name"], name_of[peer]);
+                peer.to_string()
+            })
+            .collect();
+        let others: BTreeSet<String> = ids.iter().filter(|id| **id != ids[r]).cloned().collect();
+        assert_eq!(verified, others, "receiver {r} verified");
+
+        // Video: ≥ 90% of what each sender sent while both were in the call,
+        // over at least 10 s (300 frames at 30 fps) for the long-lived ones.
+        for (s, sender) in ids.iter().enumerate() {
+            if s == r {
+                continue;
+            }
+            let seqs: Vec<u64> = receiver
+                .of_type("frame")
+                .iter()
+                .filter(|e| e["from"] == sender.as_str())
+                .map(|e| e["seq"].as_u64().unwrap())
+                .collect();
+            let distinct: BTreeSet<u64> = seqs.iter().copied().collect();
+            assert_eq!(distinct.len(), seqs.len(), "duplicate frames {r}<-{s}");
+            let (lo, hi) = (
+                *distinct.first().expect("some frames"),
+                *distinct.last().unwrap(),
+            );
+            let sent = hi - lo + 1;
+            let got = distinct.len() as u64;
+            let min_window = if r == 4 || s == 4 { 120 } else { 300 };
+            assert!(sent >= min_window, "{r}<-{s}: only {sent} frames in the window");
+            assert!(got * 100 >= sent * 90, "{r}<-{s}: got {got} of {sent}");
+        }
+
+        // Chat from every other member, with its name.
+        let chats = receiver.of_type("chat");
+        for (s, sender) in ids.iter().enumerate() {
+            if s == r {
+                continue;
+            }
+            assert!(
+                chats.iter().any(|c| c["from"] == sender.as_str()
+                    && c["name"] == names[s].as_str()
+                    && c["text"] == format!("secret chat number {s}")),
+                "{r} missed chat from {s}: {chats:?}"
+            );
+        }
+    }
+
+    // Member 4 left: the others saw it go and rotated keys after that.
+    for receiver in &clients[..4] {
+        let events = receiver.events();
+        let left = events
+            .iter()
+            .position(|e| e["type"] == "peer_left" && e["peer"] == ids[4].as_str())
+            .expect("peer_left for member 4");
+        assert!(
+            events[left..].iter().any(|e| e["type"] == "key_rotated"),
+            "no key_rotated after member 4 left"
+        );
+        assert!(receiver.of_type("decrypt_failed").len() < 30);
+    }
+
+    // The relay's view: blobs of ciphertext only.
+    let tapped = tapped.lock().unwrap().clone();
+    assert!(tapped.len() > 1000, "tap saw only {} messages", tapped.len());
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut blobs = 0;
+    for text in &tapped {
+        for name in &names {
+            assert!(!text.contains(name.as_str()), "relay saw a display name");
+        }
+        assert!(!text.contains("secret chat"), "relay saw chat text");
+        let msg: serde_json::Value = serde_json::from_str(text).unwrap();
+        if msg["type"] == "blob" {
+            blobs += 1;
+            let data = b64.decode(msg["data"].as_str().unwrap()).unwrap();
+            assert!(
+                !data.windows(3).any(|w| w == [0xff, 0xd8, 0xff]),
+                "relay saw a JPEG marker"
+            );
+            assert!(!data.windows(6).any(|w| w == b"secret"), "relay saw chat text");
+            for name in &names {
+                assert!(!data.windows(name.len()).any(|w| w == name.as_bytes()));
+            }
+        }
+    }
+    assert!(blobs > 1000);
+    rt.block_on(relay.shutdown());
+}
+
+#[test]
+fn wrong_passphrase_exits_3_and_a_lone_joiner_waits() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let relay = rt.block_on(relay());
+    let url = relay.url();
+
+    // Alone in a room: unverified, not wrong; leaves cleanly at the end.
+    let mut lone = Client::spawn(&fresh_invite(), &url, "Lone", &["--duration", "7"]);
+    assert_eq!(lone.wait(Duration::from_secs(30)), Some(0), "{}", lone.stderr.lock().unwrap());
+    assert_eq!(lone.of_type("joined").len(), 1);
+    assert!(lone.of_type("error").is_empty());
+
+    let invite = fresh_invite();
+    let mut member = Client::spawn(&invite, &url, "Member", &["--duration", "30"]);
+    member
+        .wait_for(Duration::from_secs(20), |e| e["type"] == "joined")
+        .expect("member joined");
+    let (room, _) = invite.split_once('-').unwrap();
+    let wrong = format!("{room}-these-are-not-the-right-words");
+    let started = std::time::Instant::now();
+    let mut intruder = Client::spawn(&wrong, &url, "Intruder", &[]);
+    let code = intruder.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(3), "stderr: {}", intruder.stderr.lock().unwrap());
+    // 10 s deadline for the verdict, not counting the key derivation on a
+    // loaded machine (it is reported before connecting).
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(intruder
+        .stderr
+        .lock()
+        .unwrap()
+        .contains("wrong passphrase"));
+    let errors = intruder.of_type("error");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["code"], "wrong_passphrase");
+    // The member flagged the intruder and carried on.
+    member
+        .wait_for(Duration::from_secs(5), |e| e["type"] == "auth_mismatch")
+        .expect("member flags auth_mismatch");
+    assert!(member.child.try_wait().unwrap().is_none(), "member still in the call");
+    rt.block_on(relay.shutdown());
+}
+
+#[test]
+fn join_without_invite_in_headless_is_a_usage_error() {
+    let out = std::process::Command::new(BIN)
+        .args(["join", "--headless", "--relay", "ws://127.0.0.1:9"])
+        .env_remove("STREAMFLOW_INVITE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("never prompts"));
+    let out = std::process::Command::new(BIN)
+        .args(["join", "room-single", "--headless"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn unreachable_relay_exits_4() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = Client::spawn(&fresh_invite(), &format!("ws://127.0.0.1:{port}"), "x", &[]);
+    assert_eq!(c.wait(Duration::from_secs(40)), Some(4));
+    assert_eq!(c.of_type("error")[0]["code"], "relay_unreachable");
+}
+
+#[test]
+fn invite_prints_one_line_and_parses() {
+    let out = std::process::Command::new(BIN).arg("invite").output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1);
+    let (invite, warnings) = streamflow::invite::Invite::parse(stdout.trim()).unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(invite.room().len(), 16);
+}
+
+#[test]
+fn relay_help_is_the_same_in_both_binaries() {
+    let a = std::process::Command::new(BIN)
+        .args(["relay", "--help"])
+        .output()
+        .unwrap();
+    // The relay crate's own binary sits beside ours in a workspace build.
+    let b = std::process::Command::new(std::path::Path::new(BIN).with_file_name("streamflow-relay"))
+        .arg("--help")
+        .output();
+    let a = String::from_utf8(a.stdout).unwrap();
+    let flat = a.split_whitespace().collect::<Vec<_>>().join(" ");
+    for flag in [
+        "--listen",
+        "--metrics-listen",
+        "--tls-cert",
+        "--max-message-bytes",
+        "--max-peers-per-room",
+        "--max-rooms",
+        "--rate-per-sec",
+        "--rate-burst",
+        "--ping-interval",
+        "--idle-timeout",
+        "[default: 127.0.0.1:8787]",
+        "[default: 1048576]",
+    ] {
+        assert!(flat.contains(flag), "streamflow relay --help lacks {flag}");
+    }
+    if let Ok(b) = b {
+        let b = String::from_utf8(b.stdout).unwrap();
+        let opts = |s: &str| s[s.find("Options:").unwrap()..].replace("-V, --version", "");
+        assert_eq!(
+            opts(&a).lines().filter(|l| !l.contains("--version") && !l.contains("Print version")).collect::<Vec<_>>(),
+            opts(&b).lines().filter(|l| !l.contains("--version") && !l.contains("Print version")).collect::<Vec<_>>()
+        );
+    }
+}
