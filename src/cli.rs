@@ -130,8 +130,14 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let (w, h) = s
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("{s:?} is not WIDTHxHEIGHT, e.g. 80x48"))?;
-    let w: u32 = w.trim().parse().map_err(|_| format!("bad width in {s:?}"))?;
-    let h: u32 = h.trim().parse().map_err(|_| format!("bad height in {s:?}"))?;
+    let w: u32 = w
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad width in {s:?}"))?;
+    let h: u32 = h
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad height in {s:?}"))?;
     if !(8..=4096).contains(&w) || !(8..=4096).contains(&h) {
         return Err("tile sizes are 8..4096 pixels each way".into());
     }

@@ -32,7 +32,9 @@ pub fn event_json(event: &SessionEvent) -> Option<Value> {
                 peer,
                 name,
                 safety_words,
-            } => json!({"type":"peer_verified","peer":peer,"name":name,"safety_words":safety_words}),
+            } => {
+                json!({"type":"peer_verified","peer":peer,"name":name,"safety_words":safety_words})
+            }
             Event::PeerLeft { peer, reason } => {
                 json!({"type":"peer_left","peer":peer,"reason":reason})
             }

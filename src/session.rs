@@ -91,6 +91,10 @@ pub enum SessionCommand {
 /// Video payloads: `frame number u32 | JPEG`. The number lets receivers
 /// count what was lost on the way.
 pub mod video {
+    /// Frame flag: the JPEG's standard Huffman tables were stripped
+    /// ([`crate::media::jpeg::strip_tables`]); put them back before decoding.
+    pub const FLAG_STANDARD_TABLES: u8 = 1;
+
     pub fn encode(seq: u32, jpeg: &[u8]) -> Vec<u8> {
         let mut v = Vec::with_capacity(4 + jpeg.len());
         v.extend_from_slice(&seq.to_be_bytes());
@@ -273,7 +277,8 @@ pub async fn run(
             cap = capture_rx.recv(), if capture_thread.is_some() => match cap {
                 Some(CaptureEvent::Frame(frame)) => {
                     let payload = video::encode(driver.video_seq, &frame.jpeg);
-                    if let Some(out) = room.seal(Stream::Video, 0, &payload, frame.timestamp_us, Instant::now()) {
+                    let flags = if frame.tables_stripped { video::FLAG_STANDARD_TABLES } else { 0 };
+                    if let Some(out) = room.seal(Stream::Video, flags, &payload, frame.timestamp_us, Instant::now()) {
                         driver.video_seq = driver.video_seq.wrapping_add(1);
                         driver.apply(&mut room, vec![out]).await;
                     }
@@ -405,13 +410,20 @@ impl Driver {
                 payload,
                 timestamp_us,
                 sealed_bytes,
-                ..
+                flags,
             } => {
-                let ev = match video::decode(payload) {
+                let frame = video::decode(payload).and_then(|(seq, jpeg)| {
+                    if flags & video::FLAG_STANDARD_TABLES != 0 {
+                        Some((seq, crate::media::jpeg::restore_tables(jpeg)?))
+                    } else {
+                        Some((seq, jpeg.to_vec()))
+                    }
+                });
+                let ev = match frame {
                     Some((seq, jpeg)) => SessionEvent::Video {
                         from: from.clone(),
                         seq,
-                        jpeg: jpeg.to_vec(),
+                        jpeg,
                         timestamp_us: *timestamp_us,
                         sealed_bytes: *sealed_bytes,
                     },

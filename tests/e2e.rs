@@ -23,7 +23,9 @@ async fn tap(relay_url: String) -> (String, Arc<Mutex<Vec<String>>>) {
         while let Ok((tcp, _)) = listener.accept().await {
             let (relay_url, log) = (relay_url.clone(), log.clone());
             tokio::spawn(async move {
-                let Ok(client) = tokio_tungstenite::accept_async(tcp).await else { return };
+                let Ok(client) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
                 let Ok((upstream, _)) = tokio_tungstenite::connect_async(&relay_url).await else {
                     return;
                 };
@@ -126,7 +128,10 @@ fn five_clients_exchange_video_and_chat_and_the_relay_learns_nothing() {
             let sent = hi - lo + 1;
             let got = distinct.len() as u64;
             let min_window = if r == 4 || s == 4 { 120 } else { 300 };
-            assert!(sent >= min_window, "{r}<-{s}: only {sent} frames in the window");
+            assert!(
+                sent >= min_window,
+                "{r}<-{s}: only {sent} frames in the window"
+            );
             assert!(got * 100 >= sent * 90, "{r}<-{s}: got {got} of {sent}");
         }
 
@@ -161,7 +166,11 @@ fn five_clients_exchange_video_and_chat_and_the_relay_learns_nothing() {
 
     // The relay's view: blobs of ciphertext only.
     let tapped = tapped.lock().unwrap().clone();
-    assert!(tapped.len() > 1000, "tap saw only {} messages", tapped.len());
+    assert!(
+        tapped.len() > 1000,
+        "tap saw only {} messages",
+        tapped.len()
+    );
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut blobs = 0;
     for text in &tapped {
@@ -177,7 +186,10 @@ fn five_clients_exchange_video_and_chat_and_the_relay_learns_nothing() {
                 !data.windows(3).any(|w| w == [0xff, 0xd8, 0xff]),
                 "relay saw a JPEG marker"
             );
-            assert!(!data.windows(6).any(|w| w == b"secret"), "relay saw chat text");
+            assert!(
+                !data.windows(6).any(|w| w == b"secret"),
+                "relay saw chat text"
+            );
             for name in &names {
                 assert!(!data.windows(name.len()).any(|w| w == name.as_bytes()));
             }
@@ -195,7 +207,12 @@ fn wrong_passphrase_exits_3_and_a_lone_joiner_waits() {
 
     // Alone in a room: unverified, not wrong; leaves cleanly at the end.
     let mut lone = Client::spawn(&fresh_invite(), &url, "Lone", &["--duration", "7"]);
-    assert_eq!(lone.wait(Duration::from_secs(30)), Some(0), "{}", lone.stderr.lock().unwrap());
+    assert_eq!(
+        lone.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        lone.stderr.lock().unwrap()
+    );
     assert_eq!(lone.of_type("joined").len(), 1);
     assert!(lone.of_type("error").is_empty());
 
@@ -213,11 +230,7 @@ fn wrong_passphrase_exits_3_and_a_lone_joiner_waits() {
     // 10 s deadline for the verdict, not counting the key derivation on a
     // loaded machine (it is reported before connecting).
     assert!(started.elapsed() < Duration::from_secs(20));
-    assert!(intruder
-        .stderr
-        .lock()
-        .unwrap()
-        .contains("wrong passphrase"));
+    assert!(intruder.stderr.lock().unwrap().contains("wrong passphrase"));
     let errors = intruder.of_type("error");
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0]["code"], "wrong_passphrase");
@@ -225,7 +238,10 @@ fn wrong_passphrase_exits_3_and_a_lone_joiner_waits() {
     member
         .wait_for(Duration::from_secs(5), |e| e["type"] == "auth_mismatch")
         .expect("member flags auth_mismatch");
-    assert!(member.child.try_wait().unwrap().is_none(), "member still in the call");
+    assert!(
+        member.child.try_wait().unwrap().is_none(),
+        "member still in the call"
+    );
     rt.block_on(relay.shutdown());
 }
 
@@ -259,7 +275,10 @@ fn unreachable_relay_exits_4() {
 
 #[test]
 fn invite_prints_one_line_and_parses() {
-    let out = std::process::Command::new(BIN).arg("invite").output().unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("invite")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1);
@@ -275,9 +294,10 @@ fn relay_help_is_the_same_in_both_binaries() {
         .output()
         .unwrap();
     // The relay crate's own binary sits beside ours in a workspace build.
-    let b = std::process::Command::new(std::path::Path::new(BIN).with_file_name("streamflow-relay"))
-        .arg("--help")
-        .output();
+    let b =
+        std::process::Command::new(std::path::Path::new(BIN).with_file_name("streamflow-relay"))
+            .arg("--help")
+            .output();
     let a = String::from_utf8(a.stdout).unwrap();
     let flat = a.split_whitespace().collect::<Vec<_>>().join(" ");
     for flag in [
@@ -300,8 +320,14 @@ fn relay_help_is_the_same_in_both_binaries() {
         let b = String::from_utf8(b.stdout).unwrap();
         let opts = |s: &str| s[s.find("Options:").unwrap()..].replace("-V, --version", "");
         assert_eq!(
-            opts(&a).lines().filter(|l| !l.contains("--version") && !l.contains("Print version")).collect::<Vec<_>>(),
-            opts(&b).lines().filter(|l| !l.contains("--version") && !l.contains("Print version")).collect::<Vec<_>>()
+            opts(&a)
+                .lines()
+                .filter(|l| !l.contains("--version") && !l.contains("Print version"))
+                .collect::<Vec<_>>(),
+            opts(&b)
+                .lines()
+                .filter(|l| !l.contains("--version") && !l.contains("Print version"))
+                .collect::<Vec<_>>()
         );
     }
 }

@@ -99,7 +99,14 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
                         if let Ok(img) = jpeg::decode(&payload) {
                             let img = scale::scale_to_fit(&img, px);
                             let area = buf.area;
-                            draw_image(&mut buf, area, &img, ColourMode::TrueColor, &mut memory, 24);
+                            draw_image(
+                                &mut buf,
+                                area,
+                                &img,
+                                ColourMode::TrueColor,
+                                &mut memory,
+                                24,
+                            );
                         }
                         if Instant::now() >= measure_from {
                             member.frames += 1;
@@ -107,7 +114,11 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
                                 .latencies
                                 .push(now_us().saturating_sub(timestamp_us) as f64 / 1000.0);
                             if up_at_start.is_none() {
-                                up_at_start = stats.as_ref().map(|s: &std::sync::Arc<crate::net::link::LinkStats>| (Instant::now(), s.bytes_up.load(Relaxed)));
+                                up_at_start = stats.as_ref().map(
+                                    |s: &std::sync::Arc<crate::net::link::LinkStats>| {
+                                        (Instant::now(), s.bytes_up.load(Relaxed))
+                                    },
+                                );
                             }
                         }
                     }
@@ -141,17 +152,31 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
         args.seconds,
         cells.0,
         cells.1,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     ));
     report.row("glass_to_glass_p50_ms", quantile(&mut latencies, 0.5), "ms");
-    report.row("glass_to_glass_p99_ms", quantile(&mut latencies, 0.99), "ms");
-    report.row("delivered_fps_per_stream", quantile(&mut fps, 0.5), "fps (median over receivers)");
+    report.row(
+        "glass_to_glass_p99_ms",
+        quantile(&mut latencies, 0.99),
+        "ms",
+    );
+    report.row(
+        "delivered_fps_per_stream",
+        quantile(&mut fps, 0.5),
+        "fps (median over receivers)",
+    );
     report.row(
         "cpu_per_client_percent",
         cpu / total.as_secs_f64() * 100.0 / args.peers as f64,
         "% of one core (process CPU / members, relay included)",
     );
-    report.row("wire_kbit_per_s_per_stream", quantile(&mut up, 0.5), "kbit/s (uplink incl. control)");
+    report.row(
+        "wire_kbit_per_s_per_stream",
+        quantile(&mut up, 0.5),
+        "kbit/s (uplink incl. control)",
+    );
     report.print(args.json);
     Ok(())
 }

@@ -63,7 +63,9 @@ impl Drop for ChildRelay {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Starts `streamflow relay` as a child and waits until it answers /healthz.
@@ -251,7 +253,9 @@ pub async fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
         args.frame_bytes,
         args.seconds,
         urls.len(),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     ));
     report.row("messages_forwarded_per_s", received / elapsed, "msg/s");
     report.row(
@@ -259,7 +263,15 @@ pub async fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
         counters.bytes_received.load(Relaxed) as f64 / elapsed,
         "B/s",
     );
-    report.row("delivery_ratio", if expected > 0.0 { received / expected } else { 0.0 }, "");
+    report.row(
+        "delivery_ratio",
+        if expected > 0.0 {
+            received / expected
+        } else {
+            0.0
+        },
+        "",
+    );
     report.row("latency_p50_ms", quantile(&mut lat, 0.50), "ms");
     report.row("latency_p95_ms", quantile(&mut lat, 0.95), "ms");
     report.row("latency_p99_ms", quantile(&mut lat, 0.99), "ms");
@@ -276,7 +288,11 @@ pub async fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
             .zip(&relay_cpu0)
             .map(|(c, c0)| process_cpu_seconds(c.child.id()).unwrap_or(0.0) - c0)
             .sum();
-        report.row("relay_cpu_percent", relay_cpu / elapsed * 100.0, "% of one core");
+        report.row(
+            "relay_cpu_percent",
+            relay_cpu / elapsed * 100.0,
+            "% of one core",
+        );
         let first = rss_samples.first().copied().unwrap_or(f64::NAN);
         let last = rss_samples.last().copied().unwrap_or(f64::NAN);
         let max = rss_samples.iter().copied().fold(f64::NAN, f64::max);
@@ -287,7 +303,11 @@ pub async fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
         report.note("external relay: its RSS, CPU and drops are not visible from here");
     }
     let my_cpu = process_cpu_seconds(me).unwrap_or(0.0) - my_cpu0;
-    report.row("generator_cpu_percent", my_cpu / elapsed * 100.0, "% of one core");
+    report.row(
+        "generator_cpu_percent",
+        my_cpu / elapsed * 100.0,
+        "% of one core",
+    );
     report.note("latency = send timestamp → receive, both in the generator: it includes the generator's own queues");
     report.print(args.json);
     Ok(())

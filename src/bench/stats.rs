@@ -61,7 +61,11 @@ impl Report {
             let mut obj = serde_json::Map::new();
             obj.insert("bench".into(), json!(self.title));
             for (name, value, unit) in &self.rows {
-                let v = if value.is_finite() { json!(value) } else { Value::Null };
+                let v = if value.is_finite() {
+                    json!(value)
+                } else {
+                    Value::Null
+                };
                 obj.insert(name.clone(), json!({"value": v, "unit": unit}));
             }
             obj.insert("notes".into(), json!(self.notes));

@@ -57,7 +57,9 @@ impl CaptureControl {
 pub const MAX_ENCODE: (u32, u32) = (320, 192);
 
 pub struct EncodedFrame {
+    /// JPEG, without its Huffman tables when `tables_stripped`.
     pub jpeg: Vec<u8>,
+    pub tables_stripped: bool,
     pub timestamp_us: u64,
     /// Time spent scaling and encoding.
     pub encode_time: Duration,
@@ -95,7 +97,10 @@ pub fn spawn(
                     continue;
                 }
                 let started = Instant::now();
-                let max = (control.max_width.load(Relaxed), control.max_height.load(Relaxed));
+                let max = (
+                    control.max_width.load(Relaxed),
+                    control.max_height.load(Relaxed),
+                );
                 let img = match source.next_frame(max) {
                     Ok(img) => {
                         failures = 0;
@@ -115,7 +120,11 @@ pub fn spawn(
                 };
                 let timestamp_us = now_us();
                 let quality = control.quality.load(Relaxed).clamp(1, 100) as u8;
-                let jpeg = jpeg::encode(&img, quality);
+                let full = jpeg::encode(&img, quality);
+                let (jpeg, tables_stripped) = match jpeg::strip_tables(&full) {
+                    Some(small) => (small, true),
+                    None => (full, false),
+                };
                 if let Some(p) = &preview {
                     if let Ok(mut slot) = p.lock() {
                         *slot = Some(img);
@@ -125,6 +134,7 @@ pub fn spawn(
                 // next one is fresher anyway).
                 let _ = events.try_send(CaptureEvent::Frame(EncodedFrame {
                     jpeg,
+                    tables_stripped,
                     timestamp_us,
                     encode_time: started.elapsed(),
                 }));

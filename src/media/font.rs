@@ -71,7 +71,11 @@ pub fn draw_text(img: &mut image::RgbImage, x: u32, y: u32, scale: u32, text: &s
                 if bits & (0x10 >> col) != 0 {
                     for dy in 0..scale {
                         for dx in 0..scale {
-                            put(gx + col * scale + dx, y + row as u32 * scale + dy, [250, 250, 250]);
+                            put(
+                                gx + col * scale + dx,
+                                y + row as u32 * scale + dy,
+                                [250, 250, 250],
+                            );
                         }
                     }
                 }

@@ -17,9 +17,9 @@ pub struct TestPattern {
 
 impl TestPattern {
     pub fn new(name: &str) -> Self {
-        let seed = name
-            .bytes()
-            .fold(2166136261u32, |h, b| (h ^ u32::from(b)).wrapping_mul(16777619));
+        let seed = name.bytes().fold(2166136261u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(16777619)
+        });
         TestPattern {
             name: name.to_string(),
             start: Instant::now(),
@@ -45,7 +45,11 @@ impl TestPattern {
             for x in 0..w {
                 let gx = x * 255 / w;
                 let gy = y * 255 / h;
-                let texture = if ((x + drift) / 2 + y / 2) % 2 == 0 { 18 } else { 0 };
+                let texture = if ((x + drift) / 2 + y / 2) % 2 == 0 {
+                    18
+                } else {
+                    0
+                };
                 let r = ((gx * u32::from(base[0])) / 255 + texture) as u8;
                 let g = ((gy * u32::from(base[1])) / 255 + texture) as u8;
                 let b = (((255 - gx) * u32::from(base[2])) / 255 + texture) as u8;
@@ -60,7 +64,11 @@ impl TestPattern {
         let block = hsv((hue + 180.0) % 360.0, 0.8, 1.0);
         for y in cy as u32..(cy as u32 + bh).min(h) {
             for x in cx as u32..(cx as u32 + bw).min(w) {
-                let stripe = if (x + y + (t * 30.0) as u32) % 12 < 6 { 0 } else { 40 };
+                let stripe = if (x + y + (t * 30.0) as u32) % 12 < 6 {
+                    0
+                } else {
+                    40
+                };
                 img.put_pixel(
                     x,
                     y,

@@ -93,16 +93,17 @@ const MAX_FILE_BYTES: u64 = 512 << 20;
 impl FileSource {
     pub fn open(path: &Path) -> Result<Self, SourceError> {
         let unavailable = |what: String| SourceError::Unavailable(what);
-        let meta = std::fs::metadata(path)
-            .map_err(|e| unavailable(format!("cannot open video source {}: {e}", path.display())))?;
+        let meta = std::fs::metadata(path).map_err(|e| {
+            unavailable(format!("cannot open video source {}: {e}", path.display()))
+        })?;
         let frames = if meta.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(|e| unavailable(format!("cannot list {}: {e}", path.display())))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
-                    p.extension()
-                        .and_then(|x| x.to_str())
-                        .is_some_and(|x| x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("jpeg"))
+                    p.extension().and_then(|x| x.to_str()).is_some_and(|x| {
+                        x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("jpeg")
+                    })
                 })
                 .collect();
             files.sort();
@@ -215,10 +216,14 @@ mod camera {
             &[FrameFormat::MJPEG, FrameFormat::YUYV],
         );
         let mut cam = nokhwa::Camera::new(CameraIndex::Index(index), format).map_err(|e| {
-            SourceError::Unavailable(format!("camera {index} could not be opened ({e}): {NO_CAMERA}"))
+            SourceError::Unavailable(format!(
+                "camera {index} could not be opened ({e}): {NO_CAMERA}"
+            ))
         })?;
         cam.open_stream().map_err(|e| {
-            SourceError::Unavailable(format!("camera {index} would not stream ({e}): {NO_CAMERA}"))
+            SourceError::Unavailable(format!(
+                "camera {index} would not stream ({e}): {NO_CAMERA}"
+            ))
         })?;
         Ok(Box::new(Camera(cam)))
     }
@@ -231,11 +236,16 @@ mod camera {
                 .map_err(|e| SourceError::Failed(e.to_string()))?;
             let res = frame.resolution();
             let img = match frame.source_frame_format() {
-                FrameFormat::MJPEG => jpeg::decode(frame.buffer())
-                    .map_err(|e| SourceError::Failed(e.to_string()))?,
+                FrameFormat::MJPEG => {
+                    jpeg::decode(frame.buffer()).map_err(|e| SourceError::Failed(e.to_string()))?
+                }
                 FrameFormat::YUYV => yuyv_to_rgb(frame.buffer(), res.width(), res.height())
                     .ok_or_else(|| SourceError::Failed("short YUYV frame".into()))?,
-                other => return Err(SourceError::Failed(format!("unsupported camera format {other}"))),
+                other => {
+                    return Err(SourceError::Failed(format!(
+                        "unsupported camera format {other}"
+                    )))
+                }
             };
             Ok(scale::scale_to_fit(&img, max))
         }

@@ -228,12 +228,7 @@ pub async fn host(args: HostArgs) -> ExitCode {
     );
     println!("Invite: {}", shareable.as_str());
     println!("Others join with:\n  {join_line}");
-    let config = crate::cli::session_config(
-        invite,
-        vec![relay.url()],
-        &args.media,
-        (80, 48),
-    );
+    let config = crate::cli::session_config(invite, vec![relay.url()], &args.media, (80, 48));
     let code = call(
         config,
         args.colour,
@@ -271,7 +266,8 @@ pub async fn demo(args: DemoArgs) -> ExitCode {
             source: crate::media::source::SourceSpec::Test,
             fps: 30,
         };
-        let mut config = crate::cli::session_config(invite.clone(), vec![relay.url()], &media, (80, 48));
+        let mut config =
+            crate::cli::session_config(invite.clone(), vec![relay.url()], &media, (80, 48));
         config.psk = Some(psk.clone());
         let (tx, mut rx) = mpsc::channel(256);
         let (cmd_tx, cmd_rx) = mpsc::channel(8);

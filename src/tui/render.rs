@@ -238,7 +238,14 @@ mod tests {
     fn render(mode: ColourMode) -> Buffer {
         let area = Rect::new(0, 0, 2, 2);
         let mut buf = Buffer::empty(area);
-        draw_image(&mut buf, area, &known(), mode, &mut TileMemory::default(), 0);
+        draw_image(
+            &mut buf,
+            area,
+            &known(),
+            mode,
+            &mut TileMemory::default(),
+            0,
+        );
         buf
     }
 
@@ -252,15 +259,27 @@ mod tests {
         let b = render(ColourMode::TrueColor);
         assert_eq!(
             cell(&b, 0, 0),
-            (UPPER_HALF.into(), Color::Rgb(255, 0, 0), Color::Rgb(0, 255, 0))
+            (
+                UPPER_HALF.into(),
+                Color::Rgb(255, 0, 0),
+                Color::Rgb(0, 255, 0)
+            )
         );
         assert_eq!(
             cell(&b, 1, 0),
-            (UPPER_HALF.into(), Color::Rgb(0, 0, 255), Color::Rgb(255, 255, 255))
+            (
+                UPPER_HALF.into(),
+                Color::Rgb(0, 0, 255),
+                Color::Rgb(255, 255, 255)
+            )
         );
         assert_eq!(
             cell(&b, 1, 1),
-            (UPPER_HALF.into(), Color::Rgb(128, 128, 128), Color::Rgb(10, 10, 10))
+            (
+                UPPER_HALF.into(),
+                Color::Rgb(128, 128, 128),
+                Color::Rgb(10, 10, 10)
+            )
         );
     }
 
@@ -278,7 +297,10 @@ mod tests {
             cell(&b, 0, 0),
             (UPPER_HALF.into(), Color::LightRed, Color::LightGreen)
         );
-        assert_eq!(cell(&b, 1, 0), (UPPER_HALF.into(), Color::LightBlue, Color::White));
+        assert_eq!(
+            cell(&b, 1, 0),
+            (UPPER_HALF.into(), Color::LightBlue, Color::White)
+        );
         let b = render(ColourMode::Mono);
         assert_eq!(cell(&b, 0, 0).0, "▄"); // red is dark, green is bright
         assert_eq!(cell(&b, 1, 0).0, "▄");
@@ -290,7 +312,14 @@ mod tests {
     fn letterboxes_and_centres() {
         let area = Rect::new(0, 0, 4, 2);
         let mut buf = Buffer::empty(area);
-        draw_image(&mut buf, area, &known(), ColourMode::TrueColor, &mut TileMemory::default(), 0);
+        draw_image(
+            &mut buf,
+            area,
+            &known(),
+            ColourMode::TrueColor,
+            &mut TileMemory::default(),
+            0,
+        );
         assert_eq!(cell(&buf, 0, 0).1, Color::Rgb(0, 0, 0));
         assert_eq!(cell(&buf, 1, 0).1, Color::Rgb(255, 0, 0));
         assert_eq!(cell(&buf, 3, 1).1, Color::Rgb(0, 0, 0));
@@ -301,11 +330,25 @@ mod tests {
         let area = Rect::new(0, 0, 2, 2);
         let mut memory = TileMemory::default();
         let mut buf = Buffer::empty(area);
-        draw_image(&mut buf, area, &known(), ColourMode::TrueColor, &mut memory, 24);
+        draw_image(
+            &mut buf,
+            area,
+            &known(),
+            ColourMode::TrueColor,
+            &mut memory,
+            24,
+        );
         let mut nudged = known();
         nudged.put_pixel(0, 0, image::Rgb([250, 5, 5])); // close to red
         nudged.put_pixel(0, 1, image::Rgb([0, 120, 0])); // far from green
-        draw_image(&mut buf, area, &nudged, ColourMode::TrueColor, &mut memory, 24);
+        draw_image(
+            &mut buf,
+            area,
+            &nudged,
+            ColourMode::TrueColor,
+            &mut memory,
+            24,
+        );
         assert_eq!(cell(&buf, 0, 0).1, Color::Rgb(255, 0, 0));
         assert_eq!(cell(&buf, 0, 0).2, Color::Rgb(0, 120, 0));
     }
@@ -314,9 +357,15 @@ mod tests {
     fn mode_detection() {
         use ColourMode::*;
         assert_eq!(ColourMode::from_env(true, Some("truecolor"), None), Mono);
-        assert_eq!(ColourMode::from_env(false, Some("truecolor"), None), TrueColor);
+        assert_eq!(
+            ColourMode::from_env(false, Some("truecolor"), None),
+            TrueColor
+        );
         assert_eq!(ColourMode::from_env(false, Some("24bit"), None), TrueColor);
-        assert_eq!(ColourMode::from_env(false, None, Some("xterm-256color")), Ansi256);
+        assert_eq!(
+            ColourMode::from_env(false, None, Some("xterm-256color")),
+            Ansi256
+        );
         assert_eq!(ColourMode::from_env(false, None, Some("vt100")), Ansi16);
         assert_eq!(TrueColor.next().next().next().next(), TrueColor);
     }

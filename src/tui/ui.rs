@@ -17,7 +17,7 @@ const ASPECT: (u32, u32) = (5, 3);
 /// Colour hysteresis threshold (sum of channel differences) per mode.
 pub fn hysteresis(mode: ColourMode) -> u32 {
     match mode {
-        ColourMode::TrueColor => 24,
+        ColourMode::TrueColor => 40,
         ColourMode::Ansi256 | ColourMode::Ansi16 | ColourMode::Mono => 0,
     }
 }
@@ -46,8 +46,8 @@ pub fn grid(area: Rect, n: usize) -> Vec<Rect> {
     let mut tiles = Vec::with_capacity(n);
     for (r, row) in row_areas.iter().enumerate() {
         let in_row = (n - r * best_cols).min(best_cols);
-        let cols = Layout::horizontal(vec![Constraint::Ratio(1, best_cols as u32); best_cols])
-            .split(*row);
+        let cols =
+            Layout::horizontal(vec![Constraint::Ratio(1, best_cols as u32); best_cols]).split(*row);
         tiles.extend(cols.iter().take(in_row).copied());
     }
     tiles
@@ -57,12 +57,10 @@ pub fn grid(area: Rect, n: usize) -> Vec<Rect> {
 /// we ask senders to encode at).
 pub fn draw(frame: &mut Frame, app: &mut App) -> (u32, u32) {
     let area = frame.area();
-    let [main, status] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
     let (video, sidebar) = if main.width >= SIDEBAR_MIN_WIDTH {
         let side = (main.width / 4).clamp(24, 40);
-        let [v, s] =
-            Layout::horizontal([Constraint::Min(1), Constraint::Length(side)]).areas(main);
+        let [v, s] = Layout::horizontal([Constraint::Min(1), Constraint::Length(side)]).areas(main);
         (v, Some(s))
     } else if app.focus == Focus::Chat {
         let [v, s] = Layout::vertical([Constraint::Min(1), Constraint::Length(8.min(main.height))])
@@ -117,8 +115,7 @@ fn draw_tile(
     if rect.height < 2 || rect.width < 4 {
         return (0, 0);
     }
-    let [label, video] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(rect);
+    let [label, video] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(rect);
     // One column of gap between tiles.
     let video = Rect {
         width: video.width.saturating_sub(1).max(1),
@@ -222,9 +219,9 @@ fn draw_sidebar(frame: &mut Frame, app: &App, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .title(if focused {
-            " Chat (Enter send, Esc back) "
+            " Chat · Enter sends, Esc "
         } else {
-            " Chat (Tab to type) "
+            " Chat · Tab to type "
         })
         .border_style(if focused {
             Style::default().fg(Color::Cyan)
@@ -284,7 +281,11 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
         format!("safety: {}", s.safety_words),
         s.verification.clone(),
         app.colour.label().to_string(),
-        format!("render {:.0} fps {:.1} KB/f", s.render_fps, s.bytes_per_frame / 1024.0),
+        format!(
+            "render {:.0} fps {:.1} KB/f",
+            s.render_fps,
+            s.bytes_per_frame / 1024.0
+        ),
     ];
     if s.decrypt_failures > 0 {
         parts.push(format!("{} undecryptable", s.decrypt_failures));
@@ -321,7 +322,10 @@ fn draw_help(frame: &mut Frame, area: Rect) {
         .iter()
         .map(|(k, v)| {
             Line::from(vec![
-                Span::styled(format!("{k:>10}  "), Style::default().add_modifier(Modifier::BOLD)),
+                Span::styled(
+                    format!("{k:>10}  "),
+                    Style::default().add_modifier(Modifier::BOLD),
+                ),
                 Span::raw(*v),
             ])
         })
@@ -332,9 +336,11 @@ fn draw_help(frame: &mut Frame, area: Rect) {
     ));
     frame.render_widget(Clear, rect);
     frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: true })
-            .block(Block::default().borders(Borders::ALL).title(" StreamFlow keys ")),
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" StreamFlow keys "),
+        ),
         rect,
     );
 }

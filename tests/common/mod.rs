@@ -78,7 +78,10 @@ impl Client {
     }
 
     pub fn of_type(&self, t: &str) -> Vec<Value> {
-        self.events().into_iter().filter(|e| e["type"] == t).collect()
+        self.events()
+            .into_iter()
+            .filter(|e| e["type"] == t)
+            .collect()
     }
 
     /// Waits until an event satisfies `pred`, up to `timeout`.

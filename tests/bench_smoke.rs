@@ -1,0 +1,73 @@
+//! Every benchmark runs once with tiny settings and reports sane JSON: proof
+//! that they work, not a measurement (figures live in BENCHMARKS.md).
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_streamflow"))
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("run streamflow bench");
+    assert!(
+        out.status.success(),
+        "bench {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn value(v: &Value, key: &str) -> f64 {
+    v[key]["value"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+#[test]
+fn crypto_pipeline_and_render() {
+    let c = bench(&["crypto", "--iterations", "5"]);
+    for k in [
+        "seal_2k_us",
+        "open_64k_us",
+        "argon2id_join_ms",
+        "handshake_pair_us",
+    ] {
+        assert!(value(&c, k) > 0.0, "{k}");
+    }
+    let p = bench(&["pipeline", "--iterations", "5"]);
+    assert!(value(&p, "jpeg_bytes_on_wire") < value(&p, "jpeg_bytes"));
+    assert!(value(&p, "wire_bytes") > value(&p, "jpeg_bytes_on_wire"));
+    let r = bench(&["render", "--iterations", "40"]);
+    for mode in ["truecolor", "256", "16", "mono"] {
+        assert!(value(&r, &format!("{mode}_bytes_per_frame")) > 0.0);
+    }
+    // Fewer colours, fewer bytes.
+    assert!(value(&r, "mono_bytes_per_frame") < value(&r, "truecolor_bytes_per_frame"));
+}
+
+#[test]
+fn relay_and_e2e() {
+    let r = bench(&[
+        "relay",
+        "--rooms",
+        "2",
+        "--peers",
+        "3",
+        "--fps",
+        "10",
+        "--frame-bytes",
+        "512",
+        "--seconds",
+        "2",
+    ]);
+    assert!(value(&r, "delivery_ratio") > 0.5);
+    assert!(value(&r, "latency_p50_ms") >= 0.0);
+    assert!(value(&r, "relay_rss_max_mib") > 0.0);
+    let e = bench(&["e2e", "--peers", "2", "--seconds", "3"]);
+    assert!(value(&e, "delivered_fps_per_stream") > 5.0);
+    assert!(value(&e, "glass_to_glass_p50_ms") > 0.0);
+}

@@ -1,0 +1,187 @@
+//! The TUI drawn into ratatui's TestBackend (snapshots of the text layer),
+//! and the real binary driven in tmux as a person would.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use streamflow::media::jpeg;
+use streamflow::media::pattern::TestPattern;
+use streamflow::tui::app::App;
+use streamflow::tui::render::ColourMode;
+use streamflow::tui::ui;
+
+fn screen(app: &mut App, w: u16, h: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal
+        .draw(|f| {
+            ui::draw(f, app);
+        })
+        .unwrap();
+    let buf = terminal.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Compares with `tests/snapshots/NAME.txt`; `UPDATE_SNAPSHOTS=1` rewrites it.
+fn snapshot(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "missing snapshot {}; run with UPDATE_SNAPSHOTS=1",
+            path.display()
+        )
+    });
+    assert_eq!(actual, expected, "snapshot {name} differs");
+}
+
+fn app_with_peers(n: usize) -> App {
+    let mut app = App::new("me", ColourMode::TrueColor, None);
+    for i in 0..n {
+        let name = format!("peer{i}");
+        let img = TestPattern::new(&name).render_at(1.0, 80, 48);
+        app.feed_frame(&format!("id{i}"), &name, jpeg::encode(&img, 80));
+    }
+    app
+}
+
+#[test]
+fn grid_with_one_two_and_five_peers() {
+    for n in [1, 2, 5] {
+        let mut app = app_with_peers(n);
+        let text = screen(&mut app, 100, 30);
+        for i in 0..n {
+            assert!(text.contains(&format!("peer{i}")), "peer{i} label");
+        }
+        assert!(text.contains('▀'), "video cells");
+        assert!(text.contains(&format!("In the call ({})", n + 1)));
+        snapshot(&format!("grid_{n}"), &text);
+    }
+}
+
+#[test]
+fn chat_pane_and_help_overlay() {
+    let mut app = app_with_peers(2);
+    app.on_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+    for c in "hello there".chars() {
+        app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    let text = screen(&mut app, 100, 30);
+    assert!(text.contains("> hello there"));
+    assert!(text.contains("Enter sends"));
+    snapshot("chat_typing", &text);
+    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    app.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
+    let text = screen(&mut app, 100, 30);
+    assert!(text.contains("you: hello there"));
+    assert!(text.contains("StreamFlow keys"));
+    assert!(text.contains("cycle colours"));
+    snapshot("help_overlay", &text);
+    // Any key closes help; q then quits.
+    app.on_key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE));
+    assert!(!app.show_help);
+    app.on_key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE));
+    assert!(app.quit);
+}
+
+#[test]
+fn small_terminal_and_focus() {
+    let mut app = app_with_peers(3);
+    // Too narrow for the sidebar: video only, status line still there.
+    let text = screen(&mut app, 40, 12);
+    assert!(!text.contains("In the call"));
+    assert!(text.contains('▀'));
+    // Tiny terminals don't panic.
+    for (w, h) in [(1, 1), (5, 2), (20, 3)] {
+        screen(&mut app, w, h);
+    }
+    app.on_key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::NONE));
+    let text = screen(&mut app, 100, 30);
+    assert!(text.lines().next().unwrap().starts_with("peer0"), "{text}");
+    assert!(!text.lines().next().unwrap().contains("me (you)"));
+}
+
+/// The real binary in tmux: `streamflow demo` shows coloured half-blocks and
+/// the three demo peers, and `q` leaves a restored terminal.
+#[test]
+fn demo_in_tmux() {
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &format!("sf-test-{}", std::process::id())])
+            .args(args)
+            .output()
+            .expect("tmux must be installed (scripts/debian-packages.txt)")
+    };
+    let bin = env!("CARGO_BIN_EXE_streamflow");
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-x",
+        "160",
+        "-y",
+        "48",
+        "-e",
+        "COLORTERM=truecolor",
+        &format!("{bin} demo; echo EXITED $?; sleep 60"),
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let capture =
+        || String::from_utf8_lossy(&tmux(&["capture-pane", "-e", "-p"]).stdout).into_owned();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut screen = String::new();
+    while Instant::now() < deadline {
+        screen = capture();
+        if ["Ada", "Grace", "Linus", "▀", "\x1b[38;2;"]
+            .iter()
+            .all(|s| screen.contains(s))
+            && screen.contains("fps")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let ok = ["Ada", "Grace", "Linus", "▀", "\x1b[38;2;", "\x1b[48;2;"]
+        .iter()
+        .all(|s| screen.contains(s));
+    if !ok {
+        tmux(&["kill-server"]);
+        panic!("demo screen incomplete:\n{screen}");
+    }
+    tmux(&["send-keys", "q"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut exited = String::new();
+    while Instant::now() < deadline {
+        exited = capture();
+        if exited.contains("EXITED") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let alternate = String::from_utf8_lossy(&tmux(&["display", "-p", "#{alternate_on}"]).stdout)
+        .trim()
+        .to_string();
+    tmux(&["kill-server"]);
+    assert!(
+        exited.contains("EXITED 0"),
+        "demo did not exit cleanly:\n{exited}"
+    );
+    assert_eq!(alternate, "0", "still in the alternate screen");
+    assert!(!exited.contains('▀'), "video left on the restored screen");
+}
