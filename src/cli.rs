@@ -90,6 +90,10 @@ pub struct JoinArgs {
     /// Colour mode: truecolor, 256, 16 or mono (default: from COLORTERM/NO_COLOR).
     #[arg(long)]
     pub colour: Option<crate::tui::render::ColourMode>,
+    /// Treat the relay as gone after this long without a word from it (not
+    /// even a pong), then reconnect. Catches half-open connections.
+    #[arg(long, default_value = "20s", value_parser = streamflow_relay::config::parse_duration, value_name = "DURATION")]
+    pub liveness_timeout: Duration,
 }
 
 #[derive(Args)]
@@ -243,6 +247,7 @@ pub fn session_config(
         kdf: KdfParams::V1,
         psk: None,
         timings: Timings::default(),
+        link: crate::net::link::LinkOptions::default(),
         preview: None,
     }
 }
@@ -255,16 +260,16 @@ async fn join(args: JoinArgs) -> ExitCode {
     for w in warnings {
         eprintln!("streamflow: warning: {w}");
     }
+    let mut config = session_config(invite, args.relays.clone(), &args.media, args.tile);
+    config.link.liveness_timeout = args.liveness_timeout;
     if args.headless {
         streamflow_relay::init_logging();
-        let config = session_config(invite, args.relays.clone(), &args.media, args.tile);
         let options = crate::headless::HeadlessOptions {
             duration: args.duration.map(Duration::from_secs_f64),
             send_chat: args.send_chat.clone(),
         };
         ExitCode::from(crate::headless::run(config, options).await)
     } else {
-        let config = session_config(invite, args.relays.clone(), &args.media, args.tile);
         crate::tui::call(config, args.colour, Vec::new(), None).await
     }
 }

@@ -59,6 +59,10 @@ pub fn event_json(event: &SessionEvent) -> Option<Value> {
             json!({"type":"frame","from":from,"seq":seq,"bytes":jpeg.len(),
                    "latency_ms":(latency_ms * 10.0).round() / 10.0})
         }
+        SessionEvent::Reconnecting { attempt, delay } => {
+            json!({"type":"reconnecting","attempt":attempt,"delay_ms":delay.as_millis() as u64})
+        }
+        SessionEvent::Reconnected { .. } => json!({"type":"reconnected"}),
         SessionEvent::Ended(e) if e.code != exit::OK => error_json(e),
         _ => return None,
     })

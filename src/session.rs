@@ -3,7 +3,7 @@
 //! the camera, the clock and the user produce. The TUI and headless mode
 //! both consume its [`SessionEvent`]s and send it [`SessionCommand`]s.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -13,6 +13,7 @@ use crate::crypto::kdf::{derive_psk, KdfParams};
 use crate::invite::Invite;
 use crate::media::capture::{self, CaptureControl, CaptureEvent, Preview};
 use crate::media::source::{self, SourceSpec};
+use crate::net::backoff;
 use crate::net::link::{self, Link, LinkEvent, LinkStats};
 use crate::room::{Event, Output, Room, Timings};
 
@@ -44,6 +45,7 @@ pub struct SessionConfig {
     /// The room key, when already derived (the demo's peers share one).
     pub psk: Option<crate::crypto::secret::Key32>,
     pub timings: Timings,
+    pub link: link::LinkOptions,
     pub preview: Option<Preview>,
 }
 
@@ -65,6 +67,17 @@ pub enum SessionEvent {
         sealed_bytes: usize,
     },
     Rtt(Duration),
+    /// The relay connection was lost; the next attempt is in `delay`.
+    Reconnecting {
+        attempt: u32,
+        delay: Duration,
+    },
+    /// Back in the call (a new key, new handshakes).
+    Reconnected {
+        relay: String,
+    },
+    /// Chat messages waiting to be sent (offline, or nobody verified yet).
+    ChatPending(usize),
     /// Our key epoch and safety words changed (for the status line).
     Keys {
         epoch: u64,
@@ -140,204 +153,404 @@ pub async fn derive_psk_async(
 }
 
 const VIEW_REFRESH: Duration = Duration::from_secs(3);
+/// Attempts before the first connection gives up with exit code 4.
 const CONNECT_ATTEMPTS: u32 = 3;
+/// Chat typed while offline (or before anyone is verified) waits here.
+pub const MAX_PENDING_CHAT: usize = 32;
+/// Chat typed while offline is delivered, one copy each, to every member
+/// who verifies within this long after it is first sent: members coming
+/// back from the same outage reconnect at different moments (jittered
+/// backoff) and should all get it once.
+const CATCH_UP: Duration = Duration::from_secs(30);
+
+/// A queued chat message being handed to members as they verify.
+struct CatchUp {
+    text: String,
+    served: std::collections::HashSet<String>,
+    until: Instant,
+}
 
 pub async fn run(
     config: SessionConfig,
     events: mpsc::Sender<SessionEvent>,
-    mut commands: mpsc::Receiver<SessionCommand>,
+    commands: mpsc::Receiver<SessionCommand>,
 ) -> Ended {
-    let ended = |code: u8, message: String| Ended { code, message };
-    let emit = |e: SessionEvent| {
-        let events = events.clone();
-        async move {
-            let _ = events.send(e).await;
-        }
-    };
-
     // Open the source first: a missing camera is the most common problem and
     // should be said before anything else happens.
     let source = match source::open(&config.source, &config.name) {
         Ok(s) => s,
-        Err(e) => return ended(exit::USAGE, e.to_string()),
+        Err(e) => {
+            return Ended {
+                code: exit::USAGE,
+                message: e.to_string(),
+            }
+        }
     };
-
     let psk = match config.psk.clone() {
         Some(psk) => psk,
         None => {
-            emit(SessionEvent::Status(
-                "deriving the room key (Argon2id, about a second)…".into(),
-            ))
-            .await;
+            let _ = events
+                .send(SessionEvent::Status(
+                    "deriving the room key (Argon2id, about a second)…".into(),
+                ))
+                .await;
             match derive_psk_async(&config.invite, config.kdf).await {
                 Ok(psk) => psk,
-                Err(message) => return ended(exit::ERROR, message),
-            }
-        }
-    };
-
-    let mut last_error = String::new();
-    let mut connection = None;
-    'attempts: for attempt in 0..CONNECT_ATTEMPTS {
-        for url in &config.relays {
-            emit(SessionEvent::Status(format!("connecting to {url}…"))).await;
-            match link::connect(url, config.invite.room()).await {
-                Ok(c) => {
-                    connection = Some((url.clone(), c));
-                    break 'attempts;
+                Err(message) => {
+                    return Ended {
+                        code: exit::ERROR,
+                        message,
+                    }
                 }
-                Err(link::LinkError::Refused(msg)) => return ended(exit::ERROR, msg),
-                Err(e) => last_error = e.to_string(),
             }
         }
-        if attempt + 1 < CONNECT_ATTEMPTS {
-            tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
-        }
-    }
-    let Some((relay_url, (link, mut link_events, welcome))) = connection else {
-        return ended(
-            exit::RELAY_UNREACHABLE,
-            format!("{last_error}; is a relay running there? (`streamflow relay`, or use `streamflow host`)"),
-        );
     };
-    emit(SessionEvent::Connected {
-        relay: relay_url,
-        stats: link.stats.clone(),
-    })
-    .await;
-
-    let now = Instant::now();
-    let mut room = Room::new(
-        config.invite.room(),
-        psk,
-        &config.name,
-        config.timings,
-        Box::new(rand_core::OsRng),
-        now,
-    );
-    let mut driver = Driver {
-        link,
-        events: events.clone(),
-        control: CaptureControl::new(config.fps),
-        peer_views: HashMap::new(),
-        my_view: config.view,
-        default_view: config.view,
-        epoch: u64::MAX,
-        safety_words: String::new(),
-        ended: None,
-        video_seq: 0,
-    };
-    if let LinkEvent::Welcome { you, peers } = welcome {
-        let out = room.on_welcome(&you, &peers, now);
-        driver.apply(&mut room, out).await;
-    }
-
-    let (capture_tx, mut capture_rx) = mpsc::channel::<CaptureEvent>(1);
+    let control = CaptureControl::new(config.fps);
+    control.set_size(config.view.0, config.view.1);
+    let (capture_tx, capture_rx) = mpsc::channel::<CaptureEvent>(1);
     let capture_thread = source.map(|s| {
         capture::spawn(
             s,
-            driver.control.clone(),
+            control.clone(),
             capture_tx.clone(),
             config.preview.clone(),
         )
     });
     drop(capture_tx);
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let mut last_view_sent = Instant::now() - VIEW_REFRESH;
-
-    let result = loop {
-        if let Some(e) = driver.ended.take() {
-            break e;
-        }
-        tokio::select! {
-            ev = link_events.recv() => {
-                let now = Instant::now();
-                let Some(ev) = ev else { break ended(exit::ERROR, "relay connection lost".into()) };
-                let out = match ev {
-                    LinkEvent::Welcome { .. } => vec![],
-                    LinkEvent::PeerJoined(p) => {
-                        // Tell the newcomer our tile size soon.
-                        last_view_sent = Instant::now() - VIEW_REFRESH + Duration::from_millis(500);
-                        room.on_peer_joined(&p, now)
-                    }
-                    LinkEvent::PeerLeft(p, reason) => room.on_peer_left(&p, reason, now),
-                    LinkEvent::Blob { from, data } => room.on_blob(&from, &data, now),
-                    LinkEvent::RelayError { code, message } => {
-                        emit(SessionEvent::Warning(format!("relay: {code}: {message}"))).await;
-                        vec![]
-                    }
-                    LinkEvent::Rtt(rtt) => {
-                        emit(SessionEvent::Rtt(rtt)).await;
-                        vec![]
-                    }
-                    LinkEvent::Closed(reason) => break ended(exit::ERROR, reason),
-                };
-                driver.apply(&mut room, out).await;
-            }
-            cap = capture_rx.recv(), if capture_thread.is_some() => match cap {
-                Some(CaptureEvent::Frame(frame)) => {
-                    let payload = video::encode(driver.video_seq, &frame.jpeg);
-                    let flags = if frame.tables_stripped { video::FLAG_STANDARD_TABLES } else { 0 };
-                    if let Some(out) = room.seal(Stream::Video, flags, &payload, frame.timestamp_us, Instant::now()) {
-                        driver.video_seq = driver.video_seq.wrapping_add(1);
-                        driver.apply(&mut room, vec![out]).await;
-                    }
-                }
-                Some(CaptureEvent::Failed(msg)) => {
-                    emit(SessionEvent::Warning(format!("video stopped: {msg}"))).await;
-                }
-                None => {}
-            },
-            cmd = commands.recv() => {
-                let now = Instant::now();
-                match cmd {
-                    Some(SessionCommand::Chat(text)) => {
-                        if let Some(out) = room.send_chat(&text, capture::now_us(), now) {
-                            driver.apply(&mut room, vec![out]).await;
-                        } else {
-                            emit(SessionEvent::Warning("nobody verified is here yet; message not sent".into())).await;
-                        }
-                    }
-                    Some(SessionCommand::Camera(on)) => {
-                        driver.control.enabled.store(on, std::sync::atomic::Ordering::Relaxed);
-                        if let Some(out) = room.seal(Stream::State, 0, &state::camera(on), capture::now_us(), now) {
-                            driver.apply(&mut room, vec![out]).await;
-                        }
-                    }
-                    Some(SessionCommand::View(w, h)) => {
-                        if (w, h) != driver.my_view {
-                            driver.my_view = (w, h);
-                            last_view_sent = Instant::now() - VIEW_REFRESH;
-                        }
-                    }
-                    Some(SessionCommand::Leave) | None => {
-                        driver.link.leave().await;
-                        // Let the writer flush the leave.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        break ended(exit::OK, "left the call".into());
-                    }
-                }
-            }
-            _ = tick.tick() => {
-                let now = Instant::now();
-                let out = room.tick(now, capture::now_us());
-                driver.apply(&mut room, out).await;
-                if now.duration_since(last_view_sent) >= VIEW_REFRESH {
-                    last_view_sent = now;
-                    let (w, h) = driver.my_view;
-                    if let Some(out) = room.seal(Stream::State, 0, &state::view(w, h), capture::now_us(), now) {
-                        driver.apply(&mut room, vec![out]).await;
-                    }
-                }
-            }
-        }
+    let mut session = Session {
+        psk,
+        control,
+        events,
+        commands,
+        capture_rx,
+        capturing: capture_thread.is_some(),
+        pending_chat: VecDeque::new(),
+        catch_up: Vec::new(),
+        video_seq: 0,
+        my_view: config.view,
+        config,
     };
-    driver.control.stop();
-    drop(capture_rx);
+    let ended = session.run().await;
+    session.control.stop();
+    drop(session.capture_rx);
     if let Some(t) = capture_thread {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
-    result
+    ended
+}
+
+/// Why a connected call stopped.
+enum CallEnd {
+    /// The connection was lost: reconnect.
+    Lost(String),
+    Ended(Ended),
+}
+
+/// State that outlives a single connection.
+struct Session {
+    config: SessionConfig,
+    psk: crate::crypto::secret::Key32,
+    control: std::sync::Arc<CaptureControl>,
+    events: mpsc::Sender<SessionEvent>,
+    commands: mpsc::Receiver<SessionCommand>,
+    capture_rx: mpsc::Receiver<CaptureEvent>,
+    capturing: bool,
+    pending_chat: VecDeque<String>,
+    catch_up: Vec<CatchUp>,
+    video_seq: u32,
+    my_view: (u32, u32),
+}
+
+impl Session {
+    async fn emit(&self, e: SessionEvent) {
+        let _ = self.events.send(e).await;
+    }
+
+    /// Connect, run the call, and on a lost connection reconnect with
+    /// backoff over the relay list, until the user leaves.
+    async fn run(&mut self) -> Ended {
+        let mut attempt = 0u32;
+        let mut ever_connected = false;
+        let mut last_error;
+        loop {
+            match self.connect_any().await {
+                Ok((url, link, link_events, welcome)) => {
+                    if ever_connected {
+                        self.emit(SessionEvent::Reconnected { relay: url.clone() })
+                            .await;
+                    }
+                    ever_connected = true;
+                    attempt = 0;
+                    match self.call(url, link, link_events, welcome).await {
+                        CallEnd::Ended(e) => return e,
+                        CallEnd::Lost(reason) => {
+                            self.emit(SessionEvent::Warning(format!("{reason}; reconnecting")))
+                                .await;
+                            last_error = reason;
+                        }
+                    }
+                }
+                Err(link::LinkError::Refused(msg)) => {
+                    return Ended {
+                        code: exit::ERROR,
+                        message: msg,
+                    };
+                }
+                Err(e) => {
+                    last_error = e.to_string();
+                    if !ever_connected && attempt + 1 >= CONNECT_ATTEMPTS {
+                        return Ended {
+                            code: exit::RELAY_UNREACHABLE,
+                            message: format!(
+                                "{last_error}; is a relay running there? (`streamflow relay`, or use `streamflow host`)"
+                            ),
+                        };
+                    }
+                }
+            }
+            attempt += 1;
+            let delay = backoff::delay(attempt, backoff::random_unit());
+            if ever_connected {
+                self.emit(SessionEvent::Reconnecting { attempt, delay })
+                    .await;
+            } else {
+                self.emit(SessionEvent::Status(format!(
+                    "{last_error}; retrying in {:.1} s",
+                    delay.as_secs_f64()
+                )))
+                .await;
+            }
+            if let Some(ended) = self.wait_offline(delay).await {
+                return ended;
+            }
+        }
+    }
+
+    /// Tries every relay in order once.
+    async fn connect_any(
+        &self,
+    ) -> Result<(String, Link, mpsc::Receiver<LinkEvent>, LinkEvent), link::LinkError> {
+        let mut last = None;
+        for url in &self.config.relays {
+            self.emit(SessionEvent::Status(format!("connecting to {url}…")))
+                .await;
+            match link::connect(url, self.config.invite.room(), self.config.link).await {
+                Ok((link, events, welcome)) => return Ok((url.clone(), link, events, welcome)),
+                Err(e @ link::LinkError::Refused(_)) => return Err(e),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or(link::LinkError::Unreachable {
+            url: String::new(),
+            reason: "no relay given".into(),
+        }))
+    }
+
+    /// Offline: wait out the backoff while still taking commands (chat is
+    /// queued) and discarding captured frames.
+    async fn wait_offline(&mut self, delay: Duration) -> Option<Ended> {
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return None,
+                _ = self.capture_rx.recv(), if self.capturing => {}
+                cmd = self.commands.recv() => match cmd {
+                    Some(SessionCommand::Chat(text)) => self.queue_chat(text).await,
+                    Some(SessionCommand::Camera(on)) => self.control.enabled.store(on, std::sync::atomic::Ordering::Relaxed),
+                    Some(SessionCommand::View(w, h)) => self.my_view = (w, h),
+                    Some(SessionCommand::Leave) | None => {
+                        return Some(Ended { code: exit::OK, message: "left the call".into() });
+                    }
+                },
+            }
+        }
+    }
+
+    async fn queue_chat(&mut self, text: String) {
+        if self.pending_chat.len() == MAX_PENDING_CHAT {
+            self.pending_chat.pop_front();
+            self.emit(SessionEvent::Warning(
+                "chat queue full: dropped the oldest unsent message".into(),
+            ))
+            .await;
+        }
+        self.pending_chat.push_back(text);
+        self.emit(SessionEvent::ChatPending(self.pending_chat.len()))
+            .await;
+    }
+
+    /// One connected call: a fresh room state (new X25519 key, new sender
+    /// key, new handshakes) on every connection.
+    async fn call(
+        &mut self,
+        relay_url: String,
+        link: Link,
+        mut link_events: mpsc::Receiver<LinkEvent>,
+        welcome: LinkEvent,
+    ) -> CallEnd {
+        let lost = |reason: String| CallEnd::Lost(reason);
+        let ended = |code: u8, message: String| CallEnd::Ended(Ended { code, message });
+        self.emit(SessionEvent::Connected {
+            relay: relay_url,
+            stats: link.stats.clone(),
+        })
+        .await;
+        let now = Instant::now();
+        let mut room = Room::new(
+            self.config.invite.room(),
+            self.psk.clone(),
+            &self.config.name,
+            self.config.timings,
+            Box::new(rand_core::OsRng),
+            now,
+        );
+        let mut driver = Driver {
+            link,
+            events: self.events.clone(),
+            control: self.control.clone(),
+            peer_views: HashMap::new(),
+            default_view: self.config.view,
+            epoch: u64::MAX,
+            safety_words: String::new(),
+            ended: None,
+        };
+        if let LinkEvent::Welcome { you, peers } = welcome {
+            let out = room.on_welcome(&you, &peers, now);
+            driver.apply(&mut room, out).await;
+        }
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut last_view_sent = Instant::now() - VIEW_REFRESH;
+        // Messages still being handed out belong to the old connection's
+        // members; after a reconnect everyone is new, so start over.
+        for c in &mut self.catch_up {
+            c.served.clear();
+        }
+        loop {
+            if let Some(e) = driver.ended.take() {
+                return CallEnd::Ended(e);
+            }
+            self.flush_chat(&mut room, &mut driver).await;
+            tokio::select! {
+                ev = link_events.recv() => {
+                    let now = Instant::now();
+                    let Some(ev) = ev else { return lost("relay connection lost".into()) };
+                    let out = match ev {
+                        LinkEvent::Welcome { .. } => vec![],
+                        LinkEvent::PeerJoined(p) => {
+                            // Tell the newcomer our tile size soon.
+                            last_view_sent = Instant::now() - VIEW_REFRESH + Duration::from_millis(500);
+                            room.on_peer_joined(&p, now)
+                        }
+                        LinkEvent::PeerLeft(p, reason) => room.on_peer_left(&p, reason, now),
+                        LinkEvent::Blob { from, data } => room.on_blob(&from, &data, now),
+                        LinkEvent::RelayError { code, message } => {
+                            self.emit(SessionEvent::Warning(format!("relay: {code}: {message}"))).await;
+                            vec![]
+                        }
+                        LinkEvent::Rtt(rtt) => {
+                            self.emit(SessionEvent::Rtt(rtt)).await;
+                            vec![]
+                        }
+                        LinkEvent::Closed(reason) => return lost(reason),
+                    };
+                    driver.apply(&mut room, out).await;
+                }
+                cap = self.capture_rx.recv(), if self.capturing => match cap {
+                    Some(CaptureEvent::Frame(frame)) => {
+                        let payload = video::encode(self.video_seq, &frame.jpeg);
+                        let flags = if frame.tables_stripped { video::FLAG_STANDARD_TABLES } else { 0 };
+                        if let Some(out) = room.seal(Stream::Video, flags, &payload, frame.timestamp_us, Instant::now()) {
+                            self.video_seq = self.video_seq.wrapping_add(1);
+                            driver.apply(&mut room, vec![out]).await;
+                        }
+                    }
+                    Some(CaptureEvent::Failed(msg)) => {
+                        self.capturing = false;
+                        self.emit(SessionEvent::Warning(format!("video stopped: {msg}"))).await;
+                    }
+                    None => self.capturing = false,
+                },
+                cmd = self.commands.recv() => {
+                    let now = Instant::now();
+                    match cmd {
+                        Some(SessionCommand::Chat(text)) => {
+                            match room.send_chat(None, &text, capture::now_us(), now) {
+                                Some(out) => driver.apply(&mut room, vec![out]).await,
+                                None => self.queue_chat(text).await,
+                            }
+                        }
+                        Some(SessionCommand::Camera(on)) => {
+                            self.control.enabled.store(on, std::sync::atomic::Ordering::Relaxed);
+                            if let Some(out) = room.seal(Stream::State, 0, &state::camera(on), capture::now_us(), now) {
+                                driver.apply(&mut room, vec![out]).await;
+                            }
+                        }
+                        Some(SessionCommand::View(w, h)) => {
+                            if (w, h) != self.my_view {
+                                self.my_view = (w, h);
+                                last_view_sent = Instant::now() - VIEW_REFRESH;
+                            }
+                        }
+                        Some(SessionCommand::Leave) | None => {
+                            driver.link.leave().await;
+                            // Let the writer flush the leave.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            return ended(exit::OK, "left the call".into());
+                        }
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    let out = room.tick(now, capture::now_us());
+                    driver.apply(&mut room, out).await;
+                    if now.duration_since(last_view_sent) >= VIEW_REFRESH {
+                        last_view_sent = now;
+                        let (w, h) = self.my_view;
+                        if let Some(out) = room.seal(Stream::State, 0, &state::view(w, h), capture::now_us(), now) {
+                            driver.apply(&mut room, vec![out]).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands queued chat to each verified member, once each: the queue
+    /// starts going out when the first member verifies, and keeps reaching
+    /// members who verify later, for [`CATCH_UP`].
+    async fn flush_chat(&mut self, room: &mut Room, driver: &mut Driver) {
+        if self.pending_chat.is_empty() && self.catch_up.is_empty() {
+            return;
+        }
+        let verified = room.verified_peers();
+        if verified.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        if !self.pending_chat.is_empty() {
+            for text in self.pending_chat.drain(..) {
+                self.catch_up.push(CatchUp {
+                    text,
+                    served: Default::default(),
+                    until: now + CATCH_UP,
+                });
+            }
+            self.emit(SessionEvent::ChatPending(0)).await;
+        }
+        self.catch_up.retain(|c| now < c.until);
+        for i in 0..self.catch_up.len() {
+            for peer in &verified {
+                if self.catch_up[i].served.contains(peer) {
+                    continue;
+                }
+                let text = self.catch_up[i].text.clone();
+                if let Some(out) = room.send_chat(Some(peer), &text, capture::now_us(), now) {
+                    driver.apply(room, vec![out]).await;
+                    self.catch_up[i].served.insert(peer.clone());
+                }
+            }
+        }
+    }
 }
 
 /// Applies the room's outputs: sends, events, and the bookkeeping that
@@ -347,12 +560,10 @@ struct Driver {
     events: mpsc::Sender<SessionEvent>,
     control: std::sync::Arc<CaptureControl>,
     peer_views: HashMap<String, (u32, u32)>,
-    my_view: (u32, u32),
     default_view: (u32, u32),
     epoch: u64,
     safety_words: String,
     ended: Option<Ended>,
-    video_seq: u32,
 }
 
 impl Driver {

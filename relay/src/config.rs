@@ -88,11 +88,17 @@ pub struct RelayConfig {
     #[arg(long, default_value_t = 16 << 20, value_name = "BYTES")]
     pub control_queue_bytes: usize,
 
-    /// Kernel send buffer per client socket. Kept small so a slow receiver's
-    /// backlog sits in the relay's queue, where stale media can be dropped,
-    /// rather than in the kernel, where it only adds delay.
-    #[arg(long, default_value_t = 256 << 10, value_name = "BYTES")]
-    pub socket_send_buffer: usize,
+    /// Unsent bytes the kernel may hold per client socket (TCP_NOTSENT_LOWAT).
+    /// Kept small so a slow receiver's backlog sits in the relay's queue,
+    /// where stale media is dropped, rather than in the kernel, where it only
+    /// adds delay.
+    #[arg(long, default_value_t = 16 << 10, value_name = "BYTES")]
+    pub socket_unsent_limit: u32,
+
+    /// Media that waited this long in a receiver's queue is dropped instead
+    /// of sent: late video is worse than none.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub media_max_age: Duration,
 
     /// Protocol violations (bad messages, rate-limit episodes, ...) tolerated
     /// within 30 s before the connection is closed.

@@ -18,6 +18,7 @@ pub struct Metrics {
     pub messages_out: AtomicU64,
     pub bytes_out: AtomicU64,
     pub media_dropped: AtomicU64,
+    pub media_expired: AtomicU64,
     pub queued_messages: AtomicI64,
     pub queued_bytes: AtomicI64,
     /// Largest single receiver backlog (bytes) seen since start.
@@ -94,6 +95,12 @@ impl Metrics {
             "counter",
             "Media messages dropped because a receiver fell behind.",
             c(&self.media_dropped),
+        );
+        metric(
+            "media_expired_total",
+            "counter",
+            "Media messages dropped because they waited too long (included in media_dropped).",
+            c(&self.media_expired),
         );
         metric(
             "queued_messages",

@@ -14,6 +14,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -28,6 +29,8 @@ pub struct QueueLimits {
     pub media_bytes: usize,
     pub control_messages: usize,
     pub control_bytes: usize,
+    /// Media older than this when its turn comes is dropped, not sent.
+    pub media_max_age: Duration,
 }
 
 /// What happened to a pushed message.
@@ -45,6 +48,7 @@ pub enum Pushed {
 struct MediaItem {
     from: PeerId,
     message: Utf8Bytes,
+    queued_at: Instant,
 }
 
 #[derive(Default)]
@@ -125,7 +129,11 @@ impl Outbox {
             }
             Kind::Media => {
                 s.media_bytes += len;
-                s.media.push_back(MediaItem { from, message });
+                s.media.push_back(MediaItem {
+                    from,
+                    message,
+                    queued_at: Instant::now(),
+                });
                 let mut dropped = 0;
                 while s.media.len() > self.limits.media_frames
                     || s.media_bytes > self.limits.media_bytes
@@ -198,10 +206,17 @@ impl Outbox {
             });
             return Some(Next::Close(reason));
         }
-        let item = s.media.pop_front()?;
-        s.media_bytes -= item.message.len();
-        self.account(-1, -(item.message.len() as i64));
-        Some(Next::Send(item.message))
+        let now = Instant::now();
+        while let Some(item) = s.media.pop_front() {
+            s.media_bytes -= item.message.len();
+            self.account(-1, -(item.message.len() as i64));
+            if now.duration_since(item.queued_at) <= self.limits.media_max_age {
+                return Some(Next::Send(item.message));
+            }
+            self.metrics.media_dropped.fetch_add(1, Relaxed);
+            self.metrics.media_expired.fetch_add(1, Relaxed);
+        }
+        None
     }
 
     /// Stops delivery: the writer sends what control is queued (errors that
@@ -253,6 +268,7 @@ mod tests {
                 media_bytes,
                 control_messages: 4,
                 control_bytes: 1000,
+                media_max_age: Duration::from_secs(60),
             },
             Arc::new(Metrics::default()),
         )
@@ -321,6 +337,29 @@ mod tests {
     }
 
     #[test]
+    fn stale_media_is_dropped_not_sent() {
+        let o = Outbox::new(
+            QueueLimits {
+                media_frames: 8,
+                media_bytes: 1000,
+                control_messages: 4,
+                control_bytes: 1000,
+                media_max_age: Duration::from_millis(30),
+            },
+            Arc::new(Metrics::default()),
+        );
+        o.push(Kind::Media, PeerId(1), msg("old"));
+        o.push(Kind::Control, PeerId(1), msg("ctl"));
+        std::thread::sleep(Duration::from_millis(60));
+        o.push(Kind::Media, PeerId(1), msg("new"));
+        assert_eq!(o.try_next(), Some(Next::Send(msg("ctl"))));
+        assert_eq!(o.try_next(), Some(Next::Send(msg("new"))));
+        assert_eq!(o.try_next(), None);
+        assert_eq!(o.metrics.media_expired.load(Relaxed), 1);
+        assert_eq!(o.metrics.queued_bytes.load(Relaxed), 0);
+    }
+
+    #[test]
     fn gauges_return_to_zero_on_drop() {
         let metrics = Arc::new(Metrics::default());
         {
@@ -330,6 +369,7 @@ mod tests {
                     media_bytes: 100,
                     control_messages: 4,
                     control_bytes: 100,
+                    media_max_age: Duration::from_secs(60),
                 },
                 metrics.clone(),
             );

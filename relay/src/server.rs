@@ -151,6 +151,7 @@ pub async fn start(config: RelayConfig) -> anyhow::Result<RelayHandle> {
         media_bytes: config.media_queue_bytes as usize,
         control_messages: config.control_queue_messages(),
         control_bytes: config.control_queue_bytes,
+        media_max_age: config.media_max_age,
     };
     let shared = Arc::new(Shared {
         hub: Hub::new(config.max_rooms, config.limits(), metrics.clone()),
@@ -228,8 +229,9 @@ async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let _ =
-            socket2::SockRef::from(&stream).set_send_buffer_size(shared.config.socket_send_buffer);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let _ = socket2::SockRef::from(&stream)
+            .set_tcp_notsent_lowat(shared.config.socket_unsent_limit);
         let shared = shared.clone();
         let tls = tls.clone();
         let guard = Arc::new(guard);

@@ -17,6 +17,25 @@ use tokio_tungstenite::tungstenite::Message;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 const PING_EVERY: Duration = Duration::from_secs(2);
+/// Unsent bytes the kernel may hold for us: keeps the uplink backlog in the
+/// media slot, where it is visible and replaceable.
+const UNSENT_LIMIT: u32 = 16 * 1024;
+
+/// How a link watches its relay.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkOptions {
+    /// Declare the relay dead after this long without hearing anything
+    /// (pongs included); catches half-open TCP connections.
+    pub liveness_timeout: Duration,
+}
+
+impl Default for LinkOptions {
+    fn default() -> Self {
+        LinkOptions {
+            liveness_timeout: Duration::from_secs(20),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub enum LinkEvent {
@@ -34,7 +53,13 @@ pub enum LinkEvent {
 pub struct LinkStats {
     pub bytes_up: AtomicU64,
     pub bytes_down: AtomicU64,
+    /// Media frames replaced in the slot before they could be sent: the
+    /// uplink is not keeping up.
     pub media_replaced: AtomicU64,
+    pub media_sent: AtomicU64,
+    /// Microseconds from queueing a media frame to the socket taking it,
+    /// summed over `media_sent` (the send-time trend).
+    pub media_send_us: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +71,7 @@ pub enum LinkError {
 }
 
 struct MediaSlot {
-    frame: Mutex<Option<String>>,
+    frame: Mutex<Option<(String, Instant)>>,
     ready: Notify,
 }
 
@@ -75,7 +100,7 @@ impl Link {
             }
             Kind::Media => {
                 let mut slot = self.media.frame.lock().unwrap_or_else(|e| e.into_inner());
-                if slot.replace(json).is_some() {
+                if slot.replace((json, Instant::now())).is_some() {
                     self.stats.media_replaced.fetch_add(1, Relaxed);
                 }
                 drop(slot);
@@ -94,18 +119,16 @@ impl Link {
 pub async fn connect(
     url: &str,
     room: &str,
+    options: LinkOptions,
 ) -> Result<(Link, mpsc::Receiver<LinkEvent>, LinkEvent), LinkError> {
     let unreachable = |reason: String| LinkError::Unreachable {
         url: url.to_string(),
         reason,
     };
-    let (ws, _) = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio_tungstenite::connect_async(url),
-    )
-    .await
-    .map_err(|_| unreachable("timed out".into()))?
-    .map_err(|e| unreachable(e.to_string()))?;
+    let ws = tokio::time::timeout(Duration::from_secs(10), open_websocket(url))
+        .await
+        .map_err(|_| unreachable("timed out".into()))?
+        .map_err(unreachable)?;
     let (mut sink, mut stream) = ws.split();
     let join = ClientMessage::Join {
         room: room.into(),
@@ -161,10 +184,15 @@ pub async fn connect(
                     },
                     _ = media.ready.notified() => {
                         let frame = media.frame.lock().unwrap_or_else(|e| e.into_inner()).take();
-                        match frame {
-                            Some(f) => f,
-                            None => continue,
+                        let Some((text, queued)) = frame else { continue };
+                        stats.bytes_up.fetch_add(text.len() as u64, Relaxed);
+                        if let Err(e) = sink.send(Message::Text(text.into())).await {
+                            let _ = events.send(LinkEvent::Closed(e.to_string())).await;
+                            break;
                         }
+                        stats.media_sent.fetch_add(1, Relaxed);
+                        stats.media_send_us.fetch_add(queued.elapsed().as_micros() as u64, Relaxed);
+                        continue;
                     }
                     _ = ping.tick() => {
                         *ping_sent.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
@@ -184,12 +212,20 @@ pub async fn connect(
         });
     }
 
-    // Reader.
+    // Reader, with the liveness watchdog: any frame from the relay (pongs
+    // come every PING_EVERY) proves it alive.
     {
         let stats = stats.clone();
         tokio::spawn(async move {
             let reason = loop {
-                match stream.next().await {
+                let next = tokio::time::timeout(options.liveness_timeout, stream.next()).await;
+                let Ok(next) = next else {
+                    break format!(
+                        "the relay went silent for {} s",
+                        options.liveness_timeout.as_secs_f64()
+                    );
+                };
+                match next {
                     Some(Ok(Message::Text(t))) => {
                         if let Some(ev) = parse(&t, &stats) {
                             if events_tx.send(ev).await.is_err() {
@@ -226,6 +262,40 @@ pub async fn connect(
         events_rx,
         welcome,
     ))
+}
+
+/// TCP (with the unsent-bytes cap), then TLS for `wss://`, then the
+/// WebSocket handshake.
+async fn open_websocket(
+    url: &str,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    String,
+> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let request = url.into_client_request().map_err(|e| e.to_string())?;
+    let uri = request.uri();
+    let host = uri.host().ok_or("the relay URL has no host")?.to_string();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("wss") {
+            443
+        } else {
+            80
+        });
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    super::socket::limit_unsent(&tcp, UNSENT_LIMIT);
+    let (ws, _) = tokio_tungstenite::client_async_tls_with_config(request, tcp, None, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ws)
 }
 
 fn parse(text: &str, stats: &LinkStats) -> Option<LinkEvent> {

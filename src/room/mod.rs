@@ -626,9 +626,26 @@ impl Room {
         Some(self.send(None, kind, WireMessage::Frame(sealed), now))
     }
 
-    /// A chat message for the room (end-to-end encrypted like everything else).
-    pub fn send_chat(&mut self, text: &str, timestamp_us: u64, now: Instant) -> Option<Output> {
-        self.seal(Stream::Chat, 0, text.as_bytes(), timestamp_us, now)
+    /// A chat message for the room (end-to-end encrypted like everything
+    /// else), or for one verified member only when `to` is given.
+    pub fn send_chat(
+        &mut self,
+        to: Option<&str>,
+        text: &str,
+        timestamp_us: u64,
+        now: Instant,
+    ) -> Option<Output> {
+        if to.is_some_and(|p| !self.peers.get(p).is_some_and(Peer::is_verified)) {
+            return None;
+        }
+        match self.seal(Stream::Chat, 0, text.as_bytes(), timestamp_us, now)? {
+            Output::Send { kind, data, .. } => Some(Output::Send {
+                to: to.map(str::to_string),
+                kind,
+                data,
+            }),
+            other => Some(other),
+        }
     }
 
     fn send(&mut self, to: Option<&str>, kind: Kind, msg: WireMessage, now: Instant) -> Output {

@@ -282,7 +282,7 @@ fn five_members_share_safety_words_and_frames() {
     // Chat reaches everyone with the sender's name.
     let (now, ts) = (net.now, net.ts());
     let i = net.idx(&ids[1]);
-    let out = net.members[i].room.send_chat("hi", ts, now).unwrap();
+    let out = net.members[i].room.send_chat(None, "hi", ts, now).unwrap();
     net.route(&ids[1].clone(), vec![out]);
     net.settle();
     for id in ids.iter().filter(|id| **id != ids[1]) {
@@ -504,7 +504,7 @@ fn relay_sees_no_passphrase_psk_or_names() {
     let i = net.idx(&a);
     let out = net.members[i]
         .room
-        .send_chat("top secret chat", ts, now)
+        .send_chat(None, "top secret chat", ts, now)
         .unwrap();
     net.route(&a, vec![out]);
     net.settle();

@@ -138,6 +138,9 @@ pub struct App {
     last_rate: (Instant, u64, u64),
     pub dirty: bool,
     pub ended: Option<crate::session::Ended>,
+    /// When the next reconnect attempt happens, while offline.
+    pub reconnect_at: Option<Instant>,
+    pub chat_pending: usize,
 }
 
 impl App {
@@ -166,6 +169,8 @@ impl App {
             last_rate: (Instant::now(), 0, 0),
             dirty: true,
             ended: None,
+            reconnect_at: None,
+            chat_pending: 0,
         }
     }
 
@@ -207,10 +212,30 @@ impl App {
             SessionEvent::Status(s) => self.status.connection = s,
             SessionEvent::Connected { relay, stats } => {
                 self.status.connection = "connected".into();
+                self.reconnect_at = None;
                 self.status.relay = relay;
                 self.link_stats = Some(stats);
             }
             SessionEvent::Rtt(rtt) => self.status.rtt = Some(rtt),
+            SessionEvent::Reconnecting { attempt, delay } => {
+                if self.reconnect_at.is_none() {
+                    self.notice(
+                        "connection to the relay lost; reconnecting (chat you type is kept)",
+                    );
+                }
+                self.reconnect_at = Some(Instant::now() + delay);
+                self.status.connection = format!("offline (attempt {attempt})");
+                // Everyone re-verifies after the reconnect.
+                self.peers.clear();
+                self.focused_tile = None;
+                self.status.verification = "unverified".into();
+            }
+            SessionEvent::Reconnected { relay } => {
+                self.reconnect_at = None;
+                self.status.connection = "connected".into();
+                self.notice(format!("reconnected to {relay}"));
+            }
+            SessionEvent::ChatPending(n) => self.chat_pending = n,
             SessionEvent::Keys {
                 epoch,
                 safety_words,

@@ -273,8 +273,18 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
         .rtt
         .map(|r| format!("rtt {:.0} ms", r.as_secs_f64() * 1000.0))
         .unwrap_or_else(|| "rtt –".into());
+    let connection = match app.reconnect_at {
+        Some(at) => format!(
+            "{}, retry in {:.0} s",
+            s.connection,
+            at.saturating_duration_since(std::time::Instant::now())
+                .as_secs_f64()
+                .ceil()
+        ),
+        None => s.connection.clone(),
+    };
     let mut parts = vec![
-        s.connection.clone(),
+        connection,
         rtt,
         format!("↑{:.0} ↓{:.0} kbit/s", s.up_kbps, s.down_kbps),
         format!("key #{}", s.epoch),
@@ -287,6 +297,9 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
             s.bytes_per_frame / 1024.0
         ),
     ];
+    if app.chat_pending > 0 {
+        parts.push(format!("{} chat unsent", app.chat_pending));
+    }
     if s.decrypt_failures > 0 {
         parts.push(format!("{} undecryptable", s.decrypt_failures));
     }
