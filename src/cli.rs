@@ -53,9 +53,12 @@ pub struct MediaArgs {
     /// (view only), or a file (MJPEG stream or directory of JPEGs, looped).
     #[arg(long, default_value = "camera")]
     pub source: SourceSpec,
-    /// Frames per second to send.
+    /// Frames per second to send (the most; adaptation may send fewer).
     #[arg(long, default_value_t = 30)]
     pub fps: u32,
+    /// Don't adapt quality, frame rate and size to the network.
+    #[arg(long)]
+    pub fixed_quality: bool,
 }
 
 #[derive(Args)]
@@ -248,6 +251,7 @@ pub fn session_config(
         psk: None,
         timings: Timings::default(),
         link: crate::net::link::LinkOptions::default(),
+        adapt: !media.fixed_quality,
         preview: None,
     }
 }

@@ -63,6 +63,13 @@ pub fn event_json(event: &SessionEvent) -> Option<Value> {
             json!({"type":"reconnecting","attempt":attempt,"delay_ms":delay.as_millis() as u64})
         }
         SessionEvent::Reconnected { .. } => json!({"type":"reconnected"}),
+        SessionEvent::Quality {
+            level,
+            jpeg_quality,
+            fps,
+            reason,
+        } => json!({"type":"quality","level":level,"max_level":crate::media::adapt::TOP,
+                    "jpeg_quality":jpeg_quality,"fps":fps,"reason":reason}),
         SessionEvent::Ended(e) if e.code != exit::OK => error_json(e),
         _ => return None,
     })

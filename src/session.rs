@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::crypto::frame::Stream;
 use crate::crypto::kdf::{derive_psk, KdfParams};
 use crate::invite::Invite;
+use crate::media::adapt::{Adapter, Reason as AdaptReason, ReceiverReport, Signals};
 use crate::media::capture::{self, CaptureControl, CaptureEvent, Preview};
 use crate::media::source::{self, SourceSpec};
 use crate::net::backoff;
@@ -46,6 +47,8 @@ pub struct SessionConfig {
     pub psk: Option<crate::crypto::secret::Key32>,
     pub timings: Timings,
     pub link: link::LinkOptions,
+    /// Adapt quality, frame rate and size to the network (on by default).
+    pub adapt: bool,
     pub preview: Option<Preview>,
 }
 
@@ -78,6 +81,13 @@ pub enum SessionEvent {
     },
     /// Chat messages waiting to be sent (offline, or nobody verified yet).
     ChatPending(usize),
+    /// Our sending level changed (adaptive quality).
+    Quality {
+        level: usize,
+        jpeg_quality: u8,
+        fps: u32,
+        reason: &'static str,
+    },
     /// Our key epoch and safety words changed (for the status line).
     Keys {
         epoch: u64,
@@ -118,6 +128,45 @@ pub mod video {
     pub fn decode(payload: &[u8]) -> Option<(u32, &[u8])> {
         let (seq, jpeg) = payload.split_at_checked(4)?;
         Some((u32::from_be_bytes(seq.try_into().ok()?), jpeg))
+    }
+}
+
+/// Receiver feedback (stream `Feedback`, once a second): for each sender
+/// heard from, `id_len u8 | id | delay_ms u16 | received u16 | lost u16`.
+pub mod feedback {
+    use crate::media::adapt::ReceiverReport;
+
+    pub fn encode(entries: &[(String, ReceiverReport)]) -> Vec<u8> {
+        let mut out = vec![entries.len().min(255) as u8];
+        for (id, r) in entries.iter().take(255) {
+            let id = &id.as_bytes()[..id.len().min(64)];
+            out.push(id.len() as u8);
+            out.extend_from_slice(id);
+            out.extend_from_slice(&(r.delay_ms.clamp(0.0, 65535.0) as u16).to_be_bytes());
+            out.extend_from_slice(&(r.received.min(65535) as u16).to_be_bytes());
+            out.extend_from_slice(&(r.lost.min(65535) as u16).to_be_bytes());
+        }
+        out
+    }
+
+    /// The entry about `me`, if the report has one.
+    pub fn find(payload: &[u8], me: &str) -> Option<ReceiverReport> {
+        let (&count, mut rest) = payload.split_first()?;
+        for _ in 0..count {
+            let (&len, tail) = rest.split_first()?;
+            let (id, tail) = tail.split_at_checked(len as usize)?;
+            let (nums, tail) = tail.split_at_checked(6)?;
+            rest = tail;
+            if id == me.as_bytes() {
+                let n = |i: usize| u16::from_be_bytes([nums[i], nums[i + 1]]);
+                return Some(ReceiverReport {
+                    delay_ms: f64::from(n(0)),
+                    received: u32::from(n(2)),
+                    lost: u32::from(n(4)),
+                });
+            }
+        }
+        None
     }
 }
 
@@ -413,13 +462,29 @@ impl Session {
             epoch: u64::MAX,
             safety_words: String::new(),
             ended: None,
+            adapter: Adapter::new(self.config.adapt, now),
+            heard: HashMap::new(),
+            reports: HashMap::new(),
+            last_link: (0, 0, 0),
+            me: None,
+            max_fps: self.config.fps,
         };
+        // A new connection starts at the top level again.
+        let top = driver.adapter.current();
+        self.control
+            .quality
+            .store(u32::from(top.quality), std::sync::atomic::Ordering::Relaxed);
+        self.control.fps.store(
+            top.fps.min(self.config.fps),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         if let LinkEvent::Welcome { you, peers } = welcome {
             let out = room.on_welcome(&you, &peers, now);
             driver.apply(&mut room, out).await;
         }
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut last_view_sent = Instant::now() - VIEW_REFRESH;
+        let mut last_second = Instant::now();
         // Messages still being handed out belong to the old connection's
         // members; after a reconnect everyone is new, so start over.
         for c in &mut self.catch_up {
@@ -503,6 +568,10 @@ impl Session {
                     let now = Instant::now();
                     let out = room.tick(now, capture::now_us());
                     driver.apply(&mut room, out).await;
+                    if now.duration_since(last_second) >= Duration::from_secs(1) {
+                        last_second = now;
+                        driver.every_second(&mut room, now).await;
+                    }
                     if now.duration_since(last_view_sent) >= VIEW_REFRESH {
                         last_view_sent = now;
                         let (w, h) = self.my_view;
@@ -564,9 +633,108 @@ struct Driver {
     epoch: u64,
     safety_words: String,
     ended: Option<Ended>,
+    adapter: Adapter,
+    /// What each sender's stream looked like to us this second.
+    heard: HashMap<String, Heard>,
+    /// Receivers' reports on our stream: (report, when).
+    reports: HashMap<String, (ReceiverReport, Instant)>,
+    /// Link counters at the last adaptation step.
+    last_link: (u64, u64, u64),
+    me: Option<String>,
+    /// The user's frame-rate ceiling (`--fps`).
+    max_fps: u32,
 }
 
+/// Per-sender reception statistics for feedback.
+#[derive(Default)]
+struct Heard {
+    last_seq: Option<u32>,
+    received: u32,
+    lost: u32,
+    delays: Vec<f64>,
+}
+
+/// Reports older than this no longer steer the sender.
+const REPORT_MAX_AGE: Duration = Duration::from_secs(3);
+
 impl Driver {
+    /// Once a second: tell senders how their streams arrive, and adapt our
+    /// own level to what the uplink and our receivers say.
+    async fn every_second(&mut self, room: &mut Room, now: Instant) {
+        let entries: Vec<(String, ReceiverReport)> = self
+            .heard
+            .drain()
+            .filter(|(_, h)| h.received + h.lost > 0)
+            .map(|(id, mut h)| {
+                let delay_ms = crate::bench::stats::median(&mut h.delays);
+                let delay_ms = if delay_ms.is_finite() { delay_ms } else { 0.0 };
+                (
+                    id,
+                    ReceiverReport {
+                        delay_ms,
+                        received: h.received,
+                        lost: h.lost,
+                    },
+                )
+            })
+            .collect();
+        if !entries.is_empty() {
+            let payload = feedback::encode(&entries);
+            if let Some(out) = room.seal(Stream::Feedback, 0, &payload, capture::now_us(), now) {
+                self.apply(room, vec![out]).await;
+            }
+        }
+        let stats = &self.link.stats;
+        let link_now = (
+            stats.media_sent.load(std::sync::atomic::Ordering::Relaxed),
+            stats
+                .media_replaced
+                .load(std::sync::atomic::Ordering::Relaxed),
+            stats
+                .media_send_us
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        let (sent0, replaced0, us0) = std::mem::replace(&mut self.last_link, link_now);
+        let sent = link_now.0 - sent0;
+        self.reports
+            .retain(|_, (_, at)| now.duration_since(*at) <= REPORT_MAX_AGE);
+        let signals = Signals {
+            sent,
+            replaced: link_now.1 - replaced0,
+            send_ms: if sent > 0 {
+                (link_now.2 - us0) as f64 / sent as f64 / 1000.0
+            } else {
+                0.0
+            },
+            reports: self.reports.values().map(|(r, _)| *r).collect(),
+        };
+        if let Some((level, reason)) = self.adapter.update(&signals, now) {
+            let l = self.adapter.current();
+            self.control
+                .quality
+                .store(u32::from(l.quality), std::sync::atomic::Ordering::Relaxed);
+            self.control.fps.store(
+                l.fps.min(self.max_fps),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            self.update_encode_size();
+            let reason = match reason {
+                AdaptReason::Uplink => "uplink",
+                AdaptReason::Receivers => "receivers",
+                AdaptReason::Recovered => "recovered",
+            };
+            let _ = self
+                .events
+                .send(SessionEvent::Quality {
+                    level,
+                    jpeg_quality: l.quality,
+                    fps: l.fps,
+                    reason,
+                })
+                .await;
+        }
+    }
+
     async fn apply(&mut self, room: &mut Room, outputs: Vec<Output>) {
         for o in outputs {
             match o {
@@ -630,6 +798,19 @@ impl Driver {
                         Some((seq, jpeg.to_vec()))
                     }
                 });
+                if let Some((seq, _)) = &frame {
+                    let h = self.heard.entry(from.clone()).or_default();
+                    if let Some(last) = h.last_seq {
+                        let gap = seq.wrapping_sub(last);
+                        if (2..1000).contains(&gap) {
+                            h.lost += gap - 1;
+                        }
+                    }
+                    h.last_seq = Some(*seq);
+                    h.received += 1;
+                    h.delays
+                        .push(capture::now_us().saturating_sub(*timestamp_us) as f64 / 1000.0);
+                }
                 let ev = match frame {
                     Some((seq, jpeg)) => SessionEvent::Video {
                         from: from.clone(),
@@ -646,6 +827,20 @@ impl Driver {
                 let _ = self.events.send(ev).await;
                 return;
             }
+            Event::Frame {
+                from,
+                stream: Stream::Feedback,
+                payload,
+                ..
+            } => {
+                if let Some(me) = &self.me {
+                    if let Some(report) = feedback::find(payload, me) {
+                        self.reports.insert(from.clone(), (report, Instant::now()));
+                    }
+                }
+                return;
+            }
+            Event::Joined { you, .. } => self.me = Some(you.clone()),
             Event::WrongPassphrase => {
                 self.ended = Some(Ended {
                     code: exit::WRONG_PASSPHRASE,
@@ -657,7 +852,8 @@ impl Driver {
         let _ = self.events.send(SessionEvent::Room(e)).await;
     }
 
-    /// Encode at the largest tile any receiver shows (capped), never larger.
+    /// Encode at the largest tile any receiver shows (capped, and scaled by
+    /// the adaptive level), never larger.
     fn update_encode_size(&self) {
         let (w, h) = self
             .peer_views
@@ -666,6 +862,10 @@ impl Driver {
                 Some(acc.map_or((w, h), |(aw, ah)| (aw.max(w), ah.max(h))))
             })
             .unwrap_or(self.default_view);
-        self.control.set_size(w, h);
+        let scale = self.adapter.current().scale;
+        self.control.set_size(
+            ((w as f32 * scale) as u32).max(8),
+            ((h as f32 * scale) as u32).max(8),
+        );
     }
 }

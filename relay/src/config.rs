@@ -92,12 +92,12 @@ pub struct RelayConfig {
     /// Kept small so a slow receiver's backlog sits in the relay's queue,
     /// where stale media is dropped, rather than in the kernel, where it only
     /// adds delay.
-    #[arg(long, default_value_t = 16 << 10, value_name = "BYTES")]
+    #[arg(long, default_value_t = 4 << 10, value_name = "BYTES")]
     pub socket_unsent_limit: u32,
 
     /// Media that waited this long in a receiver's queue is dropped instead
     /// of sent: late video is worse than none.
-    #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "300ms", value_parser = parse_duration, value_name = "DURATION")]
     pub media_max_age: Duration,
 
     /// Protocol violations (bad messages, rate-limit episodes, ...) tolerated

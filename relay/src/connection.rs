@@ -24,8 +24,10 @@ use crate::server::Shared;
 
 /// How long a quiet connection must behave before its strikes are forgiven.
 const STRIKE_WINDOW: Duration = Duration::from_secs(30);
-/// Writes batched into one flush when the outbox has several ready.
-const MAX_BATCH: usize = 64;
+/// Messages batched into one flush when the outbox has several ready, up to
+/// this many bytes: bigger batches would move media out of the queue (where
+/// stale frames are dropped) into buffers where they can only wait.
+const MAX_BATCH_BYTES: usize = 4 * 1024;
 
 pub async fn serve<S>(ws: WebSocketStream<S>, shared: Arc<Shared>, remote: std::net::SocketAddr)
 where
@@ -300,6 +302,7 @@ where
         while let Some(item) = next.take() {
             match item {
                 Next::Send(message) => {
+                    batch += message.len();
                     metrics.messages_out.fetch_add(1, Relaxed);
                     metrics.bytes_out.fetch_add(message.len() as u64, Relaxed);
                     if sink.feed(Message::Text(message)).await.is_err() {
@@ -315,8 +318,7 @@ where
                     return;
                 }
             }
-            batch += 1;
-            if batch < MAX_BATCH {
+            if batch < MAX_BATCH_BYTES {
                 next = outbox.try_next();
             }
         }

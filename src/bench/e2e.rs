@@ -65,6 +65,7 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
                 name: Some(format!("peer{i}")),
                 source: SourceSpec::Test,
                 fps: 30,
+                fixed_quality: false,
             },
             px,
         );

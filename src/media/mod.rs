@@ -1,5 +1,6 @@
 //! Video in and out: sources, JPEG, scaling, and the capture thread.
 
+pub mod adapt;
 pub mod capture;
 pub mod font;
 pub mod jpeg;

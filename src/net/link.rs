@@ -19,7 +19,7 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 const PING_EVERY: Duration = Duration::from_secs(2);
 /// Unsent bytes the kernel may hold for us: keeps the uplink backlog in the
 /// media slot, where it is visible and replaceable.
-const UNSENT_LIMIT: u32 = 16 * 1024;
+const UNSENT_LIMIT: u32 = 4 * 1024;
 
 /// How a link watches its relay.
 #[derive(Debug, Clone, Copy)]

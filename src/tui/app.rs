@@ -118,6 +118,8 @@ pub struct Status {
     pub render_fps: f64,
     pub bytes_per_frame: f64,
     pub decrypt_failures: u64,
+    /// Our adaptive sending level (0 ..= adapt::TOP).
+    pub level: usize,
 }
 
 pub struct App {
@@ -141,6 +143,9 @@ pub struct App {
     /// When the next reconnect attempt happens, while offline.
     pub reconnect_at: Option<Instant>,
     pub chat_pending: usize,
+    /// How far behind the terminal is: 1 = keeping up; the renderer raises
+    /// it as draws take longer than the frame interval.
+    pub pressure: u32,
 }
 
 impl App {
@@ -160,6 +165,7 @@ impl App {
             camera_on: true,
             quit: false,
             status: Status {
+                level: crate::media::adapt::TOP,
                 connection: "starting".into(),
                 verification: "unverified".into(),
                 ..Status::default()
@@ -171,6 +177,7 @@ impl App {
             ended: None,
             reconnect_at: None,
             chat_pending: 0,
+            pressure: 1,
         }
     }
 
@@ -236,6 +243,7 @@ impl App {
                 self.notice(format!("reconnected to {relay}"));
             }
             SessionEvent::ChatPending(n) => self.chat_pending = n,
+            SessionEvent::Quality { level, .. } => self.status.level = level,
             SessionEvent::Keys {
                 epoch,
                 safety_words,

@@ -149,6 +149,7 @@ async fn run_ui(
                     let cost = started.elapsed();
                     draw_cost = (draw_cost * 7 + cost) / 8;
                     interval = (draw_cost * 2).clamp(MIN_FRAME_INTERVAL, MAX_FRAME_INTERVAL);
+                    app.pressure = (interval.as_millis() / MIN_FRAME_INTERVAL.as_millis()) as u32;
                     app.dirty = false;
                     frames += 1;
                     let total = written.load(Relaxed);
@@ -265,6 +266,7 @@ pub async fn demo(args: DemoArgs) -> ExitCode {
             name: Some(name.into()),
             source: crate::media::source::SourceSpec::Test,
             fps: 30,
+            fixed_quality: false,
         };
         let mut config =
             crate::cli::session_config(invite.clone(), vec![relay.url()], &media, (80, 48));
@@ -279,6 +281,7 @@ pub async fn demo(args: DemoArgs) -> ExitCode {
         name: Some(args.name.clone()),
         source: args.source.clone(),
         fps: 30,
+        fixed_quality: false,
     };
     let mut config = crate::cli::session_config(invite, vec![relay.url()], &media, (80, 48));
     config.psk = Some(psk);

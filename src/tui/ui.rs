@@ -18,7 +18,8 @@ const ASPECT: (u32, u32) = (5, 3);
 pub fn hysteresis(mode: ColourMode) -> u32 {
     match mode {
         ColourMode::TrueColor => 40,
-        ColourMode::Ansi256 | ColourMode::Ansi16 | ColourMode::Mono => 0,
+        ColourMode::Ansi256 => 8,
+        ColourMode::Ansi16 | ColourMode::Mono => 0,
     }
 }
 
@@ -82,7 +83,9 @@ pub fn draw(frame: &mut Frame, app: &mut App) -> (u32, u32) {
 
 fn draw_grid(frame: &mut Frame, app: &mut App, area: Rect) -> (u32, u32) {
     let colour = app.colour;
-    let threshold = hysteresis(colour);
+    // Under pressure (a slow terminal or link) small colour changes are
+    // let go too: fewer cells change, fewer bytes go out.
+    let threshold = hysteresis(colour) * app.pressure.clamp(1, 4);
     let count = app.peers.len() + 1;
     let mut order: Vec<usize> = (0..count).collect();
     if let Some(f) = app.focused_tile.filter(|f| *f < count) {
@@ -288,6 +291,7 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
         rtt,
         format!("↑{:.0} ↓{:.0} kbit/s", s.up_kbps, s.down_kbps),
         format!("key #{}", s.epoch),
+        format!("send q{}/{}", s.level, crate::media::adapt::TOP),
         format!("safety: {}", s.safety_words),
         s.verification.clone(),
         app.colour.label().to_string(),
