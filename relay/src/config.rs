@@ -100,6 +100,16 @@ pub struct RelayConfig {
     #[arg(long, default_value = "300ms", value_parser = parse_duration, value_name = "DURATION")]
     pub media_max_age: Duration,
 
+    /// Redis URL (redis://HOST:PORT): relays sharing one Redis serve the same
+    /// rooms. Without it the relay is a single process.
+    #[arg(long, env = "STREAMFLOW_REDIS_URL", value_name = "URL")]
+    pub redis: Option<String>,
+
+    /// With --redis: a relay that stops refreshing its presence for this long
+    /// is considered crashed, and its peers are announced as left.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub redis_presence_ttl: Duration,
+
     /// Protocol violations (bad messages, rate-limit episodes, ...) tolerated
     /// within 30 s before the connection is closed.
     #[arg(long, default_value_t = 20, value_name = "N")]

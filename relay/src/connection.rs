@@ -117,7 +117,7 @@ impl Connection {
             last_seen = tokio::time::Instant::now();
             let outcome = match frame {
                 None => return LeaveReason::Error,
-                Some(Ok(Message::Text(text))) => self.on_text(text),
+                Some(Ok(Message::Text(text))) => self.on_text(text).await,
                 Some(Ok(Message::Binary(_))) => self.reject(ProtocolError::new(
                     ErrorCode::BinaryUnsupported,
                     "binary frames are not part of protocol v1: send JSON text",
@@ -147,7 +147,7 @@ impl Connection {
         }
     }
 
-    fn on_text(&mut self, text: Utf8Bytes) -> Result<(), LeaveReason> {
+    async fn on_text(&mut self, text: Utf8Bytes) -> Result<(), LeaveReason> {
         let metrics = &self.shared.metrics;
         metrics.messages_in.fetch_add(1, Relaxed);
         metrics.bytes_in.fetch_add(text.len() as u64, Relaxed);
@@ -167,7 +167,7 @@ impl Connection {
             ));
         }
         match ClientMessage::parse(text.as_str()) {
-            Ok(message) => match self.handle(message) {
+            Ok(message) => match self.handle(message).await {
                 Ok(()) => Ok(()),
                 Err(e) => self.reject(e),
             },
@@ -175,7 +175,7 @@ impl Connection {
         }
     }
 
-    fn handle(&mut self, message: ClientMessage<'_>) -> Result<(), ProtocolError> {
+    async fn handle(&mut self, message: ClientMessage<'_>) -> Result<(), ProtocolError> {
         match message {
             ClientMessage::Join { room, .. } => {
                 if let Some(member) = &self.member {
@@ -184,6 +184,7 @@ impl Connection {
                         format!("already in a room as {}; send leave first", member.peer()),
                     ));
                 }
+                self.shared.hub.prepare_join(&room).await;
                 let member = self
                     .shared
                     .hub

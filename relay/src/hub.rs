@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use crate::bus::{Bus, Remote};
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, Pushed};
 use crate::peer::PeerId;
@@ -23,6 +24,8 @@ pub struct Hub {
     max_rooms: usize,
     limits: Limits,
     metrics: Arc<Metrics>,
+    /// Other relays, when running with Redis.
+    bus: Option<Bus>,
 }
 
 struct Room {
@@ -57,12 +60,21 @@ impl Room {
 }
 
 impl Hub {
-    pub fn new(max_rooms: usize, limits: Limits, metrics: Arc<Metrics>) -> Self {
+    pub fn new(max_rooms: usize, limits: Limits, metrics: Arc<Metrics>, bus: Option<Bus>) -> Self {
         Hub {
             rooms: Mutex::new(HashMap::new()),
             max_rooms,
             limits,
             metrics,
+            bus,
+        }
+    }
+
+    /// Before [`Hub::join`]: with a bus, subscribe to the room and learn its
+    /// members on other relays (bounded wait).
+    pub async fn prepare_join(&self, room_id: &str) {
+        if let Some(bus) = &self.bus {
+            bus.ensure_room(room_id).await;
         }
     }
 
@@ -97,10 +109,19 @@ impl Hub {
             }
         };
         let mut peers = room.peers_mut();
-        if peers.len() >= self.limits.max_peers_per_room {
+        let remote = self
+            .bus
+            .as_ref()
+            .map(|b| b.remote_peers(room_id))
+            .unwrap_or_default();
+        if peers.len() + remote.len() >= self.limits.max_peers_per_room {
             return Err(ErrorCode::RoomFull);
         }
-        let others: Vec<String> = peers.keys().map(|p| p.to_string()).collect();
+        let others: Vec<String> = peers
+            .keys()
+            .chain(remote.iter())
+            .map(|p| p.to_string())
+            .collect();
         let welcome = ServerMessage::Welcome {
             you: peer.to_string().into(),
             peers: others.into_iter().map(Into::into).collect(),
@@ -119,6 +140,9 @@ impl Hub {
         peers.insert(peer, outbox);
         self.metrics.peers.fetch_add(1, Relaxed);
         drop(peers);
+        if let Some(bus) = &self.bus {
+            bus.joined(room_id, peer);
+        }
         Ok(Member { room, peer })
     }
 
@@ -130,6 +154,9 @@ impl Hub {
             return;
         }
         self.metrics.peers.fetch_sub(1, Relaxed);
+        if let Some(bus) = &self.bus {
+            bus.left(&member.room.id, member.peer, reason);
+        }
         if peers.is_empty() {
             rooms.remove(&member.room.id);
             self.metrics.rooms.fetch_sub(1, Relaxed);
@@ -148,8 +175,12 @@ impl Hub {
         }
     }
 
-    /// Queues `message` to every other member; returns how many it reached.
+    /// Queues `message` to every other member; returns how many local
+    /// members it reached.
     pub fn broadcast(&self, from: &Member, kind: Kind, message: Utf8Bytes) -> usize {
+        if let Some(bus) = &self.bus {
+            bus.publish_blob(&from.room.id, from.peer, None, kind, message.as_str());
+        }
         let peers = from.room.peers();
         let mut reached = 0;
         for (id, outbox) in peers.iter() {
@@ -175,7 +206,68 @@ impl Hub {
                 self.deliver(outbox, kind, from.peer, message);
                 Ok(())
             }
-            _ => Err(ErrorCode::UnknownPeer),
+            Some(_) => Err(ErrorCode::UnknownPeer),
+            None => match &self.bus {
+                Some(bus) if bus.has_remote(&from.room.id, to) => {
+                    bus.publish_blob(&from.room.id, from.peer, Some(to), kind, message.as_str());
+                    Ok(())
+                }
+                _ => Err(ErrorCode::UnknownPeer),
+            },
+        }
+    }
+
+    /// Delivers what another relay sent to this relay's members of the room.
+    pub fn deliver_remote(&self, event: Remote) {
+        let room_id = match &event {
+            Remote::Joined { room, .. } | Remote::Left { room, .. } | Remote::Blob { room, .. } => {
+                room.clone()
+            }
+        };
+        let Some(room) = self.rooms().get(room_id.as_str()).cloned() else {
+            return;
+        };
+        let peers = room.peers();
+        let (from, kind, message, to) = match event {
+            Remote::Joined { peer, .. } => (
+                peer,
+                Kind::Control,
+                ServerMessage::PeerJoined {
+                    peer: peer.to_string().into(),
+                }
+                .to_json(),
+                None,
+            ),
+            Remote::Left { peer, reason, .. } => (
+                peer,
+                Kind::Control,
+                ServerMessage::PeerLeft {
+                    peer: peer.to_string().into(),
+                    reason,
+                }
+                .to_json(),
+                None,
+            ),
+            Remote::Blob {
+                from,
+                to,
+                kind,
+                json,
+                ..
+            } => (from, kind, json, to),
+        };
+        let message = Utf8Bytes::from(message);
+        match to {
+            Some(to) => {
+                if let Some(outbox) = peers.get(&to) {
+                    self.deliver(outbox, kind, from, message);
+                }
+            }
+            None => {
+                for outbox in peers.values() {
+                    self.deliver(outbox, kind, from, message.clone());
+                }
+            }
         }
     }
 

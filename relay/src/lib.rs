@@ -12,6 +12,7 @@
 //! - `limits`: rate limit and strikes.
 //! - [`metrics`]: counters rendered as Prometheus text.
 
+pub mod bus;
 pub mod config;
 mod connection;
 mod hub;

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub timeouts: AtomicU64,
     pub connections_refused: AtomicU64,
     errors: [AtomicU64; ErrorCode::ALL.len()],
+    /// Set when the relay runs with a Redis bus.
+    pub bus: std::sync::OnceLock<std::sync::Arc<crate::bus::BusStats>>,
 }
 
 impl Metrics {
@@ -144,6 +146,32 @@ impl Metrics {
             "Connections refused by the connection limits.",
             c(&self.connections_refused),
         );
+        if let Some(bus) = self.bus.get() {
+            metric(
+                "redis_connected",
+                "gauge",
+                "1 while the Redis bus is connected, 0 while local-only.",
+                i64::from(bus.connected.load(Relaxed)),
+            );
+            metric(
+                "redis_published_total",
+                "counter",
+                "Messages published to other relays.",
+                c(&bus.published),
+            );
+            metric(
+                "redis_received_total",
+                "counter",
+                "Messages received from other relays.",
+                c(&bus.received),
+            );
+            metric(
+                "redis_dropped_total",
+                "counter",
+                "Bus messages dropped (Redis down or queue full).",
+                c(&bus.dropped),
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP streamflow_relay_errors_total Error messages sent to clients, by code."

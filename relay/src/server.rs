@@ -146,6 +146,15 @@ pub async fn start(config: RelayConfig) -> anyhow::Result<RelayHandle> {
         None => addr,
     };
     let metrics = Arc::new(Metrics::default());
+    let (remote_tx, mut remote_rx) = tokio::sync::mpsc::channel(4096);
+    let bus = match &config.redis {
+        Some(url) => {
+            let bus = crate::bus::Bus::start(url, config.redis_presence_ttl, remote_tx)?;
+            let _ = metrics.bus.set(bus.stats.clone());
+            Some(bus)
+        }
+        None => None,
+    };
     let queue_limits = QueueLimits {
         media_frames: config.media_queue_frames as usize,
         media_bytes: config.media_queue_bytes as usize,
@@ -154,7 +163,7 @@ pub async fn start(config: RelayConfig) -> anyhow::Result<RelayHandle> {
         media_max_age: config.media_max_age,
     };
     let shared = Arc::new(Shared {
-        hub: Hub::new(config.max_rooms, config.limits(), metrics.clone()),
+        hub: Hub::new(config.max_rooms, config.limits(), metrics.clone(), bus),
         metrics,
         queue_limits,
         shutdown: CancellationToken::new(),
@@ -163,6 +172,21 @@ pub async fn start(config: RelayConfig) -> anyhow::Result<RelayHandle> {
         config,
     });
     let mut tasks = tokio::task::JoinSet::new();
+    if shared.config.redis.is_some() {
+        // What other relays send, delivered to our members.
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    ev = remote_rx.recv() => match ev {
+                        Some(ev) => shared.hub.deliver_remote(ev),
+                        None => return,
+                    },
+                    _ = shared.shutdown.cancelled() => return,
+                }
+            }
+        });
+    }
     tasks.spawn(accept_loop(
         listener,
         tls.clone(),

@@ -28,6 +28,13 @@ pub struct RelayBenchArgs {
     /// Without it, `streamflow relay` is started as a child process.
     #[arg(long = "relay")]
     relays: Vec<String>,
+    /// Without --relay: start this many child relays (clients are spread
+    /// over them, so rooms span relays). More than one needs --redis.
+    #[arg(long = "relays", default_value_t = 1)]
+    relay_count: usize,
+    /// Redis URL for the child relays.
+    #[arg(long)]
+    redis: Option<String>,
     #[arg(long, default_value_t = 20)]
     rooms: usize,
     #[arg(long, default_value_t = 10)]
@@ -69,7 +76,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Starts `streamflow relay` as a child and waits until it answers /healthz.
-async fn spawn_relay() -> anyhow::Result<ChildRelay> {
+async fn spawn_relay(redis: Option<&str>) -> anyhow::Result<ChildRelay> {
     let port = free_port()?;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let exe = std::env::current_exe().context("locating the streamflow binary")?;
@@ -81,6 +88,9 @@ async fn spawn_relay() -> anyhow::Result<ChildRelay> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    if let Some(url) = redis {
+        cmd.args(["--redis", url]);
+    }
     let child = cmd.spawn().context("starting `streamflow relay`")?;
     let relay = ChildRelay {
         child,
@@ -123,7 +133,19 @@ pub async fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
     }
     let mut children = Vec::new();
     let urls = if args.relays.is_empty() {
-        children.push(spawn_relay().await?);
+        if args.relay_count > 1 && args.redis.is_none() {
+            bail!(
+                "--relays {} needs --redis URL so the relays share rooms",
+                args.relay_count
+            );
+        }
+        for _ in 0..args.relay_count.max(1) {
+            children.push(spawn_relay(args.redis.as_deref()).await?);
+        }
+        if args.redis.is_some() {
+            // Let the relays' buses connect before clients arrive.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         children.iter().map(|c| c.url.clone()).collect()
     } else {
         args.relays.clone()
