@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use common::*;
+use streamflow::bench::throttle::{throttle, Direction};
 
 const THIN: u64 = 25_000; // bytes/s ≈ 200 kbit/s
 

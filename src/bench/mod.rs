@@ -5,6 +5,8 @@ mod e2e;
 mod local;
 mod relay;
 pub mod stats;
+mod thin;
+pub mod throttle;
 
 use std::process::ExitCode;
 
@@ -28,6 +30,9 @@ enum Which {
     Crypto(local::LocalArgs),
     /// N headless members through an embedded relay: glass-to-glass latency.
     E2e(e2e::E2eArgs),
+    /// A ~200 kbit/s link on the sender's uplink, then on one receiver:
+    /// delay and fps with adaptation on and off.
+    Thin(thin::ThinArgs),
 }
 
 pub async fn run(args: BenchArgs) -> ExitCode {
@@ -37,6 +42,7 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         Which::Render(a) => local::render(a),
         Which::Crypto(a) => local::crypto(a),
         Which::E2e(a) => e2e::run(a).await,
+        Which::Thin(a) => thin::run(a).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

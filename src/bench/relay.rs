@@ -209,7 +209,11 @@ pub async fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
             barrier.wait().await;
             let mut body = vec![0u8; payload_len];
             rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut body);
-            let mut tick = tokio::time::interval(Duration::from_secs(1) / fps);
+            // Real senders aren't synchronized: spread the first frame
+            // over one frame interval so the load is steady, not bursts.
+            let period = Duration::from_secs(1) / fps;
+            let phase = period.mul_f64(crate::net::backoff::random_unit());
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
             let end = Instant::now() + Duration::from_secs(seconds);
             while Instant::now() < end {
                 tick.tick().await;

@@ -29,17 +29,17 @@ pub const LADDER: [Level; 5] = [
         scale: 0.5,
     },
     Level {
-        quality: 35,
+        quality: 33,
         fps: 15,
         scale: 0.75,
     },
     Level {
-        quality: 42,
+        quality: 38,
         fps: 24,
         scale: 1.0,
     },
     Level {
-        quality: 50,
+        quality: crate::media::jpeg::DEFAULT_QUALITY,
         fps: 30,
         scale: 1.0,
     },

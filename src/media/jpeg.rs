@@ -5,7 +5,7 @@ use image::{ExtendedColorType, ImageEncoder, RgbImage};
 
 /// Default quality: terminal tiles are small and blocky; 50 keeps a 30 fps
 /// 80×48 stream far under 0.5 Mbit/s.
-pub const DEFAULT_QUALITY: u8 = 50;
+pub const DEFAULT_QUALITY: u8 = 45;
 
 pub fn encode(img: &RgbImage, quality: u8) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 * 1024);
