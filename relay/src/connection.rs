@@ -56,17 +56,19 @@ where
         strikes: Strikes::new(shared.config.max_strikes, STRIKE_WINDOW),
         rate_limited_since: None,
     };
-    let reason = conn.read_loop(stream, &mut writer).await;
+    let (reason, writer_done) = conn.read_loop(stream, &mut writer).await;
     if let Some(member) = conn.member.take() {
         info!(%peer, reason = reason.as_str(), "left");
         shared.hub.leave(member, reason);
     }
     // Give the writer a moment to flush what is queued and the close frame;
-    // a stalled client gets no more than that.
+    // a stalled client gets no more than that. (A finished JoinHandle must
+    // not be polled again.)
     outbox.close(1000, "");
-    if tokio::time::timeout(Duration::from_secs(2), &mut writer)
-        .await
-        .is_err()
+    if !writer_done
+        && tokio::time::timeout(Duration::from_secs(2), &mut writer)
+            .await
+            .is_err()
     {
         writer.abort();
     }
@@ -87,8 +89,22 @@ struct Connection {
 impl Connection {
     async fn read_loop<R>(
         &mut self,
+        stream: R,
+        writer: &mut tokio::task::JoinHandle<()>,
+    ) -> (LeaveReason, bool)
+    where
+        R: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+    {
+        let mut writer_done = false;
+        let reason = self.read_frames(stream, writer, &mut writer_done).await;
+        (reason, writer_done)
+    }
+
+    async fn read_frames<R>(
+        &mut self,
         mut stream: R,
         writer: &mut tokio::task::JoinHandle<()>,
+        writer_done: &mut bool,
     ) -> LeaveReason
     where
         R: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
@@ -107,6 +123,7 @@ impl Connection {
                 _ = &mut *writer => {
                     // The writer stops on a write error or a closed outbox
                     // (slow receiver): either way this peer is gone.
+                    *writer_done = true;
                     return LeaveReason::Error;
                 }
                 _ = shutdown.cancelled() => {

@@ -347,7 +347,9 @@ fn route(
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(limit.saturating_mul(2).max(limit + 4096)))
         .max_frame_size(Some(limit.saturating_mul(2).max(limit + 4096)))
-        .max_write_buffer_size(16 << 20);
+        .max_write_buffer_size(16 << 20)
+        // Each read zero-fills this much; frames are a few KiB.
+        .read_buffer_size(16 << 10);
     let tasks = shared.tasks.clone();
     tasks.spawn(async move {
         let _guard = guard;

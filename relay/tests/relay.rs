@@ -9,7 +9,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_clients_presence_broadcast_direct_and_isolation() {
     let relay = relay(|_| {}).await;
     let url = relay.url();
@@ -96,11 +96,12 @@ async fn five_clients_presence_broadcast_direct_and_isolation() {
     assert_eq!(metric(&body, "streamflow_relay_rooms"), 2.0);
     assert_eq!(metric(&body, "streamflow_relay_peers"), 4.0);
     relay.shutdown().await;
+    assert_no_task_panics();
 }
 
 /// A stalled receiver (never reads) while others get 30 fps of 8 KB media:
 /// the others keep ≥ 95% of frames, the stalled one's queue stays bounded.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_receiver_does_not_hurt_others() {
     const QUEUE_BYTES: u64 = 512 << 10;
     let relay = relay(|c| c.media_queue_bytes = QUEUE_BYTES).await;
@@ -193,9 +194,10 @@ async fn stalled_receiver_does_not_hurt_others() {
         ]
     );
     relay.shutdown().await;
+    assert_no_task_panics();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abuse_gets_error_codes_and_other_rooms_keep_working() {
     let relay = relay(|c| {
         c.max_message_bytes = 64 * 1024;
@@ -313,9 +315,10 @@ async fn abuse_gets_error_codes_and_other_rooms_keep_working() {
     assert!(text.contains("streamflow_relay_errors_total{code=\"rate_limited\"}"));
     assert!(metric(&text, "streamflow_relay_errors_total{code=\"bad_message\"}") >= 2.0);
     relay.shutdown().await;
+    assert_no_task_panics();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeat_offenders_are_closed() {
     let relay = relay(|c| c.max_strikes = 5).await;
     let mut ws = connect(&relay.url()).await;
@@ -333,9 +336,10 @@ async fn repeat_offenders_are_closed() {
     assert_eq!(closed["code"], 1008);
     assert!(closed["reason"].as_str().unwrap().contains("violations"));
     relay.shutdown().await;
+    assert_no_task_panics();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_peer_is_dropped_as_timeout() {
     let relay = relay(|c| {
         c.ping_interval = Duration::from_millis(200);
@@ -359,9 +363,10 @@ async fn silent_peer_is_dropped_as_timeout() {
     assert_eq!(watcher.try_recv(Duration::from_millis(1500)).await, None);
     drop(silent);
     relay.shutdown().await;
+    assert_no_task_panics();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_metrics_and_metrics_listen() {
     let relay = relay(|_| {}).await;
     assert_eq!(
@@ -396,9 +401,10 @@ async fn health_metrics_and_metrics_listen() {
     // The WebSocket port still works.
     let _c = Client::join(&relay.url(), "r").await;
     relay.shutdown().await;
+    assert_no_task_panics();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_relay_serves_wss() {
     let dir = std::env::temp_dir().join(format!("streamflow-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -12,8 +12,38 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Panics inside the relay's tasks (tokio catches them, so they would not
+/// fail a test on their own), counted by a hook installed with the relay.
+pub static TASK_PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn count_task_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("tokio-runtime-worker"))
+            {
+                TASK_PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// Fails the test if any relay task panicked.
+pub fn assert_no_task_panics() {
+    assert_eq!(
+        TASK_PANICS.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a relay task panicked"
+    );
+}
+
 /// A relay on an ephemeral loopback port, with `tweak` applied to the defaults.
 pub async fn relay(tweak: impl FnOnce(&mut RelayConfig)) -> RelayHandle {
+    count_task_panics();
     let mut config = RelayConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..Default::default()
