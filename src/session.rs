@@ -67,7 +67,6 @@ pub enum SessionEvent {
         seq: u32,
         jpeg: Vec<u8>,
         timestamp_us: u64,
-        sealed_bytes: usize,
     },
     Rtt(Duration),
     /// The relay connection was lost; the next attempt is in `delay`.
@@ -742,15 +741,14 @@ impl Driver {
                 Output::Event(e) => self.on_event(e).await,
             }
         }
-        let words = room.safety_words();
-        if room.epoch() != self.epoch || words != self.safety_words {
+        if room.epoch() != self.epoch || room.safety_words() != self.safety_words {
             self.epoch = room.epoch();
-            self.safety_words = words.clone();
+            self.safety_words = room.safety_words().to_string();
             let _ = self
                 .events
                 .send(SessionEvent::Keys {
                     epoch: self.epoch,
-                    safety_words: words,
+                    safety_words: self.safety_words.clone(),
                 })
                 .await;
         }
@@ -788,7 +786,6 @@ impl Driver {
                 stream: Stream::Video,
                 payload,
                 timestamp_us,
-                sealed_bytes,
                 flags,
             } => {
                 let frame = video::decode(payload).and_then(|(seq, jpeg)| {
@@ -817,7 +814,6 @@ impl Driver {
                         seq,
                         jpeg,
                         timestamp_us: *timestamp_us,
-                        sealed_bytes: *sealed_bytes,
                     },
                     None => SessionEvent::Room(Event::DecryptFailed {
                         from: from.clone(),

@@ -129,6 +129,15 @@ impl Default for RelayConfig {
 }
 
 impl RelayConfig {
+    /// Defaults, on a free port of 127.0.0.1: the embedded relay of
+    /// `demo`, the benchmarks and the tests.
+    pub fn loopback() -> Self {
+        RelayConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Default::default()
+        }
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             max_message_bytes: self.max_message_bytes,

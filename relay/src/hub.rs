@@ -276,8 +276,4 @@ impl Hub {
             self.metrics.disconnects_slow.fetch_add(1, Relaxed);
         }
     }
-
-    pub fn room_count(&self) -> usize {
-        self.rooms().len()
-    }
 }

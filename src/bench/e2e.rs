@@ -42,11 +42,7 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
     if args.peers < 2 {
         anyhow::bail!("--peers must be at least 2");
     }
-    let relay = streamflow_relay::start(streamflow_relay::RelayConfig {
-        listen: "127.0.0.1:0".parse()?,
-        ..Default::default()
-    })
-    .await?;
+    let relay = streamflow_relay::start(streamflow_relay::RelayConfig::loopback()).await?;
     let invite = Invite::generate(&mut rand_core::OsRng);
     let psk = session::derive_psk_async(&invite, KdfParams::V1)
         .await

@@ -209,9 +209,5 @@ pub async fn run(args: ThinArgs) -> anyhow::Result<()> {
 }
 
 async fn start_relay() -> anyhow::Result<streamflow_relay::RelayHandle> {
-    streamflow_relay::start(streamflow_relay::RelayConfig {
-        listen: "127.0.0.1:0".parse()?,
-        ..Default::default()
-    })
-    .await
+    streamflow_relay::start(streamflow_relay::RelayConfig::loopback()).await
 }

@@ -90,8 +90,6 @@ pub enum Event {
         timestamp_us: u64,
         flags: u8,
         payload: Vec<u8>,
-        /// Bytes on the wire (sealed), for statistics.
-        sealed_bytes: usize,
     },
     Chat {
         from: String,
@@ -155,12 +153,10 @@ impl Peer {
     }
 }
 
-/// Counters for the status line and `bench`.
+/// Counters.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RoomStats {
-    pub frames_opened: u64,
     pub decrypt_failures: u64,
-    pub frames_sealed: u64,
 }
 
 /// How sure we are of the passphrase.
@@ -185,6 +181,7 @@ pub struct Room {
     peers: HashMap<String, Peer>,
     /// Every X25519 key seen in this session: one handshake per key, ever.
     seen_keys: HashSet<[u8; 32]>,
+    safety_words: String,
     key: SenderKey,
     key_since: Instant,
     fresh_since: Instant,
@@ -206,7 +203,7 @@ impl Room {
         let me = LocalIdentity::generate(&mut rng);
         let key = SenderKey::new(0, Key32::random(&mut rng));
         let name = truncate_utf8(name, MAX_NAME_BYTES).to_string();
-        Room {
+        let mut room = Room {
             room: room.to_string(),
             psk,
             name,
@@ -216,6 +213,7 @@ impl Room {
             you: None,
             peers: HashMap::new(),
             seen_keys: HashSet::new(),
+            safety_words: String::new(),
             key,
             key_since: now,
             fresh_since: now,
@@ -223,7 +221,9 @@ impl Room {
             first_mismatch: None,
             wrong_reported: false,
             stats: RoomStats::default(),
-        }
+        };
+        room.refresh_safety_words();
+        room
     }
 
     pub fn you(&self) -> Option<&str> {
@@ -234,10 +234,6 @@ impl Room {
         self.key.epoch()
     }
 
-    pub fn name_of(&self, peer: &str) -> Option<&str> {
-        self.peers.get(peer)?.name.as_deref()
-    }
-
     pub fn verified_peers(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .peers
@@ -245,13 +241,6 @@ impl Room {
             .filter(|(_, p)| p.is_verified())
             .map(|(id, _)| id.clone())
             .collect();
-        v.sort();
-        v
-    }
-
-    /// Peers present in the room (verified or not), sorted.
-    pub fn peers(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.peers.keys().cloned().collect();
         v.sort();
         v
     }
@@ -274,7 +263,13 @@ impl Room {
     }
 
     /// Safety words over all verified members and us.
-    pub fn safety_words(&self) -> String {
+    pub fn safety_words(&self) -> &str {
+        &self.safety_words
+    }
+
+    /// Recomputes the safety words; called whenever the set of verified
+    /// members changes (and only then: they are read after every event).
+    fn refresh_safety_words(&mut self) {
         let mut members: Vec<Hello> = self
             .peers
             .values()
@@ -282,7 +277,7 @@ impl Room {
             .filter_map(|p| p.hello)
             .collect();
         members.push(self.me.hello());
-        safety_words(&self.room, &members).join(" ")
+        self.safety_words = safety_words(&self.room, &members).join(" ");
     }
 
     fn metadata(&self, sender_e: &[u8; 32]) -> Vec<u8> {
@@ -301,7 +296,7 @@ impl Room {
         let mut out = vec![Output::Event(Event::Joined {
             you: you.to_string(),
             room: self.room.clone(),
-            safety_words: self.safety_words(),
+            safety_words: self.safety_words.clone(),
         })];
         out.push(self.send(
             None,
@@ -335,6 +330,7 @@ impl Room {
         })];
         // It held our key: replace it with a fresh one the rest get pairwise.
         if gone.is_verified() {
+            self.refresh_safety_words();
             out.extend(self.rotate_fresh(now));
         }
         out
@@ -488,6 +484,7 @@ impl Room {
         };
         peer.state = PeerState::Verified(channel);
         peer.last_auth = now;
+        self.refresh_safety_words();
         // A newcomer must not read what we sealed before it joined: move our
         // key one ratchet step on (the others follow by themselves) if it has
         // been used, then hand the newcomer the current key only.
@@ -545,7 +542,7 @@ impl Room {
             vec![Output::Event(Event::PeerVerified {
                 peer: from.to_string(),
                 name: key.name,
-                safety_words: self.safety_words(),
+                safety_words: self.safety_words.clone(),
             })]
         } else {
             vec![]
@@ -569,7 +566,6 @@ impl Room {
         let Ok(frame) = FramePlaintext::decode(&opened.plaintext) else {
             return vec![self.failed(from, "malformed frame".into())];
         };
-        self.stats.frames_opened += 1;
         match frame.stream {
             Stream::State if frame.payload.is_empty() => vec![], // keep-alive
             Stream::State => vec![Output::Event(Event::PeerState {
@@ -590,7 +586,6 @@ impl Room {
                 timestamp_us: frame.timestamp_us,
                 flags: frame.flags,
                 payload: frame.payload,
-                sealed_bytes: bytes.len(),
             })],
         }
     }
@@ -617,7 +612,6 @@ impl Room {
         .encode();
         let metadata = self.metadata(&self.me.public());
         let sealed = self.key.seal(&metadata, &plaintext);
-        self.stats.frames_sealed += 1;
         let kind = if stream == Stream::Video {
             Kind::Media
         } else {

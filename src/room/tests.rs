@@ -353,8 +353,12 @@ fn departed_member_cannot_open_frames_after_rotation() {
     net.settle();
     net.video(&a, b"before").unwrap();
     assert_eq!(net.frames_from(&c, &a).len(), 1);
+    let words_with_carol = net.room(&a).safety_words().to_string();
     net.leave(&c);
     net.settle();
+    // Safety words follow membership, identically for those who remain.
+    assert_ne!(net.room(&a).safety_words(), words_with_carol);
+    assert_eq!(net.room(&a).safety_words(), net.room(&b).safety_words());
     assert!(has(
         net.events(&a),
         |e| matches!(e, Event::PeerLeft { peer, .. } if *peer == c)

@@ -246,10 +246,7 @@ pub async fn host(args: HostArgs) -> ExitCode {
 
 /// `streamflow demo`: a built-in relay, three synthetic peers and you.
 pub async fn demo(args: DemoArgs) -> ExitCode {
-    let relay_config = streamflow_relay::RelayConfig {
-        listen: "127.0.0.1:0".parse().expect("valid address"),
-        ..Default::default()
-    };
+    let relay_config = streamflow_relay::RelayConfig::loopback();
     let relay = match streamflow_relay::start(relay_config).await {
         Ok(r) => r,
         Err(e) => return fail(exit::ERROR, format!("{e:#}")),

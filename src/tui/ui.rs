@@ -307,6 +307,10 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
     if s.decrypt_failures > 0 {
         parts.push(format!("{} undecryptable", s.decrypt_failures));
     }
+    let undecodable: u64 = app.peers.iter().map(|t| t.decode_failures).sum();
+    if undecodable > 0 {
+        parts.push(format!("{undecodable} undecodable"));
+    }
     parts.push("? help".into());
     let text = parts.join(" │ ");
     frame.render_widget(

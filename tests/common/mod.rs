@@ -12,12 +12,9 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_streamflow");
 
 pub async fn relay() -> streamflow_relay::RelayHandle {
-    streamflow_relay::start(streamflow_relay::RelayConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
-    })
-    .await
-    .expect("relay starts")
+    streamflow_relay::start(streamflow_relay::RelayConfig::loopback())
+        .await
+        .expect("relay starts")
 }
 
 pub fn fresh_invite() -> String {

@@ -44,10 +44,7 @@ pub fn assert_no_task_panics() {
 /// A relay on an ephemeral loopback port, with `tweak` applied to the defaults.
 pub async fn relay(tweak: impl FnOnce(&mut RelayConfig)) -> RelayHandle {
     count_task_panics();
-    let mut config = RelayConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
-    };
+    let mut config = RelayConfig::loopback();
     tweak(&mut config);
     streamflow_relay::start(config).await.expect("relay starts")
 }
