@@ -71,3 +71,27 @@ fn relay_and_e2e() {
     assert!(value(&e, "delivered_fps_per_stream") > 5.0);
     assert!(value(&e, "glass_to_glass_p50_ms") > 0.0);
 }
+
+#[test]
+fn tty_and_ladder() {
+    let t = bench(&[
+        "tty",
+        "--rate",
+        "1mbit",
+        "--size",
+        "100x30",
+        "--seconds",
+        "3",
+    ]);
+    assert!(value(&t, "keys_measured") >= 3.0);
+    assert!(value(&t, "key_p50_ms") > 0.0);
+    assert!(value(&t, "fps_shown") > 0.0);
+    assert!(value(&t, "link_used_pct") > 0.0);
+    assert_eq!(value(&t, "clean_exit"), 1.0);
+    let l = bench(&["ladder", "--seconds", "4", "--rates", "1mbit"]);
+    for rung in ["truecolor", "256_h2", "256_h4"] {
+        let unlimited = value(&l, &format!("{rung}_error_unlimited"));
+        let thin = value(&l, &format!("{rung}_error_1000k"));
+        assert!(unlimited > 0.0 && thin >= unlimited * 0.9, "{rung}");
+    }
+}

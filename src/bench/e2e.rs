@@ -103,6 +103,7 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
                                 ColourMode::TrueColor,
                                 &mut memory,
                                 24,
+                                1,
                             );
                         }
                         if Instant::now() >= measure_from {

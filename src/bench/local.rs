@@ -1,13 +1,10 @@
 //! In-process benchmarks: crypto, the media pipeline, and rendering.
 
 use std::io::Write;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use base64::Engine;
 use clap::Args;
-use ratatui::backend::CrosstermBackend;
-use ratatui::Terminal;
 use streamflow_relay::protocol::{ClientMessage, Kind, ServerMessage};
 
 use super::stats::{median, time_us, Report};
@@ -19,7 +16,7 @@ use crate::crypto::sframe::{SenderKey, SenderKeyring};
 use crate::media::pattern::TestPattern;
 use crate::media::{jpeg, scale};
 use crate::tui::render::ColourMode;
-use crate::tui::term::FrameWriter;
+use crate::tui::screen::Screen;
 
 #[derive(Args)]
 pub struct LocalArgs {
@@ -193,27 +190,21 @@ pub fn pipeline(args: LocalArgs) -> anyhow::Result<()> {
 }
 
 /// A 160×48 terminal showing 4 peers with the moving test pattern, drawn
-/// through the real crossterm backend into a counting sink.
+/// and encoded exactly as the TUI does (no window: every change is sent).
 pub fn render(args: LocalArgs) -> anyhow::Result<()> {
     use crate::tui::app::App;
     let mut report = Report::new("bench render (160x48 grid, 4 moving peers, median per frame)");
     let names = ["Ada", "Grace", "Linus", "Edsger"];
     let patterns: Vec<TestPattern> = names.iter().map(|n| TestPattern::new(n)).collect();
+    let area = ratatui::layout::Rect::new(0, 0, 160, 48);
     for mode in [
         ColourMode::TrueColor,
         ColourMode::Ansi256,
         ColourMode::Ansi16,
         ColourMode::Mono,
     ] {
-        let writer = FrameWriter::new(std::io::sink(), true);
-        let written = writer.written.clone();
-        let backend = CrosstermBackend::new(writer);
-        let mut terminal = Terminal::with_options(
-            backend,
-            ratatui::TerminalOptions {
-                viewport: ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, 160, 48)),
-            },
-        )?;
+        let mut screen = Screen::new(area);
+        let mut back = ratatui::buffer::Buffer::empty(area);
         let mut app = App::new("bench", mode, None);
         app.me.camera_on = false;
         let mut tile_px = (80u32, 48u32);
@@ -230,18 +221,19 @@ pub fn render(args: LocalArgs) -> anyhow::Result<()> {
                     jpeg::encode(&img, jpeg::DEFAULT_QUALITY),
                 );
             }
-            let before = written.load(Relaxed);
             let started = Instant::now();
-            let mut largest = (0, 0);
-            terminal.draw(|frame| largest = crate::tui::ui::draw(frame, &mut app))?;
-            terminal.backend_mut().flush()?;
+            back.reset();
+            let drawn = crate::tui::ui::draw_into(area, &mut back, &mut app);
+            let frame = screen.render(&back, &drawn.regions, usize::MAX);
+            let mut sink = std::io::sink();
+            sink.write_all(&frame.bytes)?;
             // Skip the first frames: steady state only.
             if f >= 10 {
                 micros.push(started.elapsed().as_secs_f64() * 1e6);
-                bytes.push((written.load(Relaxed) - before) as f64);
+                bytes.push(frame.bytes.len() as f64);
             }
-            if largest.0 > 0 {
-                tile_px = largest;
+            if drawn.largest.0 > 0 {
+                tile_px = drawn.largest;
             }
         }
         let label = match mode {
@@ -253,11 +245,11 @@ pub fn render(args: LocalArgs) -> anyhow::Result<()> {
         report.row(
             format!("{label}_us_per_frame"),
             median(&mut micros),
-            "µs (decode + scale + draw + diff)",
+            "µs (decode + scale + draw + diff + encode)",
         );
         report.row(format!("{label}_bytes_per_frame"), median(&mut bytes), "B");
     }
-    report.note("bytes are what the terminal receives: ratatui's diff after colour hysteresis, with DEC 2026 markers");
+    report.note("bytes are what the terminal receives: the changed cells after colour hysteresis, with DEC 2026 markers");
     report.print(args.json);
     Ok(())
 }

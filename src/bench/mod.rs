@@ -2,11 +2,14 @@
 //! Benchmarks are not tests: CI runs each once with tiny settings.
 
 mod e2e;
+mod ladder;
 mod local;
 mod relay;
+pub mod shaper;
 pub mod stats;
 mod thin;
 pub mod throttle;
+pub mod tty;
 
 use std::process::ExitCode;
 
@@ -33,6 +36,12 @@ enum Which {
     /// A ~200 kbit/s link on the sender's uplink, then on one receiver:
     /// delay and fps with adaptation on and off.
     Thin(thin::ThinArgs),
+    /// The TUI behind a thin terminal link (emulated, or real SSH):
+    /// keystroke → screen latency, frames shown, age of the shown video.
+    Tty(tty::TtyArgs),
+    /// Picture rungs replayed over simulated terminal links: which shows
+    /// the most at each rate (the quality ladder's order and thresholds).
+    Ladder(ladder::LadderArgs),
 }
 
 pub async fn run(args: BenchArgs) -> ExitCode {
@@ -43,6 +52,8 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         Which::Crypto(a) => local::crypto(a),
         Which::E2e(a) => e2e::run(a).await,
         Which::Thin(a) => thin::run(a).await,
+        Which::Tty(a) => tty::run(a).await,
+        Which::Ladder(a) => ladder::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

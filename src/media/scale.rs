@@ -16,7 +16,14 @@ pub fn fit(src: (u32, u32), max: (u32, u32)) -> (u32, u32) {
 
 /// Scales `img` to fit in `max`, keeping its aspect ratio.
 pub fn scale_to_fit(img: &RgbImage, max: (u32, u32)) -> RgbImage {
-    let (w, h) = fit(img.dimensions(), max);
+    scale_to_fit_wide(img, max, 1)
+}
+
+/// Like [`scale_to_fit`], for pixels shown `column_step` times wider than
+/// tall: the result is that many times narrower.
+pub fn scale_to_fit_wide(img: &RgbImage, max: (u32, u32), column_step: u32) -> RgbImage {
+    let (sw, sh) = img.dimensions();
+    let (w, h) = fit((sw, sh.saturating_mul(column_step.max(1))), max);
     if (w, h) == img.dimensions() {
         return img.clone();
     }
@@ -35,5 +42,15 @@ mod tests {
         assert_eq!(fit((640, 480), (80, 100)), (80, 60));
         assert_eq!(fit((1, 1), (0, 0)), (1, 1));
         assert_eq!(fit((100, 50), (100, 50)), (100, 50));
+    }
+
+    #[test]
+    fn wide_pixels_keep_the_shown_aspect() {
+        let img = RgbImage::new(160, 96);
+        let half = scale_to_fit_wide(&img, (40, 48), 2);
+        // 40 pixels shown 2 columns wide each = 80 columns for 48 rows:
+        // the same 5:3 as the source.
+        assert_eq!(half.dimensions(), (40, 48));
+        assert_eq!(scale_to_fit(&img, (80, 48)).dimensions(), (80, 48));
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use image::RgbImage;
 
+use super::ladder::{Picture, LEVELS};
 use super::render::{ColourMode, TileMemory};
 use crate::media::capture::{now_us, Preview};
 use crate::media::{jpeg, scale};
@@ -24,16 +25,27 @@ pub struct Tile {
     pub verified: bool,
     pub mismatch: bool,
     pub camera_on: bool,
-    /// Latest undecoded frame; decoded only when drawn (stale ones are skipped).
-    pending: Option<Vec<u8>>,
+    /// Latest frame not drawn yet; decoded only when drawn (stale ones are
+    /// skipped).
+    pending: Option<Pending>,
     pub image: Option<RgbImage>,
-    /// Pixel size `image` was scaled for.
-    scaled_for: (u32, u32),
+    /// Pixel size and column step `image` was scaled for.
+    scaled_for: ((u32, u32), u32),
     source: Option<RgbImage>,
     arrivals: VecDeque<Instant>,
     pub latency_ms: f64,
+    /// Capture time (µs since the epoch) of the pending and the shown picture.
+    pending_ts: u64,
+    shown_ts: u64,
     pub memory: TileMemory,
     pub decode_failures: u64,
+}
+
+/// A picture waiting to be drawn.
+enum Pending {
+    Jpeg(Vec<u8>),
+    /// Our own preview, already decoded.
+    Image(RgbImage),
 }
 
 impl Tile {
@@ -46,10 +58,12 @@ impl Tile {
             camera_on: true,
             pending: None,
             image: None,
-            scaled_for: (0, 0),
+            scaled_for: ((0, 0), 0),
             source: None,
             arrivals: VecDeque::new(),
             latency_ms: 0.0,
+            pending_ts: 0,
+            shown_ts: 0,
             memory: TileMemory::default(),
             decode_failures: 0,
         }
@@ -66,29 +80,45 @@ impl Tile {
         self.arrivals.len()
     }
 
-    /// Decodes the newest frame (if any) and scales it to `px`.
-    pub fn prepare(&mut self, px: (u32, u32)) {
-        if let Some(jpg) = self.pending.take() {
-            match jpeg::decode(&jpg) {
+    /// Decodes the newest frame (if any, and `take_new`) and scales the
+    /// picture to fit `px`, each pixel shown `column_step` columns wide.
+    pub fn prepare(&mut self, px: (u32, u32), column_step: u32, take_new: bool) {
+        let newest = if take_new || self.source.is_none() {
+            self.pending.take()
+        } else {
+            None
+        };
+        match newest {
+            Some(Pending::Jpeg(jpg)) => match jpeg::decode(&jpg) {
                 Ok(img) => {
                     self.source = Some(img);
-                    self.scaled_for = (0, 0);
+                    self.scaled_for = ((0, 0), 0);
+                    self.shown_ts = self.pending_ts;
                 }
                 Err(_) => self.decode_failures += 1,
+            },
+            Some(Pending::Image(img)) => {
+                self.source = Some(img);
+                self.scaled_for = ((0, 0), 0);
             }
+            None => {}
         }
-        if self.scaled_for != px {
+        if self.scaled_for != (px, column_step) {
             if let Some(src) = &self.source {
-                self.image = Some(scale::scale_to_fit(src, px));
-                self.scaled_for = px;
+                self.image = Some(scale::scale_to_fit_wide(src, px, column_step));
+                self.scaled_for = (px, column_step);
             }
         }
     }
 
-    /// Our own preview: already an image.
-    pub fn set_source(&mut self, img: RgbImage) {
-        self.source = Some(img);
-        self.scaled_for = (0, 0);
+    /// Our own preview: already an image, drawn with the next video frame.
+    pub fn set_preview(&mut self, img: RgbImage) {
+        self.pending = Some(Pending::Image(img));
+    }
+
+    /// A new picture waits to be drawn.
+    pub fn has_pending(&self) -> bool {
+        self.pending.is_some()
     }
 }
 
@@ -120,6 +150,8 @@ pub struct Status {
     pub decrypt_failures: u64,
     /// Our adaptive sending level (0 ..= adapt::TOP).
     pub level: usize,
+    /// The terminal path: round trip, drain rate and picture level.
+    pub tty: String,
 }
 
 pub struct App {
@@ -143,9 +175,14 @@ pub struct App {
     /// When the next reconnect attempt happens, while offline.
     pub reconnect_at: Option<Instant>,
     pub chat_pending: usize,
-    /// How far behind the terminal is: 1 = keeping up; the renderer raises
-    /// it as draws take longer than the frame interval.
+    /// How far behind the terminal is: 1 = keeping up; the open-loop
+    /// renderer raises it as writes take longer than the frame interval.
     pub pressure: u32,
+    /// How video is drawn (the terminal path's quality rung).
+    pub picture: Picture,
+    /// This draw takes the newest video frames; false for a draw that only
+    /// carries text (a key press), which must not wait for pictures.
+    pub video_refresh: bool,
 }
 
 impl App {
@@ -178,6 +215,8 @@ impl App {
             reconnect_at: None,
             chat_pending: 0,
             pressure: 1,
+            picture: LEVELS[0],
+            video_refresh: true,
         }
     }
 
@@ -214,7 +253,10 @@ impl App {
     }
 
     pub fn on_session(&mut self, ev: SessionEvent) {
-        self.dirty = true;
+        // A video frame is drawn with the next picture, not as text.
+        if !matches!(ev, SessionEvent::Video { .. }) {
+            self.dirty = true;
+        }
         match ev {
             SessionEvent::Status(s) => self.status.connection = s,
             SessionEvent::Connected { relay, stats } => {
@@ -313,7 +355,8 @@ impl App {
     fn on_video(&mut self, from: &str, jpeg: Vec<u8>, timestamp_us: u64) {
         let now = Instant::now();
         let t = self.tile(from);
-        t.pending = Some(jpeg);
+        t.pending = Some(Pending::Jpeg(jpeg));
+        t.pending_ts = timestamp_us;
         t.latency_ms = now_us().saturating_sub(timestamp_us) as f64 / 1000.0;
         t.arrivals.push_back(now);
         while t
@@ -329,6 +372,16 @@ impl App {
     pub fn on_key(&mut self, key: KeyEvent) -> Option<SessionCommand> {
         if key.kind == KeyEventKind::Release {
             return None;
+        }
+        // Nothing is bound to Alt: Alt+key is Esc then the key, typed
+        // faster than the terminal could tell them apart.
+        if key.modifiers.contains(KeyModifiers::ALT) {
+            if let KeyCode::Char(_) = key.code {
+                self.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+                let mut plain = key;
+                plain.modifiers.remove(KeyModifiers::ALT);
+                return self.on_key(plain);
+            }
         }
         self.dirty = true;
         if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
@@ -410,21 +463,34 @@ impl App {
             .as_ref()
             .and_then(|p| p.lock().ok().and_then(|mut slot| slot.take()));
         if let Some(img) = img {
-            self.me.set_source(img);
-            self.dirty = true;
+            self.me.set_preview(img);
         }
     }
 
     /// Shows `jpeg` as a verified peer's newest frame (benchmarks, tests).
     pub fn feed_frame(&mut self, id: &str, name: &str, jpeg: Vec<u8>) {
         let t = self.tile(id);
-        t.name = Some(name.to_string());
+        if t.name.as_deref() != Some(name) {
+            t.name = Some(name.to_string());
+            self.dirty = true;
+        }
+        let t = self.tile(id);
         t.verified = true;
-        t.pending = Some(jpeg);
-        self.dirty = true;
+        t.pending = Some(Pending::Jpeg(jpeg));
     }
 
+    /// How old the oldest peer picture on screen is (µs), if any is shown.
+    pub fn shown_age_us(&self) -> Option<u64> {
+        let now = now_us();
+        self.peers
+            .iter()
+            .filter(|t| t.shown_ts > 0)
+            .map(|t| now.saturating_sub(t.shown_ts))
+            .max()
+    }
+
+    /// A new picture (a peer's or our own) waits to be drawn.
     pub fn has_new_frames(&self) -> bool {
-        self.peers.iter().any(|t| t.pending.is_some())
+        self.me.has_pending() || self.peers.iter().any(Tile::has_pending)
     }
 }

@@ -1,7 +1,13 @@
 //! The terminal UI: `join` without `--headless`, `host` and `demo`.
 
 pub mod app;
+pub mod encode;
+pub mod flow;
+pub mod input;
+pub mod ladder;
 pub mod render;
+pub mod renderer;
+pub mod screen;
 pub mod term;
 pub mod ui;
 
@@ -11,21 +17,21 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossterm::event::{self, Event as TermEvent};
-use ratatui::backend::CrosstermBackend;
-use ratatui::Terminal;
+use ratatui::layout::Rect;
 use tokio::sync::mpsc;
 
 use crate::cli::{DemoArgs, HostArgs};
 use crate::invite::Invite;
 use crate::session::{self, exit, Ended, SessionCommand, SessionConfig, SessionEvent};
 use app::App;
+use input::Input;
 use render::ColourMode;
+use renderer::Renderer;
 
-/// Fastest and slowest redraw rates; the renderer moves between them as the
-/// terminal (or SSH link) keeps up or falls behind.
-const MIN_FRAME_INTERVAL: Duration = Duration::from_millis(33);
-const MAX_FRAME_INTERVAL: Duration = Duration::from_millis(500);
+/// Housekeeping: own preview, rates, timers.
+const TICK: Duration = Duration::from_millis(25);
+/// How long quitting waits for the terminal's last answers.
+const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     eprintln!("streamflow: {message}");
@@ -82,97 +88,70 @@ async fn run_ui(
     session: &mut tokio::task::JoinHandle<Ended>,
 ) -> std::io::Result<Ended> {
     let _guard = term::TerminalGuard::enter()?;
-    let writer = term::FrameWriter::new(std::io::stdout(), true);
-    let written = writer.written.clone();
-    let mut terminal = Terminal::new(CrosstermBackend::new(writer))?;
-    terminal.clear()?;
+    let (cols, rows) = crossterm::terminal::size()?;
+    let writer = term::TtyWriter::spawn(std::io::stdout())?;
+    let mut renderer = Renderer::new(
+        Rect::new(0, 0, cols, rows),
+        writer,
+        flow::FlowConfig::from_env(),
+        Instant::now(),
+    );
+    let (input_tx, mut input_rx) = mpsc::channel(256);
+    let stop_input = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let input_thread = input::spawn_reader(input_tx, stop_input.clone())?;
+    let mut resized =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())?;
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
-    // Keys come from a thread: crossterm's reader blocks.
-    let (keys_tx, mut keys_rx) = mpsc::channel(64);
-    let stop_keys = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let stop = stop_keys.clone();
-        std::thread::spawn(move || {
-            while !stop.load(Relaxed) {
-                match event::poll(Duration::from_millis(100)) {
-                    Ok(true) => match event::read() {
-                        Ok(ev) => {
-                            if keys_tx.blocking_send(ev).is_err() {
-                                return;
-                            }
-                        }
-                        Err(_) => return,
-                    },
-                    Ok(false) => {}
-                    Err(_) => return,
-                }
-            }
-        });
-    }
-
-    let mut interval = MIN_FRAME_INTERVAL;
-    let mut next_frame = tokio::time::Instant::now();
-    let mut view_sent = (0, 0);
-    let mut draw_cost = Duration::ZERO;
-    let mut frames = 0u32;
-    let mut fps_window = Instant::now();
-    let mut last_written = 0u64;
     let result = loop {
-        tokio::select! {
+        let outcome = tokio::select! {
             ev = events_rx.recv() => {
                 if let Some(ev) = ev {
                     app.on_session(ev);
                 }
+                None
             }
-            key = keys_rx.recv() => match key {
-                Some(TermEvent::Key(k)) => {
+            input = input_rx.recv() => match input.map(|t| (t.input, t.at)) {
+                Some((Input::Key(k), _)) => {
                     if let Some(cmd) = app.on_key(k) {
                         let _ = commands.send(cmd).await;
                     }
+                    None
                 }
-                Some(TermEvent::Resize(..)) => {
-                    app.dirty = true;
-                    terminal.autoresize()?;
+                Some((Input::DeviceAttributes, at)) => Some(renderer.on_reply(at)),
+                None => {
+                    // stdin is gone (the terminal hung up): leave.
+                    app.quit = true;
+                    None
                 }
-                _ => {}
             },
-            _ = tokio::time::sleep_until(next_frame) => {
+            _ = resized.recv() => {
+                let (cols, rows) = crossterm::terminal::size()?;
+                renderer.resize(Rect::new(0, 0, cols, rows));
+                app.dirty = true;
+                None
+            }
+            took = renderer.sink.done.recv() => {
+                if let Some(took) = took {
+                    renderer.on_written(took);
+                }
+                None
+            }
+            _ = ticker.tick() => {
                 app.update_preview();
                 app.update_rates();
-                if app.dirty || app.has_new_frames() {
-                    let started = Instant::now();
-                    let mut largest = (0, 0);
-                    terminal.draw(|f| largest = ui::draw(f, app))?;
-                    // Frame pacing: an EWMA of what a draw costs; when the
-                    // terminal or link is slow, draw less often instead of
-                    // queueing stale frames.
-                    let cost = started.elapsed();
-                    draw_cost = (draw_cost * 7 + cost) / 8;
-                    interval = (draw_cost * 2).clamp(MIN_FRAME_INTERVAL, MAX_FRAME_INTERVAL);
-                    app.pressure = (interval.as_millis() / MIN_FRAME_INTERVAL.as_millis()) as u32;
-                    app.dirty = false;
-                    frames += 1;
-                    let total = written.load(Relaxed);
-                    let bytes = (total - last_written) as f64;
-                    last_written = total;
-                    app.status.bytes_per_frame = app.status.bytes_per_frame * 0.9 + bytes * 0.1;
-                    if largest != view_sent && largest.0 > 0 {
-                        view_sent = largest;
-                        let _ = commands.try_send(SessionCommand::View(largest.0, largest.1));
-                    }
-                }
-                let secs = fps_window.elapsed().as_secs_f64();
-                if secs >= 1.0 {
-                    app.status.render_fps = f64::from(frames) / secs;
-                    frames = 0;
-                    fps_window = Instant::now();
-                }
-                next_frame = tokio::time::Instant::now() + interval;
+                Some(renderer.tick(app, Instant::now()))
             }
             result = &mut *session => {
                 break result.unwrap_or_else(|e| Ended { code: exit::ERROR, message: format!("session crashed: {e}") });
             }
+        };
+        if let Some(o) = outcome {
+            apply(app, commands, o);
         }
+        let o = renderer.draw_if_due(app, Instant::now())?;
+        apply(app, commands, o);
         if app.quit {
             let _ = commands.send(SessionCommand::Leave).await;
             app.status.connection = "leaving…".into();
@@ -194,8 +173,37 @@ async fn run_ui(
             }
         }
     };
-    stop_keys.store(true, Relaxed);
+    // Let the terminal answer what is in flight, so its answers don't reach
+    // the shell after we are gone.
+    let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+    while !renderer.quiesce() {
+        match tokio::time::timeout_at(deadline, input_rx.recv()).await {
+            Ok(Some(input::Timed {
+                input: Input::DeviceAttributes,
+                at,
+            })) => {
+                renderer.on_reply(at);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    renderer.sink.finish(Duration::from_millis(500));
+    stop_input.store(true, Relaxed);
+    drop(input_rx);
+    let _ = tokio::task::spawn_blocking(move || input_thread.join()).await;
     Ok(result)
+}
+
+/// Acts on what the renderer reports: a new tile size for the senders, a
+/// notice for the user.
+fn apply(app: &mut App, commands: &mpsc::Sender<SessionCommand>, o: renderer::Outcome) {
+    if let Some((w, h)) = o.view {
+        let _ = commands.try_send(SessionCommand::View(w, h));
+    }
+    if let Some(text) = o.notice {
+        app.notice(text);
+    }
 }
 
 /// `streamflow host`: a relay here, an invite for the others, and the call.

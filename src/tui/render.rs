@@ -57,6 +57,16 @@ impl ColourMode {
         }
     }
 
+    /// Colour depth, for comparing modes: truecolor 3 … mono 0.
+    pub fn depth(self) -> u8 {
+        match self {
+            ColourMode::TrueColor => 3,
+            ColourMode::Ansi256 => 2,
+            ColourMode::Ansi16 => 1,
+            ColourMode::Mono => 0,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             ColourMode::TrueColor => "truecolor",
@@ -159,8 +169,10 @@ fn settle(old: &mut [u8; 3], new: [u8; 3], threshold: u32) -> [u8; 3] {
     *old
 }
 
-/// Draws `img` (already scaled to fit `area.width × 2·area.height`) into
-/// `buf`, centred, with black letterbox bars.
+/// Draws `img` into `buf`, centred, with black letterbox bars. The image
+/// was scaled to fit `area.width / column_step × 2·area.height`; each of
+/// its pixels covers `column_step` columns (a repeated cell costs the
+/// terminal one symbol and no colour codes).
 pub fn draw_image(
     buf: &mut Buffer,
     area: Rect,
@@ -168,14 +180,16 @@ pub fn draw_image(
     mode: ColourMode,
     memory: &mut TileMemory,
     threshold: u32,
+    column_step: u32,
 ) {
     let (w, h) = img.dimensions();
     let (cols, rows) = (area.width, area.height);
+    let step = column_step.max(1);
     if memory.size != (cols, rows) {
         memory.size = (cols, rows);
         memory.cells = vec![([0; 3], [0; 3]); cols as usize * rows as usize];
     }
-    let x0 = (u32::from(cols).saturating_sub(w) / 2) as i64;
+    let x0 = (u32::from(cols).saturating_sub(w * step) / 2) as i64;
     let y0 = ((u32::from(rows) * 2).saturating_sub(h) / 2) as i64;
     let pixel = |x: i64, y: i64| -> [u8; 3] {
         if x < 0 || y < 0 || x >= w as i64 || y >= h as i64 {
@@ -186,7 +200,7 @@ pub fn draw_image(
     };
     for row in 0..rows {
         for col in 0..cols {
-            let x = i64::from(col) - x0;
+            let x = (i64::from(col) - x0).div_euclid(i64::from(step));
             let top = pixel(x, i64::from(row) * 2 - y0);
             let bottom = pixel(x, i64::from(row) * 2 + 1 - y0);
             let slot = &mut memory.cells[row as usize * cols as usize + col as usize];
@@ -245,6 +259,7 @@ mod tests {
             mode,
             &mut TileMemory::default(),
             0,
+            1,
         );
         buf
     }
@@ -319,6 +334,7 @@ mod tests {
             ColourMode::TrueColor,
             &mut TileMemory::default(),
             0,
+            1,
         );
         assert_eq!(cell(&buf, 0, 0).1, Color::Rgb(0, 0, 0));
         assert_eq!(cell(&buf, 1, 0).1, Color::Rgb(255, 0, 0));
@@ -337,6 +353,7 @@ mod tests {
             ColourMode::TrueColor,
             &mut memory,
             24,
+            1,
         );
         let mut nudged = known();
         nudged.put_pixel(0, 0, image::Rgb([250, 5, 5])); // close to red
@@ -348,9 +365,30 @@ mod tests {
             ColourMode::TrueColor,
             &mut memory,
             24,
+            1,
         );
         assert_eq!(cell(&buf, 0, 0).1, Color::Rgb(255, 0, 0));
         assert_eq!(cell(&buf, 0, 0).2, Color::Rgb(0, 120, 0));
+    }
+
+    #[test]
+    fn column_step_repeats_each_pixel() {
+        // The 2-pixel-wide image over 4 columns: each pixel twice.
+        let area = Rect::new(0, 0, 4, 2);
+        let mut buf = Buffer::empty(area);
+        draw_image(
+            &mut buf,
+            area,
+            &known(),
+            ColourMode::TrueColor,
+            &mut TileMemory::default(),
+            0,
+            2,
+        );
+        assert_eq!(cell(&buf, 0, 0).1, Color::Rgb(255, 0, 0));
+        assert_eq!(cell(&buf, 1, 0).1, Color::Rgb(255, 0, 0));
+        assert_eq!(cell(&buf, 2, 0).1, Color::Rgb(0, 0, 255));
+        assert_eq!(cell(&buf, 3, 1).2, Color::Rgb(10, 10, 10));
     }
 
     #[test]

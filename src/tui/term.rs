@@ -1,60 +1,84 @@
 //! Terminal set-up and restore in one guard, so every exit path (return,
-//! error, panic) leaves the terminal as it was. And the writer that turns each
-//! frame into a single synchronized write.
+//! error, panic) leaves the terminal as it was; and the thread that writes
+//! frames, so a stalled link never blocks the loop that reads keys.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crossterm::{cursor, execute, terminal};
 
-/// DEC 2026 synchronized output: the terminal shows the frame at once, not
-/// half-drawn. Terminals without it ignore the private mode.
-const BEGIN_SYNC: &[u8] = b"\x1b[?2026h";
-const END_SYNC: &[u8] = b"\x1b[?2026l";
-
-/// Buffers a whole frame and writes it with one `write` on `flush`,
-/// wrapped in synchronized-output markers. Counts bytes for the status line
-/// and the render bench.
-pub struct FrameWriter<W: Write> {
-    inner: W,
-    buf: Vec<u8>,
-    pub written: Arc<AtomicU64>,
-    sync: bool,
+/// Writes each frame with one `write` on its own thread. One frame at a
+/// time: while it is busy the renderer draws nothing (the next frame will
+/// be newer anyway).
+pub struct TtyWriter {
+    frames: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    busy: Arc<AtomicBool>,
+    /// How long each write took, as they finish.
+    pub done: tokio::sync::mpsc::Receiver<Duration>,
+    thread: Option<JoinHandle<()>>,
 }
 
-impl<W: Write> FrameWriter<W> {
-    pub fn new(inner: W, sync: bool) -> Self {
-        FrameWriter {
-            inner,
-            buf: Vec::with_capacity(256 * 1024),
-            written: Arc::new(AtomicU64::new(0)),
-            sync,
-        }
+impl TtyWriter {
+    pub fn spawn<W: Write + Send + 'static>(mut out: W) -> io::Result<Self> {
+        let (frames, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
+        let (done_tx, done) = tokio::sync::mpsc::channel(4);
+        let busy = Arc::new(AtomicBool::new(false));
+        let flag = busy.clone();
+        let thread = std::thread::Builder::new()
+            .name("tty-output".into())
+            .spawn(move || {
+                while let Ok(frame) = rx.recv() {
+                    let started = Instant::now();
+                    let ok = out.write_all(&frame).and_then(|()| out.flush()).is_ok();
+                    flag.store(false, Relaxed);
+                    if !ok || done_tx.blocking_send(started.elapsed()).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        Ok(TtyWriter {
+            frames: Some(frames),
+            busy,
+            done,
+            thread: Some(thread),
+        })
     }
-}
 
-impl<W: Write> Write for FrameWriter<W> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        Ok(data.len())
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(Relaxed)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return self.inner.flush();
+    /// Hands a frame to the thread; false (and nothing written) while the
+    /// previous one is still being written.
+    pub fn write(&self, frame: Vec<u8>) -> bool {
+        let Some(frames) = &self.frames else {
+            return false;
+        };
+        if self.busy.swap(true, Relaxed) {
+            return false;
         }
-        let mut frame = Vec::with_capacity(self.buf.len() + 16);
-        if self.sync {
-            frame.extend_from_slice(BEGIN_SYNC);
+        if frames.try_send(frame).is_err() {
+            self.busy.store(false, Relaxed);
+            return false;
         }
-        frame.append(&mut self.buf);
-        if self.sync {
-            frame.extend_from_slice(END_SYNC);
+        true
+    }
+
+    /// Waits (up to `limit`) for the last frame to be written, and stops.
+    pub fn finish(&mut self, limit: Duration) {
+        self.frames = None;
+        let deadline = Instant::now() + limit;
+        while self.is_busy() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
         }
-        self.written.fetch_add(frame.len() as u64, Relaxed);
-        self.inner.write_all(&frame)?;
-        self.inner.flush()
+        if !self.is_busy() {
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
     }
 }
 
@@ -83,10 +107,25 @@ pub fn restore() {
     let _ = execute!(
         io::stdout(),
         crossterm::style::ResetColor,
+        crossterm::style::SetAttribute(crossterm::style::Attribute::Reset),
         cursor::Show,
         terminal::LeaveAlternateScreen
     );
     let _ = terminal::disable_raw_mode();
+    discard_input();
+}
+
+/// Drops input the terminal sent that nobody read (late answers to our
+/// queries), so it doesn't land at the shell prompt.
+fn discard_input() {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: tcflush on our own stdin; harmless if it isn't a tty.
+        unsafe {
+            libc::tcflush(io::stdin().as_raw_fd(), libc::TCIFLUSH);
+        }
+    }
 }
 
 fn install_panic_hook() {
@@ -103,27 +142,52 @@ fn install_panic_hook() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<Vec<u8>>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, d: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().push(d.to_vec());
+            Ok(d.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn one_frame_at_a_time_each_in_one_write() {
+        let sink = Shared::default();
+        let mut w = TtyWriter::spawn(sink.clone()).unwrap();
+        assert!(w.write(b"frame one".to_vec()));
+        w.done.recv().await.unwrap();
+        assert!(!w.is_busy());
+        assert!(w.write(b"frame two".to_vec()));
+        w.done.recv().await.unwrap();
+        w.finish(Duration::from_secs(1));
+        assert!(!w.write(b"after".to_vec()));
+        assert_eq!(
+            *sink.0.lock().unwrap(),
+            vec![b"frame one".to_vec(), b"frame two".to_vec()]
+        );
+    }
 
     #[test]
-    fn one_write_per_flush_with_sync_markers() {
-        struct Counting(Vec<usize>, Vec<u8>);
-        impl Write for Counting {
+    fn a_busy_writer_refuses_the_next_frame() {
+        struct Slow;
+        impl Write for Slow {
             fn write(&mut self, d: &[u8]) -> io::Result<usize> {
-                self.0.push(d.len());
-                self.1.extend_from_slice(d);
+                std::thread::sleep(Duration::from_millis(200));
                 Ok(d.len())
             }
             fn flush(&mut self) -> io::Result<()> {
                 Ok(())
             }
         }
-        let mut w = FrameWriter::new(Counting(vec![], vec![]), true);
-        w.write_all(b"abc").unwrap();
-        w.write_all(b"def").unwrap();
-        w.flush().unwrap();
-        w.flush().unwrap();
-        assert_eq!(w.inner.0.len(), 1);
-        assert_eq!(w.inner.1, b"\x1b[?2026habcdef\x1b[?2026l");
-        assert_eq!(w.written.load(Relaxed), 22);
+        let w = TtyWriter::spawn(Slow).unwrap();
+        assert!(w.write(vec![1]));
+        assert!(!w.write(vec![2]), "second frame while the first is written");
     }
 }

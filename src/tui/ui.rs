@@ -1,13 +1,15 @@
 //! Drawing: a function of the [`App`] state (plus the tiles' decode caches).
 
+use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 use ratatui::Frame;
 
 use super::app::{App, Focus, Tile};
 use super::render::{draw_image, ColourMode};
+use super::screen::Regions;
 
 /// Sidebar (roster + chat) only when there is room for video beside it.
 const SIDEBAR_MIN_WIDTH: u16 = 72;
@@ -54,10 +56,26 @@ pub fn grid(area: Rect, n: usize) -> Vec<Rect> {
     tiles
 }
 
-/// Draws everything; returns the largest tile's video size in pixels (what
-/// we ask senders to encode at).
+/// What a draw produced besides the cells.
+#[derive(Debug, Default)]
+pub struct Drawn {
+    /// The largest tile's video size in pixels (what we ask senders to
+    /// encode at).
+    pub largest: (u32, u32),
+    /// Where video and overlays are, for the budgeted screen update.
+    pub regions: Regions,
+}
+
+/// Draws everything into a ratatui frame (tests, snapshots); returns the
+/// largest tile's video size in pixels.
 pub fn draw(frame: &mut Frame, app: &mut App) -> (u32, u32) {
     let area = frame.area();
+    draw_into(area, frame.buffer_mut(), app).largest
+}
+
+/// Draws everything into `buf`.
+pub fn draw_into(area: Rect, buf: &mut Buffer, app: &mut App) -> Drawn {
+    let mut drawn = Drawn::default();
     let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
     let (video, sidebar) = if main.width >= SIDEBAR_MIN_WIDTH {
         let side = (main.width / 4).clamp(24, 40);
@@ -70,22 +88,24 @@ pub fn draw(frame: &mut Frame, app: &mut App) -> (u32, u32) {
     } else {
         (main, None)
     };
-    let largest = draw_grid(frame, app, video);
+    drawn.largest = draw_grid(buf, app, video, &mut drawn.regions);
     if let Some(s) = sidebar {
-        draw_sidebar(frame, app, s);
+        draw_sidebar(buf, app, s);
     }
-    draw_status(frame, app, status);
+    draw_status(buf, app, status);
     if app.show_help {
-        draw_help(frame, area);
+        drawn.regions.overlays.push(draw_help(buf, area));
     }
-    largest
+    drawn
 }
 
-fn draw_grid(frame: &mut Frame, app: &mut App, area: Rect) -> (u32, u32) {
-    let colour = app.colour;
+fn draw_grid(buf: &mut Buffer, app: &mut App, area: Rect, regions: &mut Regions) -> (u32, u32) {
+    let picture = app.picture;
+    let colour = picture.colour(app.colour);
     // Under pressure (a slow terminal or link) small colour changes are
     // let go too: fewer cells change, fewer bytes go out.
-    let threshold = hysteresis(colour) * app.pressure.clamp(1, 4);
+    let threshold = hysteresis(colour) * picture.hysteresis * app.pressure.clamp(1, 4);
+    let refresh = app.video_refresh;
     let count = app.peers.len() + 1;
     let mut order: Vec<usize> = (0..count).collect();
     if let Some(f) = app.focused_tile.filter(|f| *f < count) {
@@ -99,7 +119,13 @@ fn draw_grid(frame: &mut Frame, app: &mut App, area: Rect) -> (u32, u32) {
         } else {
             &mut app.peers[index - 1]
         };
-        let px = draw_tile(frame, tile, rect, colour, threshold, index == 0);
+        let style = TileStyle {
+            colour,
+            threshold,
+            column_step: picture.column_step,
+            refresh,
+        };
+        let px = draw_tile(buf, tile, rect, style, index == 0, regions);
         if px.0 * px.1 > largest.0 * largest.1 {
             largest = px;
         }
@@ -107,13 +133,24 @@ fn draw_grid(frame: &mut Frame, app: &mut App, area: Rect) -> (u32, u32) {
     largest
 }
 
-fn draw_tile(
-    frame: &mut Frame,
-    tile: &mut Tile,
-    rect: Rect,
+/// How tiles draw their video this frame.
+#[derive(Clone, Copy)]
+struct TileStyle {
     colour: ColourMode,
     threshold: u32,
+    column_step: u32,
+    /// Take the newest frames (false: redraw what is shown, for a frame
+    /// that only carries text changes).
+    refresh: bool,
+}
+
+fn draw_tile(
+    buf: &mut Buffer,
+    tile: &mut Tile,
+    rect: Rect,
+    style: TileStyle,
     is_me: bool,
+    regions: &mut Regions,
 ) -> (u32, u32) {
     if rect.height < 2 || rect.width < 4 {
         return (0, 0);
@@ -147,28 +184,33 @@ fn draw_tile(
             ));
         }
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), label);
+    Paragraph::new(Line::from(spans)).render(label, buf);
     if !tile.camera_on {
-        frame.render_widget(centered_text("camera off"), video);
+        centered_text("camera off").render(video, buf);
         return px;
     }
-    tile.prepare(px);
+    let step = style.column_step.max(1);
+    tile.prepare(((px.0 / step).max(1), px.1), step, style.refresh);
     match &tile.image {
-        Some(img) => draw_image(
-            frame.buffer_mut(),
-            video,
-            img,
-            colour,
-            &mut tile.memory,
-            threshold,
-        ),
+        Some(img) => {
+            draw_image(
+                buf,
+                video,
+                img,
+                style.colour,
+                &mut tile.memory,
+                style.threshold,
+                step,
+            );
+            regions.video.push(video);
+        }
         None => {
             let text = if is_me {
                 "no video (view only)"
             } else {
                 "waiting for video…"
             };
-            frame.render_widget(centered_text(text), video);
+            centered_text(text).render(video, buf);
         }
     }
     px
@@ -180,7 +222,7 @@ fn centered_text(text: &str) -> Paragraph<'_> {
         .centered()
 }
 
-fn draw_sidebar(frame: &mut Frame, app: &App, area: Rect) {
+fn draw_sidebar(buf: &mut Buffer, app: &App, area: Rect) {
     let roster_height = (app.peers.len() as u16 + 3).min(area.height / 2).max(3);
     let [roster, chat] =
         Layout::vertical([Constraint::Length(roster_height), Constraint::Min(3)]).areas(area);
@@ -209,14 +251,13 @@ fn draw_sidebar(frame: &mut Frame, app: &App, area: Rect) {
         }
         lines.push(Line::from(spans));
     }
-    frame.render_widget(
-        Paragraph::new(lines).block(
+    Paragraph::new(lines)
+        .block(
             Block::default()
                 .borders(Borders::ALL)
                 .title(format!(" In the call ({}) ", app.peers.len() + 1)),
-        ),
-        roster,
-    );
+        )
+        .render(roster, buf);
 
     let focused = app.focus == Focus::Chat;
     let block = Block::default()
@@ -232,7 +273,7 @@ fn draw_sidebar(frame: &mut Frame, app: &App, area: Rect) {
             Style::default()
         });
     let inner = block.inner(chat);
-    frame.render_widget(block, chat);
+    block.render(chat, buf);
     if inner.height == 0 {
         return;
     }
@@ -261,16 +302,18 @@ fn draw_sidebar(frame: &mut Frame, app: &App, area: Rect) {
         shown.push(Line::styled(text, style));
     }
     shown.reverse();
-    frame.render_widget(Paragraph::new(shown).wrap(Wrap { trim: false }), history);
+    Paragraph::new(shown)
+        .wrap(Wrap { trim: false })
+        .render(history, buf);
     let prompt = if focused {
         format!("> {}▏", app.input)
     } else {
         "> ".to_string()
     };
-    frame.render_widget(Paragraph::new(prompt), input);
+    Paragraph::new(prompt).render(input, buf);
 }
 
-fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
+fn draw_status(buf: &mut Buffer, app: &App, area: Rect) {
     let s = &app.status;
     let rtt = s
         .rtt
@@ -286,37 +329,70 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
         ),
         None => s.connection.clone(),
     };
-    let mut parts = vec![
-        connection,
-        rtt,
-        format!("↑{:.0} ↓{:.0} kbit/s", s.up_kbps, s.down_kbps),
-        format!("key #{}", s.epoch),
-        format!("send q{}/{}", s.level, crate::media::adapt::TOP),
-        format!("safety: {}", s.safety_words),
-        s.verification.clone(),
-        app.colour.label().to_string(),
-        format!(
-            "render {:.0} fps {:.1} KB/f",
-            s.render_fps,
-            s.bytes_per_frame / 1024.0
+    // (priority, text): when the line is too narrow the least important
+    // parts go first, so what matters (the call's state, the safety
+    // words, the terminal path) stays readable at any width.
+    let mut parts: Vec<(u8, String)> = vec![
+        (0, connection),
+        (3, rtt),
+        (4, format!("↑{:.0} ↓{:.0} kbit/s", s.up_kbps, s.down_kbps)),
+        (6, format!("key #{}", s.epoch)),
+        (5, format!("send q{}/{}", s.level, crate::media::adapt::TOP)),
+        (1, format!("safety: {}", s.safety_words)),
+        (1, s.verification.clone()),
+        (6, app.colour.label().to_string()),
+        (2, s.tty.clone()),
+        (
+            7,
+            format!(
+                "render {:.0} fps {:.1} KB/f",
+                s.render_fps,
+                s.bytes_per_frame / 1024.0
+            ),
         ),
     ];
     if app.chat_pending > 0 {
-        parts.push(format!("{} chat unsent", app.chat_pending));
+        parts.push((2, format!("{} chat unsent", app.chat_pending)));
     }
     if s.decrypt_failures > 0 {
-        parts.push(format!("{} undecryptable", s.decrypt_failures));
+        parts.push((2, format!("{} undecryptable", s.decrypt_failures)));
     }
     let undecodable: u64 = app.peers.iter().map(|t| t.decode_failures).sum();
     if undecodable > 0 {
-        parts.push(format!("{undecodable} undecodable"));
+        parts.push((2, format!("{undecodable} undecodable")));
     }
-    parts.push("? help".into());
-    let text = parts.join(" │ ");
-    frame.render_widget(
-        Paragraph::new(text).style(Style::default().bg(Color::DarkGray).fg(Color::White)),
-        area,
-    );
+    parts.push((5, "? help".into()));
+    let text = fit_parts(parts, area.width as usize);
+    Paragraph::new(text)
+        .style(Style::default().bg(Color::DarkGray).fg(Color::White))
+        .render(area, buf);
+}
+
+const SEPARATOR: &str = " │ ";
+
+/// Joins the parts that fit in `width` columns, dropping the least
+/// important (highest number) first, keeping the order of the rest.
+fn fit_parts(mut parts: Vec<(u8, String)>, width: usize) -> String {
+    use unicode_width::UnicodeWidthStr;
+    parts.retain(|(_, p)| !p.is_empty());
+    let total = |parts: &[(u8, String)]| -> usize {
+        parts.iter().map(|(_, p)| p.width()).sum::<usize>()
+            + SEPARATOR.width() * parts.len().saturating_sub(1)
+    };
+    while parts.len() > 1 && total(&parts) > width {
+        let least = parts
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, (priority, _))| (*priority, *i))
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        parts.remove(least);
+    }
+    parts
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect::<Vec<_>>()
+        .join(SEPARATOR)
 }
 
 pub const HELP: &[(&str, &str)] = &[
@@ -330,7 +406,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("?", "this help (any key closes it)"),
 ];
 
-fn draw_help(frame: &mut Frame, area: Rect) {
+/// Draws the help overlay; returns where it is.
+fn draw_help(buf: &mut Buffer, area: Rect) -> Rect {
     let width = 60.min(area.width);
     let height = (HELP.len() as u16 + 6).min(area.height);
     let rect = Rect {
@@ -355,13 +432,42 @@ fn draw_help(frame: &mut Frame, area: Rect) {
     lines.push(Line::raw(
         "Compare the safety words aloud: equal words mean no one is in the middle.",
     ));
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+    Clear.render(rect, buf);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .block(
             Block::default()
                 .borders(Borders::ALL)
                 .title(" StreamFlow keys "),
-        ),
-        rect,
-    );
+        )
+        .render(rect, buf);
+    rect
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_parts_drop_least_important_first() {
+        let parts = vec![
+            (0, "in the call".to_string()),
+            (7, "render 30 fps".to_string()),
+            (1, "safety: a b c d".to_string()),
+            (2, "tty 40 ms".to_string()),
+        ];
+        assert_eq!(
+            fit_parts(parts.clone(), 200),
+            "in the call │ render 30 fps │ safety: a b c d │ tty 40 ms"
+        );
+        assert_eq!(
+            fit_parts(parts.clone(), 45),
+            "in the call │ safety: a b c d │ tty 40 ms"
+        );
+        assert_eq!(
+            fit_parts(parts.clone(), 30),
+            "in the call │ safety: a b c d"
+        );
+        assert_eq!(fit_parts(parts, 3), "in the call");
+    }
 }

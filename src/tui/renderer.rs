@@ -1,0 +1,308 @@
+//! The renderer: decides when a frame goes out and how much video it may
+//! carry, draws it, and hands it to the writer thread.
+//!
+//! - Text (keys, chat, roster, status) goes out as soon as it changes, in
+//!   a frame of its own if need be: it never waits behind pictures.
+//! - Video goes out at most 30 times a second and only as far as the flow
+//!   control's window allows ([`super::flow`]); pictures that arrive
+//!   meanwhile replace each other (the newest wins).
+//! - The picture rung ([`super::ladder`]) follows the measured drain rate.
+//! - A terminal that never answers queries gets open-loop pacing: frames as
+//!   fast as writes complete, slower as they take longer.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+
+use super::app::App;
+use super::flow::{FlowConfig, FlowControl, FlowNotice, Mode};
+use super::ladder::{Ladder, Picture};
+use super::screen::Screen;
+use super::term::TtyWriter;
+use super::ui;
+
+/// Where frames go: the writer thread, or a simulated link in benchmarks.
+pub trait FrameSink {
+    /// Still writing the previous frame.
+    fn is_busy(&self) -> bool;
+    /// Takes a frame; false if busy.
+    fn write(&mut self, frame: Vec<u8>) -> bool;
+}
+
+impl FrameSink for TtyWriter {
+    fn is_busy(&self) -> bool {
+        TtyWriter::is_busy(self)
+    }
+
+    fn write(&mut self, frame: Vec<u8>) -> bool {
+        TtyWriter::write(self, frame)
+    }
+}
+
+/// At most this many video frames a second.
+const MIN_VIDEO_INTERVAL: Duration = Duration::from_millis(33);
+/// A video frame needs at least this much window to be worth drawing.
+const MIN_VIDEO_BUDGET: usize = 768;
+/// Open-loop pacing bounds (the old renderer's).
+const MAX_OPEN_LOOP_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What the renderer tells the loop after a draw or an answer.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The largest tile's pixel size changed: tell the senders.
+    pub view: Option<(u32, u32)>,
+    /// Say this to the user once.
+    pub notice: Option<&'static str>,
+}
+
+pub struct Renderer<S: FrameSink = TtyWriter> {
+    screen: Screen,
+    back: Buffer,
+    flow: FlowControl,
+    ladder: Ladder,
+    ladder_settled: bool,
+    /// A picture rung fixed from outside (benchmarks), instead of the ladder.
+    fixed_picture: Option<Picture>,
+    pub sink: S,
+    last_video: Instant,
+    /// The last frame left video cells unsent.
+    incomplete: bool,
+    /// Share of recent video frames that the window cut short.
+    pressure: f64,
+    /// Open-loop: EWMA of a write's duration, and the resulting interval.
+    write_cost: Duration,
+    open_interval: Duration,
+    video_cells: usize,
+    view: (u32, u32),
+    /// Per-second counters for the status line.
+    frames: u32,
+    bytes: u64,
+    window_start: Instant,
+    trace: Option<Trace>,
+}
+
+impl<S: FrameSink> Renderer<S> {
+    pub fn new(area: Rect, sink: S, flow: FlowConfig, now: Instant) -> Self {
+        Renderer {
+            screen: Screen::new(area),
+            back: Buffer::empty(area),
+            flow: FlowControl::new(flow),
+            ladder: Ladder::default(),
+            ladder_settled: false,
+            fixed_picture: None,
+            sink,
+            last_video: now - MIN_VIDEO_INTERVAL,
+            incomplete: false,
+            pressure: 0.0,
+            write_cost: Duration::ZERO,
+            open_interval: MIN_VIDEO_INTERVAL,
+            video_cells: 0,
+            view: (0, 0),
+            frames: 0,
+            bytes: 0,
+            window_start: now,
+            trace: Trace::from_env(),
+        }
+    }
+
+    /// Draws every frame at this rung (benchmarks compare rungs).
+    pub fn fix_picture(&mut self, picture: Picture) {
+        self.fixed_picture = Some(picture);
+    }
+
+    /// What the terminal shows once every frame written has arrived.
+    pub fn shown(&self) -> &Buffer {
+        self.screen.shown()
+    }
+
+    pub fn resize(&mut self, area: Rect) {
+        self.screen.resize(area);
+        self.back = Buffer::empty(area);
+    }
+
+    /// The terminal answered a query.
+    pub fn on_reply(&mut self, now: Instant) -> Outcome {
+        let notice = self.flow.on_reply(now).map(notice_text);
+        self.step_ladder(now);
+        Outcome { view: None, notice }
+    }
+
+    /// A write finished (open-loop pacing learns from it).
+    pub fn on_written(&mut self, took: Duration) {
+        self.write_cost = (self.write_cost * 7 + took) / 8;
+        self.open_interval =
+            (self.write_cost * 2).clamp(MIN_VIDEO_INTERVAL, MAX_OPEN_LOOP_INTERVAL);
+    }
+
+    /// Timers: overdue answers, the status line's numbers.
+    pub fn tick(&mut self, app: &mut App, now: Instant) -> Outcome {
+        let notice = self.flow.tick(now).map(notice_text);
+        self.step_ladder(now);
+        let secs = now.duration_since(self.window_start).as_secs_f64();
+        if secs >= 1.0 {
+            app.status.render_fps = f64::from(self.frames) / secs;
+            if self.frames > 0 {
+                app.status.bytes_per_frame = self.bytes as f64 / f64::from(self.frames);
+            }
+            self.frames = 0;
+            self.bytes = 0;
+            self.window_start = now;
+            let tty = self.tty_status();
+            if tty != app.status.tty {
+                app.status.tty = tty;
+                app.dirty = true;
+            }
+        }
+        app.pressure = match self.flow.mode() {
+            Mode::Open => (self.open_interval.as_millis() / MIN_VIDEO_INTERVAL.as_millis()) as u32,
+            _ => 1,
+        };
+        Outcome { view: None, notice }
+    }
+
+    fn step_ladder(&mut self, now: Instant) {
+        let status = self.flow.status();
+        if status.mode != Mode::Closed || status.rate <= 0.0 || self.video_cells == 0 {
+            return;
+        }
+        if !self.ladder_settled {
+            self.ladder.settle(status.rate, self.video_cells);
+            self.ladder_settled = true;
+        } else {
+            self.ladder
+                .update(status.rate, self.video_cells, self.pressure, now);
+        }
+    }
+
+    /// `tty 42 ms 0.9 Mbit/s q0` (round trip, drain rate, picture rung).
+    pub fn tty_status(&self) -> String {
+        let s = self.flow.status();
+        match s.mode {
+            Mode::Open => "tty open-loop".into(),
+            Mode::Probing => "tty measuring…".into(),
+            Mode::Closed => {
+                // Unmeasured drain rate: the path was never the limit; say
+                // at least what went through.
+                let (prefix, rate) = if s.rate > 0.0 {
+                    ("", s.rate)
+                } else {
+                    ("≥", s.throughput)
+                };
+                format!(
+                    "tty {:.0} ms {prefix}{:.1} Mbit/s p{}",
+                    s.rtt.unwrap_or_default().as_secs_f64() * 1000.0,
+                    rate * 8.0 / 1e6,
+                    self.ladder.level()
+                )
+            }
+        }
+    }
+
+    pub fn flow(&self) -> &FlowControl {
+        &self.flow
+    }
+
+    /// Draws and writes a frame if one is due: text changed, or a new
+    /// picture (or an unfinished one) and room in the window for it.
+    pub fn draw_if_due(&mut self, app: &mut App, now: Instant) -> std::io::Result<Outcome> {
+        let mut outcome = Outcome::default();
+        if self.sink.is_busy() {
+            return Ok(outcome);
+        }
+        if self.flow.wants_bare_probe() {
+            // The path is idle: measure its round trip first (a few bytes).
+            self.sink.write(self.flow.bare_probe(now));
+            return Ok(outcome);
+        }
+        let budget = self.flow.budget();
+        let interval = match self.flow.mode() {
+            Mode::Open => self.open_interval,
+            _ => MIN_VIDEO_INTERVAL,
+        };
+        let pictures = app.has_new_frames() || self.incomplete;
+        let video_due = pictures
+            && now.duration_since(self.last_video) >= interval
+            && budget >= MIN_VIDEO_BUDGET;
+        if !app.dirty && !video_due {
+            return Ok(outcome);
+        }
+        app.video_refresh = video_due;
+        app.picture = self.fixed_picture.unwrap_or_else(|| self.ladder.picture());
+        self.back.reset();
+        let area = self.back.area;
+        let drawn = ui::draw_into(area, &mut self.back, app);
+        self.video_cells = drawn.regions.video.iter().map(|r| r.area() as usize).sum();
+        let video_budget = if video_due { budget } else { 0 };
+        let frame = self.screen.render(&self.back, &drawn.regions, video_budget);
+        let complete = frame.complete();
+        let bytes = self.flow.frame(frame.bytes, &frame.splits, now);
+        let len = bytes.len();
+        // Not busy (checked above), so the sink takes it.
+        self.sink.write(bytes);
+        app.dirty = false;
+        self.frames += 1;
+        self.bytes += len as u64;
+        if video_due {
+            self.last_video = now;
+            self.incomplete = !complete;
+            let cut = if complete { 0.0 } else { 1.0 };
+            self.pressure = self.pressure * 0.9 + cut * 0.1;
+            if let Some(trace) = &mut self.trace {
+                trace.frame(self.flow.sent_total(), app.shown_age_us());
+            }
+        }
+        if drawn.largest != self.view && drawn.largest.0 > 0 {
+            self.view = drawn.largest;
+            outcome.view = Some(drawn.largest);
+        }
+        Ok(outcome)
+    }
+
+    /// At the end: no more frames; waits for the terminal to answer what is
+    /// in flight (up to `limit`), so late answers don't reach the shell.
+    pub fn quiesce(&self) -> bool {
+        self.flow.mode() != Mode::Closed || self.flow.in_flight() == 0
+    }
+}
+
+fn notice_text(n: FlowNotice) -> &'static str {
+    match n {
+        FlowNotice::NoReplies => {
+            "this terminal doesn't answer status queries: drawing without feedback (over a slow link the picture may lag)"
+        }
+        FlowNotice::RepliesResumed => "the terminal answers status queries again: pacing to it",
+    }
+}
+
+/// `STREAMFLOW_TTY_TRACE=FILE`: one JSON line per video frame (where it
+/// ends in the output stream, when, and how old its newest picture was),
+/// for `bench tty` to pair with what the far end displayed and when.
+struct Trace {
+    file: std::io::BufWriter<std::fs::File>,
+}
+
+impl Trace {
+    fn from_env() -> Option<Self> {
+        let path = std::env::var_os("STREAMFLOW_TTY_TRACE")?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()?;
+        Some(Trace {
+            file: std::io::BufWriter::new(file),
+        })
+    }
+
+    fn frame(&mut self, end: u64, age_us: Option<u64>) {
+        let at = crate::media::capture::now_us();
+        let age = age_us.map(|a| a.to_string()).unwrap_or("null".into());
+        let _ = writeln!(
+            self.file,
+            "{{\"end\":{end},\"at_us\":{at},\"age_us\":{age}}}"
+        );
+        let _ = self.file.flush();
+    }
+}
