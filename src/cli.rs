@@ -63,7 +63,7 @@ pub struct MediaArgs {
 
 #[derive(Args)]
 pub struct JoinArgs {
-    /// The invite, ROOM-SECRET (e.g. k7f3m2q9xw4hd8ta-orbit-velvet-canyon-maple-drift).
+    /// The invite, ROOM-SECRET (e.g. k7f3m2q9xw4hd8ta-banjo-velvet-canyon-pellet-drift).
     /// Also read from STREAMFLOW_INVITE or --invite-file; asked for (hidden) if absent.
     /// With --room, just the secret words.
     pub invite: Option<String>,

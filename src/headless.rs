@@ -46,6 +46,9 @@ pub fn event_json(event: &SessionEvent) -> Option<Value> {
             Event::DecryptFailed { from, reason } => {
                 json!({"type":"decrypt_failed","from":from,"reason":reason})
             }
+            Event::Guessing { failed, wait } => {
+                json!({"type":"guessing","failed":failed,"wait_ms":wait.as_millis() as u64})
+            }
             Event::WrongPassphrase | Event::Frame { .. } | Event::PeerState { .. } => return None,
         },
         SessionEvent::Video {
@@ -63,6 +66,9 @@ pub fn event_json(event: &SessionEvent) -> Option<Value> {
             json!({"type":"reconnecting","attempt":attempt,"delay_ms":delay.as_millis() as u64})
         }
         SessionEvent::Reconnected { .. } => json!({"type":"reconnected"}),
+        SessionEvent::ChatUndelivered { text, reason } => {
+            json!({"type":"chat_undelivered","text":text,"reason":reason})
+        }
         SessionEvent::Quality {
             level,
             jpeg_quality,

@@ -1,4 +1,4 @@
-//! Invites: `ROOM-SECRET`, e.g. `k7f3m2q9xw4hd8ta-orbit-velvet-canyon-maple-drift`.
+//! Invites: `ROOM-SECRET`, e.g. `k7f3m2q9xw4hd8ta-banjo-velvet-canyon-pellet-drift`.
 //!
 //! ROOM is the relay's room id (a nameplate, not secret): 16 characters of
 //! lowercase Crockford base32 by default, or a name the user picks. SECRET is
@@ -20,7 +20,7 @@ pub const SECRET_WORDS: usize = 5;
 pub enum InviteError {
     #[error("the invite is empty")]
     Empty,
-    #[error("an invite is ROOM-SECRET with a secret of at least 2 words, e.g. k7f3m2q9xw4hd8ta-orbit-velvet-canyon-maple-drift")]
+    #[error("an invite is ROOM-SECRET with a secret of at least 2 words, e.g. k7f3m2q9xw4hd8ta-banjo-velvet-canyon-pellet-drift")]
     TooFewWords,
     #[error("room names are 1-64 characters of a-z 0-9 _ (no hyphen: it separates the words of an invite)")]
     BadRoom,
@@ -42,9 +42,11 @@ impl fmt::Debug for Invite {
     }
 }
 
-/// Lowercase, NFKC-normalised words, split on whitespace or hyphens.
+/// Lowercase, NFKC-normalised words, split on whitespace or hyphens. The
+/// intermediate copies of the secret are wiped as they go.
 fn normalized_words(text: &str) -> Vec<String> {
-    let normal: String = text.nfkc().collect::<String>().to_lowercase();
+    let nfkc: Zeroizing<String> = Zeroizing::new(text.nfkc().collect());
+    let normal: Zeroizing<String> = Zeroizing::new(nfkc.to_lowercase());
     normal
         .split(|c: char| c.is_whitespace() || c == '-')
         .filter(|w| !w.is_empty())

@@ -12,6 +12,7 @@ pub mod invite;
 pub mod media;
 pub mod net;
 pub mod room;
+pub mod sanitize;
 pub mod session;
 pub mod tui;
 pub mod wordlist;

@@ -3,19 +3,22 @@
 //! the camera, the clock and the user produce. The TUI and headless mode
 //! both consume its [`SessionEvent`]s and send it [`SessionCommand`]s.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use crate::crypto::frame::Stream;
 use crate::crypto::kdf::{derive_psk, KdfParams};
+use crate::crypto::sign::SigningIdentity;
 use crate::invite::Invite;
 use crate::media::adapt::{Adapter, Reason as AdaptReason, ReceiverReport, Signals};
 use crate::media::capture::{self, CaptureControl, CaptureEvent, Preview};
 use crate::media::source::{self, SourceSpec};
 use crate::net::backoff;
 use crate::net::link::{self, Link, LinkEvent, LinkStats};
+use crate::room::chat::{ChatQueue, Recent, Typed};
 use crate::room::{Event, Output, Room, Timings};
 
 /// Exit codes (DESIGN.md §1).
@@ -78,8 +81,13 @@ pub enum SessionEvent {
     Reconnected {
         relay: String,
     },
-    /// Chat messages waiting to be sent (offline, or nobody verified yet).
+    /// Chat lines typed offline, still owed to members who haven't come back.
     ChatPending(usize),
+    /// A chat line reached nobody (and never will); the reason says why.
+    ChatUndelivered {
+        text: String,
+        reason: &'static str,
+    },
     /// Our sending level changed (adaptive quality).
     Quality {
         level: usize,
@@ -203,20 +211,6 @@ pub async fn derive_psk_async(
 const VIEW_REFRESH: Duration = Duration::from_secs(3);
 /// Attempts before the first connection gives up with exit code 4.
 const CONNECT_ATTEMPTS: u32 = 3;
-/// Chat typed while offline (or before anyone is verified) waits here.
-pub const MAX_PENDING_CHAT: usize = 32;
-/// Chat typed while offline is delivered, one copy each, to every member
-/// who verifies within this long after it is first sent: members coming
-/// back from the same outage reconnect at different moments (jittered
-/// backoff) and should all get it once.
-const CATCH_UP: Duration = Duration::from_secs(30);
-
-/// A queued chat message being handed to members as they verify.
-struct CatchUp {
-    text: String,
-    served: std::collections::HashSet<String>,
-    until: Instant,
-}
 
 pub async fn run(
     config: SessionConfig,
@@ -272,8 +266,10 @@ pub async fn run(
         commands,
         capture_rx,
         capturing: capture_thread.is_some(),
-        pending_chat: VecDeque::new(),
-        catch_up: Vec::new(),
+        signing: Arc::new(SigningIdentity::generate(&mut rand_core::OsRng)),
+        chat: ChatQueue::default(),
+        recent: Recent::default(),
+        lost_at: None,
         video_seq: 0,
         my_view: config.view,
         config,
@@ -303,8 +299,15 @@ struct Session {
     commands: mpsc::Receiver<SessionCommand>,
     capture_rx: mpsc::Receiver<CaptureEvent>,
     capturing: bool,
-    pending_chat: VecDeque<String>,
-    catch_up: Vec<CatchUp>,
+    /// Our signing key, for the whole session: members recognise us by it
+    /// after a reconnect.
+    signing: Arc<SigningIdentity>,
+    /// Chat typed offline, owed to the members of before.
+    chat: ChatQueue,
+    /// Who was in the call lately, by signing key.
+    recent: Recent,
+    /// When the connection was lost (while offline).
+    lost_at: Option<Instant>,
     video_seq: u32,
     my_view: (u32, u32),
 }
@@ -332,6 +335,7 @@ impl Session {
                     match self.call(url, link, link_events, welcome).await {
                         CallEnd::Ended(e) => return e,
                         CallEnd::Lost(reason) => {
+                            self.lost_at = Some(Instant::now());
                             self.emit(SessionEvent::Warning(format!("{reason}; reconnecting")))
                                 .await;
                             last_error = reason;
@@ -403,7 +407,7 @@ impl Session {
                 _ = tokio::time::sleep_until(until) => return None,
                 _ = self.capture_rx.recv(), if self.capturing => {}
                 cmd = self.commands.recv() => match cmd {
-                    Some(SessionCommand::Chat(text)) => self.queue_chat(text).await,
+                    Some(SessionCommand::Chat(text)) => self.owe_chat(text).await,
                     Some(SessionCommand::Camera(on)) => self.control.enabled.store(on, std::sync::atomic::Ordering::Relaxed),
                     Some(SessionCommand::View(w, h)) => self.my_view = (w, h),
                     Some(SessionCommand::Leave) | None => {
@@ -414,17 +418,30 @@ impl Session {
         }
     }
 
-    async fn queue_chat(&mut self, text: String) {
-        if self.pending_chat.len() == MAX_PENDING_CHAT {
-            self.pending_chat.pop_front();
+    /// A line typed while offline: owed to the members of before, or to
+    /// nobody if we were alone.
+    async fn owe_chat(&mut self, text: String) {
+        let now = Instant::now();
+        let members = self.recent.around(self.lost_at.unwrap_or(now));
+        let (typed, dropped) = self.chat.owe(text.clone(), &members, now);
+        if dropped {
             self.emit(SessionEvent::Warning(
-                "chat queue full: dropped the oldest unsent message".into(),
+                "too many chat lines typed offline: the oldest was dropped".into(),
             ))
             .await;
         }
-        self.pending_chat.push_back(text);
-        self.emit(SessionEvent::ChatPending(self.pending_chat.len()))
-            .await;
+        match typed {
+            Typed::Owed(_) => {
+                self.emit(SessionEvent::ChatPending(self.chat.len())).await;
+            }
+            Typed::Undelivered => {
+                self.emit(SessionEvent::ChatUndelivered {
+                    text,
+                    reason: "nobody else was in the call when the connection dropped",
+                })
+                .await;
+            }
+        }
     }
 
     /// One connected call: a fresh room state (new X25519 key, new sender
@@ -436,6 +453,7 @@ impl Session {
         mut link_events: mpsc::Receiver<LinkEvent>,
         welcome: LinkEvent,
     ) -> CallEnd {
+        self.lost_at = None;
         let lost = |reason: String| CallEnd::Lost(reason);
         let ended = |code: u8, message: String| CallEnd::Ended(Ended { code, message });
         self.emit(SessionEvent::Connected {
@@ -450,6 +468,7 @@ impl Session {
             &self.config.name,
             self.config.timings,
             Box::new(rand_core::OsRng),
+            self.signing.clone(),
             now,
         );
         let mut driver = Driver {
@@ -477,23 +496,23 @@ impl Session {
             top.fps.min(self.config.fps),
             std::sync::atomic::Ordering::Relaxed,
         );
-        if let LinkEvent::Welcome { you, peers } = welcome {
-            let out = room.on_welcome(&you, &peers, now);
+        if let LinkEvent::Welcome {
+            you,
+            peers,
+            max_peers,
+        } = welcome
+        {
+            let out = room.on_welcome(&you, &peers, max_peers, now);
             driver.apply(&mut room, out).await;
         }
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut last_view_sent = Instant::now() - VIEW_REFRESH;
         let mut last_second = Instant::now();
-        // Messages still being handed out belong to the old connection's
-        // members; after a reconnect everyone is new, so start over.
-        for c in &mut self.catch_up {
-            c.served.clear();
-        }
         loop {
             if let Some(e) = driver.ended.take() {
                 return CallEnd::Ended(e);
             }
-            self.flush_chat(&mut room, &mut driver).await;
+            self.settle_chat(&mut room, &mut driver).await;
             tokio::select! {
                 ev = link_events.recv() => {
                     let now = Instant::now();
@@ -505,8 +524,13 @@ impl Session {
                             last_view_sent = Instant::now() - VIEW_REFRESH + Duration::from_millis(500);
                             room.on_peer_joined(&p, now)
                         }
-                        LinkEvent::PeerLeft(p, reason) => room.on_peer_left(&p, reason, now),
-                        LinkEvent::Blob { from, data } => room.on_blob(&from, &data, now),
+                        LinkEvent::PeerLeft(p, reason) => {
+                            if reason == streamflow_relay::protocol::LeaveReason::Leave {
+                                self.recent.left_by_choice(&p);
+                            }
+                            room.on_peer_left(&p, reason, now)
+                        }
+                        LinkEvent::Blob { from, data } => room.on_blob(&from, &data, now, capture::now_us()),
                         LinkEvent::RelayError { code, message } => {
                             self.emit(SessionEvent::Warning(format!("relay: {code}: {message}"))).await;
                             vec![]
@@ -538,9 +562,15 @@ impl Session {
                     let now = Instant::now();
                     match cmd {
                         Some(SessionCommand::Chat(text)) => {
-                            match room.send_chat(None, &text, capture::now_us(), now) {
+                            match room.send_chat(&text, capture::now_us(), now) {
                                 Some(out) => driver.apply(&mut room, vec![out]).await,
-                                None => self.queue_chat(text).await,
+                                None => {
+                                    self.emit(SessionEvent::ChatUndelivered {
+                                        text,
+                                        reason: "nobody else is in the call yet",
+                                    })
+                                    .await;
+                                }
                             }
                         }
                         Some(SessionCommand::Camera(on)) => {
@@ -583,40 +613,34 @@ impl Session {
         }
     }
 
-    /// Hands queued chat to each verified member, once each: the queue
-    /// starts going out when the first member verifies, and keeps reaching
-    /// members who verify later, for [`CATCH_UP`].
-    async fn flush_chat(&mut self, room: &mut Room, driver: &mut Driver) {
-        if self.pending_chat.is_empty() && self.catch_up.is_empty() {
-            return;
-        }
-        let verified = room.verified_peers();
-        if verified.is_empty() {
-            return;
-        }
+    /// Chat bookkeeping after each event: remembers who is verified (the
+    /// members a line typed offline will be owed to), and hands the lines
+    /// owed from before a reconnect to those members, once each, sealed
+    /// pairwise.
+    async fn settle_chat(&mut self, room: &mut Room, driver: &mut Driver) {
         let now = Instant::now();
-        if !self.pending_chat.is_empty() {
-            for text in self.pending_chat.drain(..) {
-                self.catch_up.push(CatchUp {
-                    text,
-                    served: Default::default(),
-                    until: now + CATCH_UP,
-                });
-            }
-            self.emit(SessionEvent::ChatPending(0)).await;
+        let verified = room.verified_signers();
+        self.recent.saw(&verified, now);
+        if self.chat.is_empty() {
+            return;
         }
-        self.catch_up.retain(|c| now < c.until);
-        for i in 0..self.catch_up.len() {
-            for peer in &verified {
-                if self.catch_up[i].served.contains(peer) {
-                    continue;
-                }
-                let text = self.catch_up[i].text.clone();
-                if let Some(out) = room.send_chat(Some(peer), &text, capture::now_us(), now) {
+        let before = self.chat.len();
+        for (signer, peer) in verified {
+            for line in self.chat.take_for(&signer) {
+                if let Some(out) = room.send_private_chat(&peer, &line, now) {
                     driver.apply(room, vec![out]).await;
-                    self.catch_up[i].served.insert(peer.clone());
                 }
             }
+        }
+        let given_up = self.chat.expire(now);
+        if given_up > 0 {
+            self.emit(SessionEvent::Warning(format!(
+                "chat typed offline was not delivered to {given_up} member(s) who didn't come back"
+            )))
+            .await;
+        }
+        if self.chat.len() != before {
+            self.emit(SessionEvent::ChatPending(self.chat.len())).await;
         }
     }
 }

@@ -341,3 +341,36 @@ fn relay_help_is_the_same_in_both_binaries() {
         );
     }
 }
+
+/// A line typed while alone reaches nobody, now or later: the member is
+/// told, and someone joining afterwards never sees it (DESIGN.md §3 "Chat
+/// delivery").
+#[test]
+fn chat_typed_alone_never_reaches_a_later_joiner() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let relay = rt.block_on(relay());
+    let url = relay.url();
+    let invite = fresh_invite();
+    let mut alone = Client::spawn(
+        &invite,
+        &url,
+        "Early",
+        &["--duration", "10", "--send-chat", "before anyone came"],
+    );
+    alone
+        .wait_for(Duration::from_secs(20), |e| e["type"] == "chat_undelivered")
+        .expect("told the line went nowhere");
+    let mut late = Client::spawn(&invite, &url, "Late", &["--duration", "6"]);
+    late.wait_for(Duration::from_secs(20), |e| e["type"] == "peer_verified")
+        .expect("late joiner verified");
+    assert_eq!(late.wait(Duration::from_secs(30)), Some(0));
+    assert_eq!(alone.wait(Duration::from_secs(30)), Some(0));
+    assert!(
+        late.of_type("chat").is_empty(),
+        "the late joiner got {:?}",
+        late.of_type("chat")
+    );
+    let told = alone.of_type("chat_undelivered");
+    assert_eq!(told[0]["text"], "before anyone came");
+    rt.block_on(relay.shutdown());
+}

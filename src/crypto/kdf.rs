@@ -60,7 +60,13 @@ pub fn derive_psk(room: &str, secret: &str, params: KdfParams) -> Result<Key32, 
     argon
         .hash_password_into(secret.as_bytes(), &salt_full[..16], stretched.as_mut())
         .map_err(|e| KdfError(e.to_string()))?;
-    let hk = Hkdf::<Sha256>::new(Some(room.as_bytes()), stretched.as_ref());
+    // Every buffer we own is wiped: the Argon2 output (Zeroizing), the PRK
+    // (below) and the output copy. The `Hkdf` value itself keeps its keyed
+    // HMAC state in fields hkdf/hmac 0.12 don't wipe on drop (the crates
+    // have no `zeroize` support); it is a stack value gone when this
+    // function returns.
+    let (mut prk, hk) = Hkdf::<Sha256>::extract(Some(room.as_bytes()), stretched.as_ref());
+    zeroize::Zeroize::zeroize(prk.as_mut_slice());
     let mut psk = [0u8; 32];
     hk.expand(b"streamflow/1 psk", &mut psk)
         .expect("32 bytes is a valid HKDF-SHA256 length");
@@ -132,7 +138,18 @@ mod tests {
         );
     }
 
-    /// Frozen: a silent change of labels or parameters must fail here.
+    /// The AES key schedule is wiped on drop: aes-gcm's own `zeroize`
+    /// feature leaves it to the `aes` feature (turned on in Cargo.toml,
+    /// with `ghash`'s and `polyval`'s, whose `Drop` wipes the GHASH key).
+    /// Without it this does not compile.
+    #[test]
+    fn cipher_key_schedules_zeroize_on_drop() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<aes::Aes256>();
+    }
+
+    /// Frozen: a silent change of labels or parameters must fail here. (A
+    /// typed secret: two of these words are not on the list.)
     #[test]
     fn frozen_invite_to_psk_with_v1_parameters() {
         let psk = derive_psk(

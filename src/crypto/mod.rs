@@ -2,7 +2,9 @@
 //!
 //! - [`kdf`]: passphrase → room key (Argon2id, HKDF).
 //! - [`pairwise`]: hello, SPAKE2 + X25519 handshake, pairwise channels.
-//! - [`sframe`]: RFC 9605 sender keys, seal/open, ratchet.
+//! - [`sframe`]: RFC 9605 sender keys, seal, ratchet, KIDs.
+//! - [`keyring`]: a receiver's key slots for one sender, open.
+//! - [`sign`]: per-sender Ed25519 signatures on everything sealed.
 //! - [`replay`]: the 128-counter replay window.
 //! - [`frame`]: the plaintext layout inside sender-key messages.
 //! - [`safety`]: safety words.
@@ -10,8 +12,10 @@
 
 pub mod frame;
 pub mod kdf;
+pub mod keyring;
 pub mod pairwise;
 pub mod replay;
 pub mod safety;
 pub mod secret;
 pub mod sframe;
+pub mod sign;

@@ -1,11 +1,15 @@
 //! Pairwise channels between two members (DESIGN.md §3):
-//! hello {v, E, N} in the clear → symmetric SPAKE2 (password = psk, identity =
-//! transcript) → X25519 mixed in → per-direction keys and a confirmation MAC.
+//! commitment to hello → hello {v, E, N, S} in the clear → symmetric SPAKE2
+//! (password = psk, identity = transcript) → X25519 mixed in →
+//! per-direction keys and a confirmation MAC.
 //!
-//! The relay sees hellos (fresh public keys and nonces, nothing derived from
-//! the passphrase) and SPAKE2 messages, which give an active attacker one
-//! online guess per run and no offline oracle. The X25519 exchange makes keys
-//! forward secret: a passphrase leaked later does not open recorded calls.
+//! The relay sees commitments and hellos (fresh public keys and nonces,
+//! nothing derived from the passphrase) and SPAKE2 messages, which give an
+//! active attacker one online guess per run and no offline oracle. The X25519
+//! exchange makes keys forward secret: a passphrase leaked later does not
+//! open recorded calls. A member reveals its hello to a peer only once it
+//! holds that peer's commitment, so nobody can pick its hello after seeing
+//! the other's: what the safety words hash is fixed before it is known.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -20,7 +24,8 @@ use super::kdf::lp;
 use super::replay::{ReplayError, ReplayWindow};
 use super::secret::Key32;
 
-pub const PROTOCOL_VERSION: u8 = 1;
+/// 2: commitments before hellos, and the signing key in the hello.
+pub const PROTOCOL_VERSION: u8 = 2;
 pub const SPAKE2_MSG_LEN: usize = 33;
 pub const CONFIRM_LEN: usize = 32;
 
@@ -36,23 +41,42 @@ pub enum PairwiseError {
     Replay(#[from] ReplayError),
 }
 
-/// What a member broadcasts on join: a fresh X25519 key and nonce.
+/// What a member reveals to each peer once it holds the peer's
+/// commitment: a fresh X25519 key and nonce, and its signing key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hello {
     pub v: u8,
     pub e: [u8; 32],
     pub n: [u8; 16],
+    /// Ed25519 public key the member signs its frames with.
+    pub s: [u8; 32],
 }
 
-/// This member's ephemeral identity for one session (one join). A reconnect
-/// makes a new one.
+impl Hello {
+    /// `SHA-256(lp("streamflow/2 commit" ‖ v ‖ E ‖ N ‖ S))`: sent first;
+    /// the hello later must match it.
+    pub fn commitment(&self) -> [u8; 32] {
+        use sha2::Digest;
+        Sha256::digest(lp(&[
+            b"streamflow/2 commit",
+            &[self.v],
+            &self.e,
+            &self.n,
+            &self.s,
+        ]))
+        .into()
+    }
+}
+
+/// This member's ephemeral identity for one connection. A reconnect makes a
+/// new one (the signing key stays, see [`super::sign`]).
 pub struct LocalIdentity {
     secret: ReusableSecret,
     hello: Hello,
 }
 
 impl LocalIdentity {
-    pub fn generate(rng: &mut impl rand_core::CryptoRngCore) -> Self {
+    pub fn generate(rng: &mut impl rand_core::CryptoRngCore, signing_key: [u8; 32]) -> Self {
         let secret = ReusableSecret::random_from_rng(&mut *rng);
         let mut n = [0u8; 16];
         rng.fill_bytes(&mut n);
@@ -63,6 +87,7 @@ impl LocalIdentity {
                 v: PROTOCOL_VERSION,
                 e,
                 n,
+                s: signing_key,
             },
         }
     }
@@ -76,12 +101,14 @@ impl LocalIdentity {
     }
 }
 
-/// `T = lp(v ‖ ROOM ‖ sort(E_A‖N_A, E_B‖N_B))`: the same bytes on both sides.
+/// `T = lp(v ‖ ROOM ‖ sort(E_A‖N_A‖S_A, E_B‖N_B‖S_B))`: the same bytes on
+/// both sides; binds each side's signing key into the handshake.
 pub fn transcript(room: &str, a: &Hello, b: &Hello) -> Vec<u8> {
     let part = |h: &Hello| {
-        let mut p = Vec::with_capacity(48);
+        let mut p = Vec::with_capacity(80);
         p.extend_from_slice(&h.e);
         p.extend_from_slice(&h.n);
+        p.extend_from_slice(&h.s);
         p
     };
     let (pa, pb) = (part(a), part(b));
@@ -109,6 +136,10 @@ impl Handshake {
         rng: &mut impl rand_core::CryptoRngCore,
     ) -> (Handshake, Vec<u8>) {
         let transcript = transcript(room, &me.hello, peer);
+        // spake2 copies the password into its state (`Password` and the
+        // `Spake2` struct hold a Vec) and does not wipe it when dropped: a
+        // copy of the psk lives on the heap until the handshake finishes
+        // and its allocation is reused. The crate offers no way around it.
         let (spake, msg) = Spake2::<Ed25519Group>::start_symmetric_with_rng(
             &Password::new(psk.expose()),
             &Identity::new(&transcript),
@@ -259,8 +290,8 @@ mod tests {
         psk_a: &Key32,
         psk_b: &Key32,
     ) -> (LocalIdentity, LocalIdentity, Finished, Finished) {
-        let a = LocalIdentity::generate(rng);
-        let b = LocalIdentity::generate(rng);
+        let a = LocalIdentity::generate(rng, [1; 32]);
+        let b = LocalIdentity::generate(rng, [2; 32]);
         let (ha, ma) = Handshake::start(&a, &b.hello(), "room", psk_a, rng);
         let (hb, mb) = Handshake::start(&b, &a.hello(), "room", psk_b, rng);
         let ra = ha.finish(&a, &mb);
@@ -305,8 +336,8 @@ mod tests {
     #[test]
     fn garbage_pake_message_is_an_error_not_a_panic() {
         let mut rng = ChaCha20Rng::seed_from_u64(3);
-        let a = LocalIdentity::generate(&mut rng);
-        let b = LocalIdentity::generate(&mut rng);
+        let a = LocalIdentity::generate(&mut rng, [1; 32]);
+        let b = LocalIdentity::generate(&mut rng, [2; 32]);
         // (A well-formed but wrong message can't be detected by SPAKE2 itself;
         // it yields a different key and fails at confirmation.)
         for msg in [vec![], vec![0x41; 33], vec![0x53; 5], vec![0xff; 40]] {
@@ -318,8 +349,8 @@ mod tests {
     #[test]
     fn low_order_peer_key_is_rejected() {
         let mut rng = ChaCha20Rng::seed_from_u64(4);
-        let a = LocalIdentity::generate(&mut rng);
-        let b = LocalIdentity::generate(&mut rng);
+        let a = LocalIdentity::generate(&mut rng, [1; 32]);
+        let b = LocalIdentity::generate(&mut rng, [2; 32]);
         let evil = Hello {
             e: [0u8; 32],
             ..b.hello()
@@ -335,10 +366,33 @@ mod tests {
     #[test]
     fn transcript_is_order_independent_and_length_prefixed() {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
-        let a = LocalIdentity::generate(&mut rng).hello();
-        let b = LocalIdentity::generate(&mut rng).hello();
+        let a = LocalIdentity::generate(&mut rng, [1; 32]).hello();
+        let b = LocalIdentity::generate(&mut rng, [2; 32]).hello();
         assert_eq!(transcript("r", &a, &b), transcript("r", &b, &a));
         assert_ne!(transcript("r", &a, &b), transcript("s", &a, &b));
+        // The signing key is part of it.
+        let b2 = Hello { s: [3; 32], ..b };
+        assert_ne!(transcript("r", &a, &b), transcript("r", &a, &b2));
+    }
+
+    #[test]
+    fn commitments_bind_every_field() {
+        let h = Hello {
+            v: PROTOCOL_VERSION,
+            e: [1; 32],
+            n: [2; 16],
+            s: [3; 32],
+        };
+        let c = h.commitment();
+        for other in [
+            Hello { v: 1, ..h },
+            Hello { e: [9; 32], ..h },
+            Hello { n: [9; 16], ..h },
+            Hello { s: [9; 32], ..h },
+        ] {
+            assert_ne!(other.commitment(), c);
+        }
+        assert_eq!(h.commitment(), c);
     }
 
     /// RFC 7748 §5.2: X25519 known answers, through the crate we use.
@@ -370,14 +424,15 @@ mod tests {
         );
     }
 
-    /// Frozen: a full two-party handshake from a seeded RNG. Any silent change
-    /// of labels, transcript layout or key schedule fails here.
+    /// Frozen (protocol 2): a full two-party handshake from a seeded RNG.
+    /// Any silent change of labels, transcript layout or key schedule fails
+    /// here.
     #[test]
     fn frozen_two_party_handshake() {
         let mut rng = ChaCha20Rng::seed_from_u64(2024);
         let psk = Key32::from_bytes([0x5a; 32]);
-        let a = LocalIdentity::generate(&mut rng);
-        let b = LocalIdentity::generate(&mut rng);
+        let a = LocalIdentity::generate(&mut rng, [0xa1; 32]);
+        let b = LocalIdentity::generate(&mut rng, [0xb2; 32]);
         let (ha, ma) = Handshake::start(&a, &b.hello(), "k7f3m2q9xw4hd8ta", &psk, &mut rng);
         let (hb, mb) = Handshake::start(&b, &a.hello(), "k7f3m2q9xw4hd8ta", &psk, &mut rng);
         let (mut ca, confirm_a) = ha.finish(&a, &mb).unwrap();
@@ -386,6 +441,7 @@ mod tests {
         let got = [
             hex::encode(a.hello().e),
             hex::encode(a.hello().n),
+            hex::encode(a.hello().commitment()),
             hex::encode(&ma),
             hex::encode(confirm_a),
             hex::encode(confirm_b),
@@ -396,12 +452,13 @@ mod tests {
         assert!(cb.verify_confirm(&confirm_a).is_ok());
     }
 
-    const FROZEN_HANDSHAKE: [&str; 6] = [
+    const FROZEN_HANDSHAKE: [&str; 7] = [
         "3d2f5d8f77d00adf4ea03f35b36cd9e1c6bcc4e7230ee0346d6b2c471eb0af66",
         "d0396850d2f9ebf47cfc73cf63d3f7bb",
+        "f65949bf163548561f15fa3ed21830a014195be77dcbee7a2bec925b4d3b55a5",
         "5323586a4d244459730db013a008f75d6499e3f6893c2b36dc568f480ca668ff9a",
-        "e4251e80c0170a132b2805ed3de53db62f8ca7fc4a5eb15f39a8514747105025",
-        "26e5bac971a34e7196fa1e90dd41170b38be0eb5daa8a486bd17c1fc280dd94c",
-        "ffee2d31af9c420e251b53f9602d070f5e6bbd4c79a1",
+        "97c9a71ddd84e00ce1546217dfa97ea018543aef54f9fa93733e59234773326f",
+        "949230314f47895b6fe6a0b6884326ba20f7d0db11b40057775079abc0d60ab6",
+        "4b810532c3f2c1f1270d92bab82b6e25465b1a5e633f",
     ];
 }

@@ -1,7 +1,16 @@
-//! Safety words: 4 words (51 bits) over SHA-256(ROOM ‖ sorted (E, N) of all
+//! Safety words: 4 words over SHA-256(ROOM ‖ sorted (E, N, S) of all
 //! verified members). Identical for honest members; they change only when
 //! membership does. Reading them aloud catches a relay in the middle that
 //! knows the passphrase.
+//!
+//! What they are worth: 4 words from 7,772 are 51.7 bits. Every member
+//! commits to its (E, N, S) before it sees a peer's ([`super::pairwise`]),
+//! so a relay in the middle must fix what it shows each victim before it
+//! learns that victim's values. The best it can do is learn one side's
+//! words and then search for values that give the other side the same
+//! words: a second-preimage search of about 2^51 hashes per attempt, one
+//! attempt per run (a failure shows different words), never a birthday
+//! search over both sides at once.
 
 use sha2::{Digest, Sha256};
 
@@ -10,19 +19,20 @@ use super::pairwise::Hello;
 use crate::wordlist;
 
 pub fn safety_words(room: &str, members: &[Hello]) -> [&'static str; 4] {
-    let mut parts: Vec<[u8; 48]> = members
+    let mut parts: Vec<[u8; 80]> = members
         .iter()
         .map(|h| {
-            let mut p = [0u8; 48];
+            let mut p = [0u8; 80];
             p[..32].copy_from_slice(&h.e);
-            p[32..].copy_from_slice(&h.n);
+            p[32..48].copy_from_slice(&h.n);
+            p[48..].copy_from_slice(&h.s);
             p
         })
         .collect();
     parts.sort();
     parts.dedup();
     let mut input = Vec::new();
-    put_lp(&mut input, b"streamflow/1 safety words");
+    put_lp(&mut input, b"streamflow/2 safety words");
     put_lp(&mut input, room.as_bytes());
     for p in &parts {
         put_lp(&mut input, p);
@@ -44,9 +54,10 @@ mod tests {
 
     fn hello(b: u8) -> Hello {
         Hello {
-            v: 1,
+            v: 2,
             e: [b; 32],
             n: [b.wrapping_add(1); 16],
+            s: [b.wrapping_add(2); 32],
         }
     }
 
@@ -57,5 +68,11 @@ mod tests {
         assert_ne!(ab, safety_words("r", &[hello(1), hello(2), hello(3)]));
         assert_ne!(ab, safety_words("s", &[hello(1), hello(2)]));
         assert!(ab.iter().all(|w| wordlist::contains(w)));
+        // Every field of every member counts, signing key included.
+        let other_s = Hello {
+            s: [9; 32],
+            ..hello(2)
+        };
+        assert_ne!(ab, safety_words("r", &[hello(1), other_s]));
     }
 }

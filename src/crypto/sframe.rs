@@ -1,10 +1,15 @@
 //! Sender keys per RFC 9605 (SFrame), cipher suite AES_256_GCM_SHA512_128
 //! (0x0005): each member seals everything it sends to the room under its own
-//! base key; KID = that key's epoch, CTR = a per-key counter, nonce = salt XOR
-//! CTR, AAD = header ‖ metadata (here: room and the sender's X25519 key).
+//! base key; CTR = a per-key counter, nonce = salt XOR CTR, AAD = header ‖
+//! metadata (here: room and the sender's X25519 key).
+//!
+//! KID = `generation << 16 | step`: a fresh random key starts a new
+//! generation at step 0; the ratchet moves through the steps of one
+//! generation. Receivers ratchet ahead only within the newest generation,
+//! so a fresh key never shares a KID with a derived one
+//! ([`super::keyring`]).
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -12,7 +17,7 @@ use hkdf::Hkdf;
 use sha2::{Sha256, Sha512};
 use zeroize::Zeroizing;
 
-use super::replay::{ReplayError, ReplayWindow};
+use super::replay::ReplayError;
 use super::secret::Key32;
 
 pub const SUITE: u16 = 0x0005;
@@ -35,10 +40,26 @@ pub enum SframeError {
     UnknownKey,
     #[error("authentication failed")]
     Auth,
+    #[error("signature does not match the sender")]
+    Signature,
     #[error(transparent)]
     Replay(#[from] ReplayError),
     #[error("counter already used with this key")]
     CounterReuse,
+}
+
+/// Bits of the KID that count ratchet steps within a generation.
+pub const STEP_BITS: u32 = 16;
+const STEP_MASK: u64 = (1 << STEP_BITS) - 1;
+
+/// The KID of `step` in `generation`.
+pub fn kid(generation: u64, step: u64) -> u64 {
+    (generation << STEP_BITS) | (step & STEP_MASK)
+}
+
+/// The generation a KID belongs to (one per fresh key).
+pub fn generation(kid: u64) -> u64 {
+    kid >> STEP_BITS
 }
 
 /// `sframe_key` and `sframe_salt` for one (base key, KID) (RFC 9605 §4.4.2).
@@ -86,7 +107,13 @@ impl DerivedKey {
         out
     }
 
-    fn open(&self, header: &[u8], ctr: u64, metadata: &[u8], ct: &[u8]) -> Option<Vec<u8>> {
+    pub(super) fn open(
+        &self,
+        header: &[u8],
+        ctr: u64,
+        metadata: &[u8],
+        ct: &[u8],
+    ) -> Option<Vec<u8>> {
         let mut aad = Vec::with_capacity(header.len() + metadata.len());
         aad.extend_from_slice(header);
         aad.extend_from_slice(metadata);
@@ -172,24 +199,29 @@ pub fn parse_header(buf: &[u8]) -> Result<(u64, u64, usize), SframeError> {
 
 /// The key a member seals its own messages with.
 pub struct SenderKey {
-    epoch: u64,
+    kid: u64,
     base: Key32,
     derived: DerivedKey,
     next_ctr: u64,
 }
 
 impl SenderKey {
-    pub fn new(epoch: u64, base: Key32) -> Self {
+    pub fn new(kid: u64, base: Key32) -> Self {
         SenderKey {
-            derived: DerivedKey::derive(&base, epoch),
-            epoch,
+            derived: DerivedKey::derive(&base, kid),
+            kid,
             base,
             next_ctr: 0,
         }
     }
 
-    pub fn epoch(&self) -> u64 {
-        self.epoch
+    /// A fresh random key opening the generation after this one's.
+    pub fn fresh(&self, rng: &mut impl rand_core::CryptoRngCore) -> SenderKey {
+        SenderKey::new(kid(generation(self.kid) + 1, 0), Key32::random(rng))
+    }
+
+    pub fn kid(&self) -> u64 {
+        self.kid
     }
 
     pub fn base(&self) -> &Key32 {
@@ -201,9 +233,11 @@ impl SenderKey {
         self.next_ctr > 0
     }
 
-    /// The next epoch by ratchet (members derive it themselves).
-    pub fn ratcheted(&self) -> SenderKey {
-        SenderKey::new(self.epoch + 1, ratchet(&self.base))
+    /// The next step by ratchet (members derive it themselves), if the
+    /// generation has steps left (else make a fresh key).
+    pub fn ratcheted(&self) -> Option<SenderKey> {
+        (self.kid & STEP_MASK < STEP_MASK)
+            .then(|| SenderKey::new(self.kid + 1, ratchet(&self.base)))
     }
 
     /// Seals with the next counter. Counters never repeat for one key.
@@ -224,140 +258,14 @@ impl SenderKey {
             return Err(SframeError::CounterReuse);
         }
         self.next_ctr = ctr + 1;
-        Ok(self.derived.seal(self.epoch, ctr, metadata, plaintext))
-    }
-}
-
-struct ReceiverKey {
-    base: Key32,
-    derived: DerivedKey,
-    window: ReplayWindow,
-    /// Set once a newer epoch exists: the key opens late frames until then.
-    retire_at: Option<Instant>,
-}
-
-/// The keys of one remote sender, by epoch.
-#[derive(Default)]
-pub struct SenderKeyring {
-    keys: BTreeMap<u64, ReceiverKey>,
-}
-
-/// A successfully opened frame.
-#[derive(Debug)]
-pub struct Opened {
-    pub kid: u64,
-    pub ctr: u64,
-    pub plaintext: Vec<u8>,
-}
-
-impl SenderKeyring {
-    /// Installs a key delivered by its owner (a fresh key, or the ratcheted
-    /// key a joiner receives). Older epochs enter their grace period.
-    pub fn install(&mut self, epoch: u64, base: Key32, now: Instant) {
-        if self.keys.contains_key(&epoch) {
-            return; // never reset the replay window of a live key
-        }
-        self.keys.insert(
-            epoch,
-            ReceiverKey {
-                derived: DerivedKey::derive(&base, epoch),
-                base,
-                window: ReplayWindow::default(),
-                retire_at: None,
-            },
-        );
-        self.retire_older_than(epoch, now);
-    }
-
-    fn retire_older_than(&mut self, epoch: u64, now: Instant) {
-        for (_, k) in self.keys.range_mut(..epoch) {
-            k.retire_at.get_or_insert(now + GRACE);
-        }
-    }
-
-    pub fn latest_epoch(&self) -> Option<u64> {
-        self.keys.keys().next_back().copied()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    /// Drops (and so zeroizes) keys whose grace period is over.
-    pub fn purge(&mut self, now: Instant) {
-        self.keys
-            .retain(|_, k| k.retire_at.is_none_or(|at| now < at));
-    }
-
-    /// Opens one SFrame message. A KID a few epochs ahead of a known key is
-    /// reached by ratcheting, but installed only once its tag verifies.
-    pub fn open(
-        &mut self,
-        frame: &[u8],
-        metadata: &[u8],
-        now: Instant,
-    ) -> Result<Opened, SframeError> {
-        let (kid, ctr, hlen) = parse_header(frame)?;
-        let (header, ct) = frame.split_at(hlen);
-        if ct.len() < TAG_LEN {
-            return Err(SframeError::Malformed);
-        }
-        if let Some(key) = self.keys.get_mut(&kid) {
-            if key.retire_at.is_some_and(|at| now >= at) {
-                return Err(SframeError::UnknownKey);
-            }
-            key.window.check(ctr)?;
-            let plaintext = key
-                .derived
-                .open(header, ctr, metadata, ct)
-                .ok_or(SframeError::Auth)?;
-            key.window.commit(ctr);
-            return Ok(Opened {
-                kid,
-                ctr,
-                plaintext,
-            });
-        }
-        // Unknown KID: ratchet forward from the newest earlier key, if close.
-        let (&known, key) = self
-            .keys
-            .range(..kid)
-            .next_back()
-            .ok_or(SframeError::UnknownKey)?;
-        if kid - known > MAX_RATCHET_AHEAD {
-            return Err(SframeError::UnknownKey);
-        }
-        let mut base = key.base.clone();
-        for _ in known..kid {
-            base = ratchet(&base);
-        }
-        let derived = DerivedKey::derive(&base, kid);
-        let plaintext = derived
-            .open(header, ctr, metadata, ct)
-            .ok_or(SframeError::Auth)?;
-        let mut window = ReplayWindow::default();
-        window.commit(ctr);
-        self.keys.insert(
-            kid,
-            ReceiverKey {
-                base,
-                derived,
-                window,
-                retire_at: None,
-            },
-        );
-        self.retire_older_than(kid, now);
-        Ok(Opened {
-            kid,
-            ctr,
-            plaintext,
-        })
+        Ok(self.derived.seal(self.kid, ctr, metadata, plaintext))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand_chacha::rand_core::SeedableRng;
 
     fn h(s: &str) -> Vec<u8> {
         hex::decode(s.replace([' ', '\n'], "")).unwrap()
@@ -414,6 +322,21 @@ mod tests {
     }
 
     #[test]
+    fn kids_split_into_generation_and_step() {
+        assert_eq!(kid(3, 5), (3 << 16) | 5);
+        assert_eq!(generation(kid(3, 5)), 3);
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let k = SenderKey::new(kid(3, 5), Key32::from_bytes([1; 32]));
+        assert_eq!(k.ratcheted().unwrap().kid(), kid(3, 6));
+        assert_eq!(k.fresh(&mut rng).kid(), kid(4, 0));
+        let last = SenderKey::new(kid(3, STEP_MASK), Key32::from_bytes([1; 32]));
+        assert!(
+            last.ratcheted().is_none(),
+            "never ratchet into the next generation"
+        );
+    }
+
+    #[test]
     fn header_round_trips_and_rejects_truncation() {
         for (kid, ctr) in [
             (0, 0),
@@ -436,111 +359,9 @@ mod tests {
         });
     }
 
-    fn meta(room: &str, e: u8) -> Vec<u8> {
-        let mut m = room.as_bytes().to_vec();
-        m.extend_from_slice(&[e; 32]);
-        m
-    }
-
-    fn pair(epoch: u64) -> (SenderKey, SenderKeyring, Instant) {
-        let base = Key32::from_bytes([0x42; 32]);
-        let now = Instant::now();
-        let mut ring = SenderKeyring::default();
-        ring.install(epoch, base.clone(), now);
-        (SenderKey::new(epoch, base), ring, now)
-    }
-
-    #[test]
-    fn round_trip_sizes_up_to_1_mib() {
-        let (mut tx, mut rx, now) = pair(3);
-        for len in [0usize, 1, 15, 16, 17, 1000, 65_536, 1 << 20] {
-            let pt: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
-            let sealed = tx.seal(&meta("r", 1), &pt);
-            assert_eq!(
-                sealed.len(),
-                pt.len() + TAG_LEN + encode_header(3, tx.next_ctr - 1).1
-            );
-            let opened = rx.open(&sealed, &meta("r", 1), now).unwrap();
-            assert_eq!(opened.plaintext, pt);
-        }
-    }
-
-    #[test]
-    fn wrong_room_or_sender_in_aad_is_rejected() {
-        let (mut tx, mut rx, now) = pair(0);
-        let sealed = tx.seal(&meta("r", 1), b"hi");
-        assert_eq!(
-            rx.open(&sealed, &meta("s", 1), now).err(),
-            Some(SframeError::Auth)
-        );
-        assert_eq!(
-            rx.open(&sealed, &meta("r", 2), now).err(),
-            Some(SframeError::Auth)
-        );
-        // A failed attempt did not burn the counter.
-        assert!(rx.open(&sealed, &meta("r", 1), now).is_ok());
-    }
-
-    #[test]
-    fn replay_window_per_sender_and_kid() {
-        let (mut tx, mut rx, now) = pair(0);
-        let m = meta("r", 1);
-        let frames: Vec<Vec<u8>> = (0..200).map(|_| tx.seal(&m, b"x")).collect();
-        assert!(rx.open(&frames[199], &m, now).is_ok());
-        assert_eq!(
-            rx.open(&frames[199], &m, now).err(),
-            Some(SframeError::Replay(ReplayError::Replay))
-        );
-        assert!(rx.open(&frames[150], &m, now).is_ok()); // out of order, once
-        assert!(rx.open(&frames[150], &m, now).is_err());
-        assert_eq!(
-            rx.open(&frames[10], &m, now).err(),
-            Some(SframeError::Replay(ReplayError::TooOld))
-        );
-        // A forged frame with a huge counter fails the tag and moves nothing.
-        let mut forged = encode_header(0, u64::MAX - 1).0[..9].to_vec();
-        forged.extend_from_slice(&[0u8; 40]);
-        assert_eq!(rx.open(&forged, &m, now).err(), Some(SframeError::Auth));
-        assert!(rx.open(&frames[198], &m, now).is_ok());
-        // A new KID starts its own window: counter 0 is fine again.
-        let mut next = tx.ratcheted();
-        let f0 = next.seal(&m, b"y");
-        assert_eq!(rx.open(&f0, &m, now).unwrap().ctr, 0);
-        // The old key still opens late frames during the grace period only.
-        assert!(rx.open(&frames[197], &m, now + GRACE / 2).is_ok());
-        assert_eq!(
-            rx.open(&frames[196], &m, now + GRACE).err(),
-            Some(SframeError::UnknownKey)
-        );
-        rx.purge(now + GRACE);
-        assert_eq!(rx.latest_epoch(), Some(1));
-    }
-
-    #[test]
-    fn ratchet_forward_is_bounded_and_one_way() {
-        let (tx, mut rx, now) = pair(0);
-        let m = meta("r", 1);
-        let mut far = tx.ratcheted();
-        for _ in 0..MAX_RATCHET_AHEAD {
-            far = far.ratcheted();
-        }
-        let f = far.seal(&m, b"z");
-        assert_eq!(rx.open(&f, &m, now).err(), Some(SframeError::UnknownKey));
-        // A receiver holding only epoch 5 can't open epoch 4.
-        let mut late = SenderKeyring::default();
-        let mut k4 = SenderKey::new(4, Key32::from_bytes([1; 32]));
-        let k5 = k4.ratcheted();
-        late.install(5, k5.base().clone(), now);
-        let old = k4.seal(&m, b"old");
-        assert_eq!(
-            late.open(&old, &m, now).err(),
-            Some(SframeError::UnknownKey)
-        );
-    }
-
     #[test]
     fn seal_refuses_a_reused_counter() {
-        let (mut tx, _, _) = pair(0);
+        let mut tx = SenderKey::new(0, Key32::from_bytes([0x42; 32]));
         tx.seal_at(5, b"m", b"a").unwrap();
         assert_eq!(
             tx.seal_at(5, b"m", b"b").err(),
@@ -562,37 +383,12 @@ mod tests {
         let probe = DerivedKey::derive(&Key32::from_bytes([0; 32]), 0);
         for i in 0..1_000_000u64 {
             if i % 250_000 == 0 && i > 0 {
-                tx = tx.ratcheted();
+                tx = tx.ratcheted().unwrap();
             }
             let sealed = tx.seal(b"", b"");
             let (kid, ctr, _) = parse_header(&sealed).unwrap();
             let nonce = probe.nonce(ctr);
             assert!(seen.insert((kid, nonce)), "repeat at {i}");
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn any_bit_flip_or_truncation_is_rejected(
-            pt in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
-            bit in 0usize..10_000,
-            cut in 0usize..400,
-        ) {
-            let (mut tx, mut rx, now) = pair(300);
-            let m = meta("room", 7);
-            let sealed = tx.seal(&m, &pt);
-            let mut flipped = sealed.clone();
-            let bit = bit % (sealed.len() * 8);
-            flipped[bit / 8] ^= 1 << (bit % 8);
-            proptest::prop_assert!(rx.open(&flipped, &m, now).is_err());
-            let cut = cut % sealed.len();
-            proptest::prop_assert!(rx.open(&sealed[..cut], &m, now).is_err());
-            proptest::prop_assert_eq!(rx.open(&sealed, &m, now).unwrap().plaintext, pt);
-        }
-
-        #[test]
-        fn parse_header_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..20)) {
-            let _ = parse_header(&bytes);
         }
     }
 }

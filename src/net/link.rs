@@ -39,11 +39,22 @@ impl Default for LinkOptions {
 
 #[derive(Debug)]
 pub enum LinkEvent {
-    Welcome { you: String, peers: Vec<String> },
+    Welcome {
+        you: String,
+        peers: Vec<String>,
+        /// The relay's limit on peers per room.
+        max_peers: usize,
+    },
     PeerJoined(String),
     PeerLeft(String, LeaveReason),
-    Blob { from: String, data: Vec<u8> },
-    RelayError { code: String, message: String },
+    Blob {
+        from: String,
+        data: Vec<u8>,
+    },
+    RelayError {
+        code: String,
+        message: String,
+    },
     Rtt(Duration),
     Closed(String),
 }
@@ -123,7 +134,7 @@ pub async fn connect(
 ) -> Result<(Link, mpsc::Receiver<LinkEvent>, LinkEvent), LinkError> {
     let unreachable = |reason: String| LinkError::Unreachable {
         url: url.to_string(),
-        reason,
+        reason: crate::sanitize::clean_truncated(&reason, 300),
     };
     let ws = tokio::time::timeout(Duration::from_secs(10), open_websocket(url))
         .await
@@ -241,7 +252,12 @@ pub async fn connect(
                     }
                     Some(Ok(Message::Close(frame))) => {
                         break frame
-                            .map(|f| format!("relay closed the connection: {}", f.reason))
+                            .map(|f| {
+                                format!(
+                                    "relay closed the connection: {}",
+                                    crate::sanitize::clean_truncated(&f.reason, 200)
+                                )
+                            })
                             .unwrap_or_else(|| "relay closed the connection".into());
                     }
                     Some(Ok(_)) => {}
@@ -308,9 +324,10 @@ fn parse(text: &str, stats: &LinkStats) -> Option<LinkEvent> {
         }
     };
     Some(match msg {
-        ServerMessage::Welcome { you, peers, .. } => LinkEvent::Welcome {
+        ServerMessage::Welcome { you, peers, limits } => LinkEvent::Welcome {
             you: you.into_owned(),
             peers: peers.into_iter().map(|p| p.into_owned()).collect(),
+            max_peers: limits.max_peers_per_room,
         },
         ServerMessage::PeerJoined { peer } => LinkEvent::PeerJoined(peer.into_owned()),
         ServerMessage::PeerLeft { peer, reason } => LinkEvent::PeerLeft(peer.into_owned(), reason),
@@ -326,7 +343,27 @@ fn parse(text: &str, stats: &LinkStats) -> Option<LinkEvent> {
         },
         ServerMessage::Error { code, message } => LinkEvent::RelayError {
             code: code.as_str().to_string(),
-            message: message.into_owned(),
+            // The relay's words reach the screen and stderr: no escapes.
+            message: crate::sanitize::clean_truncated(&message, 200),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hostile relay's words reach the screen and stderr: no escapes.
+    #[test]
+    fn relay_text_is_cleaned() {
+        let stats = LinkStats::default();
+        let evil = r#"{"type":"error","code":"bad_message","message":"\u001b]2;pwned\u0007\u001b[2J gone"}"#;
+        match parse(evil, &stats) {
+            Some(LinkEvent::RelayError { message, .. }) => {
+                assert!(!message.chars().any(char::is_control), "{message:?}");
+                assert!(message.contains("gone"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

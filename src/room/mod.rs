@@ -3,21 +3,36 @@
 //! Sans-I/O: it consumes relay events and the time, and returns [`Output`]s
 //! (messages to send, events to show). The network task and the UI drive it;
 //! tests drive it with scripted events and a fake clock.
+//!
+//! - `handshake`: commitments, hellos, SPAKE2, confirmation, the pairwise
+//!   messages that follow (sender keys, private chat).
+//! - `peer`: what we know of each peer; freshness; bounded sets.
+//! - `guard`: the online-guessing throttle.
+//! - [`chat`]: who a chat line may reach, across reconnects.
+//! - [`wire`]: the binary messages.
 
+pub mod chat;
+mod guard;
+mod handshake;
+mod peer;
 pub mod wire;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use streamflow_relay::protocol::{Kind, LeaveReason};
 
 use crate::crypto::frame::{FramePlaintext, Stream};
 use crate::crypto::kdf::put_lp;
-use crate::crypto::pairwise::{Handshake, Hello, LocalIdentity, PairwiseChannel};
+use crate::crypto::pairwise::{Hello, LocalIdentity};
 use crate::crypto::safety::safety_words;
 use crate::crypto::secret::Key32;
-use crate::crypto::sframe::{SenderKey, SenderKeyring, SframeError};
-use wire::{SenderKeyMessage, WireMessage, MAX_NAME_BYTES, SEALED_SENDER_KEY};
+use crate::crypto::sframe::{kid, SenderKey, SframeError};
+use crate::crypto::sign::{self, SigningIdentity};
+use guard::Guard;
+use peer::{BoundedSet, Peer, PeerState};
+use wire::{WireMessage, MAX_NAME_BYTES};
 
 /// Protocol timers (DESIGN.md §3), overridable in tests.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +58,11 @@ impl Default for Timings {
         }
     }
 }
+
+/// The most peers we keep track of, whatever the relay announces.
+pub const MAX_PEERS: usize = 256;
+/// Longest chat line accepted from a peer, in characters.
+pub const MAX_CHAT_CHARS: usize = 2_000;
 
 /// Something the driver must do.
 #[derive(Debug)]
@@ -83,6 +103,12 @@ pub enum Event {
     KeyRotated {
         epoch: u64,
     },
+    /// Newcomers keep failing to prove the passphrase: someone may be
+    /// guessing it. New handshakes now wait `wait`.
+    Guessing {
+        failed: u32,
+        wait: Duration,
+    },
     /// A decrypted media or feedback message.
     Frame {
         from: String,
@@ -108,55 +134,12 @@ pub enum Event {
     },
 }
 
-enum PeerState {
-    /// Known from presence; no hello yet.
-    AwaitingHello,
-    /// SPAKE2 started; waiting for their SPAKE2 message.
-    Handshaking(Box<Handshake>),
-    /// Keys derived; waiting for their confirmation.
-    AwaitingConfirm(Box<PairwiseChannel>),
-    Verified(Box<PairwiseChannel>),
-    /// Their confirmation did not match: wrong passphrase, or an attacker.
-    Mismatch,
-}
-
-struct Peer {
-    hello: Option<Hello>,
-    state: PeerState,
-    name: Option<String>,
-    keyring: SenderKeyring,
-    last_auth: Instant,
-    /// Our hello has reached this peer (broadcast after it joined, or directed).
-    hello_sent: bool,
-    /// Handshake messages that arrived before their hello.
-    early: Vec<WireMessage>,
-    /// Was in the room when we joined: its verdict decides WrongPassphrase.
-    member_before_us: bool,
-}
-
-impl Peer {
-    fn new(now: Instant, member_before_us: bool) -> Self {
-        Peer {
-            hello: None,
-            state: PeerState::AwaitingHello,
-            name: None,
-            keyring: SenderKeyring::default(),
-            last_auth: now,
-            hello_sent: member_before_us,
-            early: Vec::new(),
-            member_before_us,
-        }
-    }
-
-    fn is_verified(&self) -> bool {
-        matches!(self.state, PeerState::Verified(_))
-    }
-}
-
 /// Counters.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RoomStats {
     pub decrypt_failures: u64,
+    /// Peer ids the relay announced beyond what we keep.
+    pub peers_ignored: u64,
 }
 
 /// How sure we are of the passphrase.
@@ -168,26 +151,29 @@ pub enum Verification {
     Wrong,
 }
 
-const MAX_EARLY: usize = 8;
-
 pub struct Room {
     room: String,
     psk: Key32,
     name: String,
     timings: Timings,
     rng: Box<dyn rand_core::CryptoRngCore + Send>,
+    signing: Arc<SigningIdentity>,
     me: LocalIdentity,
     you: Option<String>,
     peers: HashMap<String, Peer>,
-    /// Every X25519 key seen in this session: one handshake per key, ever.
-    seen_keys: HashSet<[u8; 32]>,
+    max_peers: usize,
+    /// X25519 keys seen in this session: one handshake per key.
+    seen_keys: BoundedSet<[u8; 32]>,
     safety_words: String,
     key: SenderKey,
+    /// How many times our key changed (what the UI calls the epoch).
+    rotations: u64,
     key_since: Instant,
     fresh_since: Instant,
     last_sent: Instant,
     first_mismatch: Option<Instant>,
     wrong_reported: bool,
+    guard: Guard,
     pub stats: RoomStats,
 }
 
@@ -198,28 +184,33 @@ impl Room {
         name: &str,
         timings: Timings,
         mut rng: Box<dyn rand_core::CryptoRngCore + Send>,
+        signing: Arc<SigningIdentity>,
         now: Instant,
     ) -> Self {
-        let me = LocalIdentity::generate(&mut rng);
-        let key = SenderKey::new(0, Key32::random(&mut rng));
-        let name = truncate_utf8(name, MAX_NAME_BYTES).to_string();
+        let me = LocalIdentity::generate(&mut rng, signing.public());
+        let key = SenderKey::new(kid(0, 0), Key32::random(&mut rng));
+        let name = crate::sanitize::clean(wire::truncate_utf8(name, MAX_NAME_BYTES));
         let mut room = Room {
             room: room.to_string(),
             psk,
             name,
             timings,
             rng,
+            signing,
             me,
             you: None,
             peers: HashMap::new(),
-            seen_keys: HashSet::new(),
+            max_peers: MAX_PEERS,
+            seen_keys: BoundedSet::new(4 * MAX_PEERS),
             safety_words: String::new(),
             key,
+            rotations: 0,
             key_since: now,
             fresh_since: now,
             last_sent: now,
             first_mismatch: None,
             wrong_reported: false,
+            guard: Guard::default(),
             stats: RoomStats::default(),
         };
         room.refresh_safety_words();
@@ -230,8 +221,9 @@ impl Room {
         self.you.as_deref()
     }
 
+    /// How many times our sender key changed.
     pub fn epoch(&self) -> u64 {
-        self.key.epoch()
+        self.rotations
     }
 
     pub fn verified_peers(&self) -> Vec<String> {
@@ -243,6 +235,16 @@ impl Room {
             .collect();
         v.sort();
         v
+    }
+
+    /// The signing keys of the verified members: who they are across
+    /// reconnects (peer ids and X25519 keys change, these don't).
+    pub fn verified_signers(&self) -> Vec<([u8; 32], String)> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.is_verified())
+            .filter_map(|(id, p)| Some((p.hello?.s, id.clone())))
+            .collect()
     }
 
     pub fn is_mismatched(&self, peer: &str) -> bool {
@@ -287,30 +289,49 @@ impl Room {
         m
     }
 
-    /// The relay's `welcome`: we are in, these peers were here first.
-    pub fn on_welcome(&mut self, you: &str, peers: &[String], now: Instant) -> Vec<Output> {
+    /// The relay's `welcome`: we are in, these peers were here first, the
+    /// room holds at most `max_peers` (as the relay announced).
+    pub fn on_welcome(
+        &mut self,
+        you: &str,
+        peers: &[String],
+        max_peers: usize,
+        now: Instant,
+    ) -> Vec<Output> {
         self.you = Some(you.to_string());
+        self.max_peers = max_peers.clamp(1, MAX_PEERS);
         for p in peers {
-            self.peers.insert(p.clone(), Peer::new(now, true));
+            self.add_peer(p, true, now);
         }
         let mut out = vec![Output::Event(Event::Joined {
             you: you.to_string(),
             room: self.room.clone(),
             safety_words: self.safety_words.clone(),
         })];
-        out.push(self.send(
-            None,
-            Kind::Control,
-            WireMessage::Hello(self.me.hello()),
-            now,
-        ));
+        let commit = WireMessage::Commit(self.me.hello().commitment());
+        out.push(self.send(None, Kind::Control, commit, now));
         out
     }
 
-    pub fn on_peer_joined(&mut self, peer: &str, now: Instant) -> Vec<Output> {
+    /// Tracks a peer, within the room's limit: a relay announcing thousands
+    /// of fake peers gets no more state than a full room.
+    fn add_peer(&mut self, peer: &str, member_before_us: bool, now: Instant) -> bool {
+        if self.peers.contains_key(peer) {
+            return true;
+        }
+        if self.peers.len() >= self.max_peers {
+            self.stats.peers_ignored += 1;
+            return false;
+        }
         self.peers
-            .entry(peer.to_string())
-            .or_insert_with(|| Peer::new(now, false));
+            .insert(peer.to_string(), Peer::new(now, member_before_us));
+        true
+    }
+
+    pub fn on_peer_joined(&mut self, peer: &str, now: Instant) -> Vec<Output> {
+        if !self.add_peer(peer, false, now) {
+            return vec![];
+        }
         vec![Output::Event(Event::PeerJoined {
             peer: peer.to_string(),
         })]
@@ -336,21 +357,28 @@ impl Room {
         out
     }
 
-    /// A `blob` from the relay, base64 already decoded.
-    pub fn on_blob(&mut self, from: &str, data: &[u8], now: Instant) -> Vec<Output> {
+    /// A `blob` from the relay, base64 already decoded. `now_us` is the
+    /// wall clock (µs since the epoch), for the freshness of frames.
+    pub fn on_blob(&mut self, from: &str, data: &[u8], now: Instant, now_us: u64) -> Vec<Output> {
         let msg = match WireMessage::decode(data) {
             Ok(m) => m,
             Err(e) => return vec![self.failed(from, e.to_string())],
         };
         if !self.peers.contains_key(from) {
-            // Presence comes before blobs; a blob from an unknown id is stale.
+            // Presence comes before blobs; a blob from an unknown id is stale
+            // (or from a peer beyond the limit).
             return vec![];
         }
-        match msg {
+        let mut out = match msg {
+            WireMessage::Commit(c) => self.on_commit(from, c, now),
             WireMessage::Hello(h) => self.on_hello(from, h, now),
-            WireMessage::Frame(bytes) => self.on_frame(from, &bytes, now),
+            WireMessage::Frame { signature, sealed } => {
+                self.on_frame(from, &sealed, &signature, now, now_us)
+            }
             other => self.on_directed(from, other, now),
-        }
+        };
+        out.extend(self.start_handshakes(now));
+        out
     }
 
     fn failed(&mut self, from: &str, reason: String) -> Output {
@@ -361,211 +389,37 @@ impl Room {
         })
     }
 
-    fn on_hello(&mut self, from: &str, hello: Hello, now: Instant) -> Vec<Output> {
-        let peer = self.peers.get_mut(from).expect("checked by caller");
-        if hello.v != crate::crypto::pairwise::PROTOCOL_VERSION
-            || peer.hello.is_some()
-            || hello.e == self.me.public()
-            || !self.seen_keys.insert(hello.e)
-        {
-            return vec![]; // one handshake per key, one key per peer id
-        }
-        peer.hello = Some(hello);
-        let mut out = Vec::new();
-        let reply_hello = !peer.hello_sent;
-        peer.hello_sent = true;
-        let (handshake, pake) =
-            Handshake::start(&self.me, &hello, &self.room, &self.psk, &mut self.rng);
-        peer.state = PeerState::Handshaking(Box::new(handshake));
-        let early = std::mem::take(&mut peer.early);
-        if reply_hello {
-            out.push(self.send(
-                Some(from),
-                Kind::Control,
-                WireMessage::Hello(self.me.hello()),
-                now,
-            ));
-        }
-        let msg = WireMessage::Pake {
-            from_e: self.me.public(),
-            to_e: hello.e,
-            msg: pake.try_into().expect("SPAKE2 messages are 33 bytes"),
-        };
-        out.push(self.send(Some(from), Kind::Control, msg, now));
-        for m in early {
-            out.extend(self.on_directed(from, m, now));
-        }
-        out
-    }
-
-    /// PAKE, confirm and sealed messages, all addressed by (their E, our E).
-    fn on_directed(&mut self, from: &str, msg: WireMessage, now: Instant) -> Vec<Output> {
-        let me = self.me.public();
-        let (from_e, to_e) = match &msg {
-            WireMessage::Pake { from_e, to_e, .. }
-            | WireMessage::Confirm { from_e, to_e, .. }
-            | WireMessage::Sealed { from_e, to_e, .. } => (*from_e, *to_e),
-            _ => return vec![],
-        };
-        let peer = self.peers.get_mut(from).expect("checked by caller");
-        if to_e != me {
-            return vec![]; // for an earlier session of ours
-        }
-        match peer.hello {
-            None => {
-                if peer.early.len() < MAX_EARLY {
-                    peer.early.push(msg);
-                }
-                return vec![];
-            }
-            Some(h) if h.e != from_e => return vec![],
-            Some(_) => {}
-        }
-        match msg {
-            WireMessage::Pake { msg, .. } => self.on_pake(from, &msg, now),
-            WireMessage::Confirm { mac, .. } => self.on_confirm(from, &mac, now),
-            WireMessage::Sealed {
-                ctr, ciphertext, ..
-            } => self.on_sealed(from, ctr, &ciphertext, now),
-            _ => vec![],
-        }
-    }
-
-    fn on_pake(&mut self, from: &str, msg: &[u8], now: Instant) -> Vec<Output> {
-        let peer = self.peers.get_mut(from).expect("checked");
-        // Only a handshake in progress accepts a SPAKE2 message: a replayed
-        // one can never create a second channel or reset counters.
-        let PeerState::Handshaking(_) = peer.state else {
-            return vec![];
-        };
-        let PeerState::Handshaking(handshake) =
-            std::mem::replace(&mut peer.state, PeerState::Mismatch)
-        else {
-            unreachable!()
-        };
-        match handshake.finish(&self.me, msg) {
-            Ok((channel, confirm)) => {
-                let their_e = channel.their_public();
-                peer.state = PeerState::AwaitingConfirm(Box::new(channel));
-                let msg = WireMessage::Confirm {
-                    from_e: self.me.public(),
-                    to_e: their_e,
-                    mac: confirm,
-                };
-                vec![self.send(Some(from), Kind::Control, msg, now)]
-            }
-            Err(_) => self.mismatch(from, now),
-        }
-    }
-
-    fn mismatch(&mut self, from: &str, now: Instant) -> Vec<Output> {
-        let peer = self.peers.get_mut(from).expect("checked");
-        peer.state = PeerState::Mismatch;
-        if peer.member_before_us {
-            self.first_mismatch.get_or_insert(now);
-        }
-        vec![Output::Event(Event::AuthMismatch {
-            peer: from.to_string(),
-        })]
-    }
-
-    fn on_confirm(&mut self, from: &str, mac: &[u8], now: Instant) -> Vec<Output> {
-        let peer = self.peers.get_mut(from).expect("checked");
-        let PeerState::AwaitingConfirm(channel) = &peer.state else {
-            return vec![];
-        };
-        if channel.verify_confirm(mac).is_err() {
-            return self.mismatch(from, now);
-        }
-        let PeerState::AwaitingConfirm(channel) =
-            std::mem::replace(&mut peer.state, PeerState::Mismatch)
-        else {
-            unreachable!()
-        };
-        peer.state = PeerState::Verified(channel);
-        peer.last_auth = now;
-        self.refresh_safety_words();
-        // A newcomer must not read what we sealed before it joined: move our
-        // key one ratchet step on (the others follow by themselves) if it has
-        // been used, then hand the newcomer the current key only.
-        let mut out = Vec::new();
-        if self.key.has_sealed() {
-            self.key = self.key.ratcheted();
-            self.key_since = now;
-            out.push(Output::Event(Event::KeyRotated {
-                epoch: self.key.epoch(),
-            }));
-        }
-        out.extend(self.deliver_key(from, now));
-        out
-    }
-
-    fn deliver_key(&mut self, to: &str, now: Instant) -> Option<Output> {
-        let me = self.me.public();
-        let plaintext = SenderKeyMessage {
-            epoch: self.key.epoch(),
-            base: self.key.base().clone(),
-            name: self.name.clone(),
-        }
-        .encode();
-        let peer = self.peers.get_mut(to)?;
-        let PeerState::Verified(channel) = &mut peer.state else {
-            return None;
-        };
-        let (ctr, ciphertext) = channel.seal(SEALED_SENDER_KEY, &plaintext);
-        let msg = WireMessage::Sealed {
-            from_e: me,
-            to_e: channel.their_public(),
-            ctr,
-            ciphertext,
-        };
-        Some(self.send(Some(to), Kind::Control, msg, now))
-    }
-
-    fn on_sealed(&mut self, from: &str, ctr: u64, ct: &[u8], now: Instant) -> Vec<Output> {
-        let peer = self.peers.get_mut(from).expect("checked");
-        let PeerState::Verified(channel) = &mut peer.state else {
-            return vec![];
-        };
-        let plaintext = match channel.open(SEALED_SENDER_KEY, ctr, ct) {
-            Ok(p) => zeroize::Zeroizing::new(p),
-            Err(e) => return vec![self.failed(from, e.to_string())],
-        };
-        let Ok(key) = SenderKeyMessage::decode(&plaintext) else {
-            return vec![self.failed(from, "malformed key message".into())];
-        };
-        peer.keyring.install(key.epoch, key.base, now);
-        peer.last_auth = now;
-        let first = peer.name.is_none();
-        peer.name = Some(key.name.clone());
-        if first {
-            vec![Output::Event(Event::PeerVerified {
-                peer: from.to_string(),
-                name: key.name,
-                safety_words: self.safety_words.clone(),
-            })]
-        } else {
-            vec![]
-        }
-    }
-
-    fn on_frame(&mut self, from: &str, bytes: &[u8], now: Instant) -> Vec<Output> {
-        let Some(their_e) = self.peers[from].hello.map(|h| h.e) else {
+    fn on_frame(
+        &mut self,
+        from: &str,
+        sealed: &[u8],
+        signature: &[u8; sign::SIGNATURE_LEN],
+        now: Instant,
+        now_us: u64,
+    ) -> Vec<Output> {
+        let Some(their) = self.peers[from].hello else {
             return vec![self.failed(from, "no key yet".into())];
         };
-        let metadata = self.metadata(&their_e);
-        let peer = self.peers.get_mut(from).expect("checked");
-        let opened = match peer.keyring.open(bytes, &metadata, now) {
+        let metadata = self.metadata(&their.e);
+        let room = self.room.clone();
+        let peer = self.peers.get_mut(from).expect("checked by caller");
+        // The tag first (cheap, and rejects non-members), then the
+        // signature (rejects members posing as this one), then the replay
+        // window moves.
+        let verified = || sign::verify_frame(&their.s, &room, &their.e, sealed, signature).is_ok();
+        let opened = match peer.keyring.open(sealed, &metadata, now, verified) {
             Ok(o) => o,
             Err(SframeError::UnknownKey) if peer.keyring.is_empty() => {
                 return vec![self.failed(from, "no key yet".into())]
             }
             Err(e) => return vec![self.failed(from, e.to_string())],
         };
-        peer.last_auth = now;
         let Ok(frame) = FramePlaintext::decode(&opened.plaintext) else {
             return vec![self.failed(from, "malformed frame".into())];
         };
+        if peer.freshness.fresh(frame.timestamp_us, now_us) {
+            peer.last_auth = now;
+        }
         match frame.stream {
             Stream::State if frame.payload.is_empty() => vec![], // keep-alive
             Stream::State => vec![Output::Event(Event::PeerState {
@@ -574,11 +428,7 @@ impl Room {
             })],
             Stream::Chat => {
                 let name = peer.name.clone().unwrap_or_else(|| from.to_string());
-                vec![Output::Event(Event::Chat {
-                    from: from.to_string(),
-                    name,
-                    text: String::from_utf8_lossy(&frame.payload).into_owned(),
-                })]
+                vec![chat_event(from, name, &frame.payload)]
             }
             stream @ (Stream::Video | Stream::Feedback) => vec![Output::Event(Event::Frame {
                 from: from.to_string(),
@@ -590,8 +440,8 @@ impl Room {
         }
     }
 
-    /// Seals a message for everyone under our sender key. `None` while no
-    /// member is verified (nobody could open it).
+    /// Seals a message for everyone under our sender key, signed. `None`
+    /// while no member is verified (nobody could open it).
     pub fn seal(
         &mut self,
         stream: Stream,
@@ -610,36 +460,23 @@ impl Room {
             payload: payload.to_vec(),
         }
         .encode();
-        let metadata = self.metadata(&self.me.public());
+        let my_e = self.me.public();
+        let metadata = self.metadata(&my_e);
         let sealed = self.key.seal(&metadata, &plaintext);
+        let signature = self.signing.sign_frame(&self.room, &my_e, &sealed);
         let kind = if stream == Stream::Video {
             Kind::Media
         } else {
             Kind::Control
         };
-        Some(self.send(None, kind, WireMessage::Frame(sealed), now))
+        Some(self.send(None, kind, WireMessage::Frame { signature, sealed }, now))
     }
 
-    /// A chat message for the room (end-to-end encrypted like everything
-    /// else), or for one verified member only when `to` is given.
-    pub fn send_chat(
-        &mut self,
-        to: Option<&str>,
-        text: &str,
-        timestamp_us: u64,
-        now: Instant,
-    ) -> Option<Output> {
-        if to.is_some_and(|p| !self.peers.get(p).is_some_and(Peer::is_verified)) {
-            return None;
-        }
-        match self.seal(Stream::Chat, 0, text.as_bytes(), timestamp_us, now)? {
-            Output::Send { kind, data, .. } => Some(Output::Send {
-                to: to.map(str::to_string),
-                kind,
-                data,
-            }),
-            other => Some(other),
-        }
+    /// A chat line for the room: readable by exactly the members verified
+    /// now (they hold the current key; a joiner gets a newer one). `None`
+    /// when nobody is verified: the line reaches nobody, now or later.
+    pub fn send_chat(&mut self, text: &str, timestamp_us: u64, now: Instant) -> Option<Output> {
+        self.seal(Stream::Chat, 0, text.as_bytes(), timestamp_us, now)
     }
 
     fn send(&mut self, to: Option<&str>, kind: Kind, msg: WireMessage, now: Instant) -> Output {
@@ -651,21 +488,41 @@ impl Room {
         }
     }
 
-    /// A fresh random key, delivered pairwise to every verified member.
+    /// Our key moved on: a fresh random key (a new generation) delivered
+    /// pairwise to every verified member.
     fn rotate_fresh(&mut self, now: Instant) -> Vec<Output> {
-        let epoch = self.key.epoch() + 1;
-        self.key = SenderKey::new(epoch, Key32::random(&mut self.rng));
+        self.key = self.key.fresh(&mut self.rng);
         self.key_since = now;
         self.fresh_since = now;
-        let mut out = vec![Output::Event(Event::KeyRotated { epoch })];
+        self.rotations += 1;
+        let mut out = vec![Output::Event(Event::KeyRotated {
+            epoch: self.rotations,
+        })];
         for peer in self.verified_peers() {
             out.extend(self.deliver_key(&peer, now));
         }
         out
     }
 
+    /// One ratchet step (members follow by themselves); a fresh key when
+    /// the generation has no steps left.
+    fn ratchet(&mut self, now: Instant) -> Vec<Output> {
+        match self.key.ratcheted() {
+            Some(next) => {
+                self.key = next;
+                self.key_since = now;
+                self.rotations += 1;
+                vec![Output::Event(Event::KeyRotated {
+                    epoch: self.rotations,
+                })]
+            }
+            None => self.rotate_fresh(now),
+        }
+    }
+
     /// Timers: wrong-passphrase verdict, silent peers, key rotation,
-    /// keep-alive, expiry of superseded keys. Call about every 100 ms.
+    /// keep-alive, throttled handshakes, expiry of superseded keys. Call
+    /// about every 100 ms.
     pub fn tick(&mut self, now: Instant, timestamp_us: u64) -> Vec<Output> {
         let mut out = Vec::new();
         if let Some(first) = self.first_mismatch {
@@ -691,17 +548,14 @@ impl Room {
         if now.duration_since(self.fresh_since) >= self.timings.fresh_key_every {
             out.extend(self.rotate_fresh(now));
         } else if now.duration_since(self.key_since) >= self.timings.ratchet_every {
-            self.key = self.key.ratcheted();
-            self.key_since = now;
-            out.push(Output::Event(Event::KeyRotated {
-                epoch: self.key.epoch(),
-            }));
+            out.extend(self.ratchet(now));
         }
         if now.duration_since(self.last_sent) >= self.timings.keepalive_every {
             if let Some(o) = self.seal(Stream::State, 0, &[], timestamp_us, now) {
                 out.push(o);
             }
         }
+        out.extend(self.start_handshakes(now));
         for peer in self.peers.values_mut() {
             peer.keyring.purge(now);
         }
@@ -709,15 +563,28 @@ impl Room {
     }
 }
 
-fn truncate_utf8(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
+#[cfg(test)]
+impl Room {
+    /// A well-formed SPAKE2 message from this room to `peer` (for tests).
+    fn spake_message_for_tests(&mut self, peer: &Hello) -> [u8; 33] {
+        let (_, msg) = crate::crypto::pairwise::Handshake::start(
+            &self.me,
+            peer,
+            &self.room,
+            &self.psk,
+            &mut self.rng,
+        );
+        msg.try_into().expect("33 bytes")
     }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+}
+
+/// A chat event from untrusted text: cleaned of control characters, capped.
+fn chat_event(from: &str, name: String, payload: &[u8]) -> Output {
+    Output::Event(Event::Chat {
+        from: from.to_string(),
+        name,
+        text: crate::sanitize::clean_truncated(&String::from_utf8_lossy(payload), MAX_CHAT_CHARS),
+    })
 }
 
 #[cfg(test)]

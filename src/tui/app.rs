@@ -285,6 +285,9 @@ impl App {
                 self.notice(format!("reconnected to {relay}"));
             }
             SessionEvent::ChatPending(n) => self.chat_pending = n,
+            SessionEvent::ChatUndelivered { reason, .. } => {
+                self.notice(format!("↳ not delivered: {reason}"));
+            }
             SessionEvent::Quality { level, .. } => self.status.level = level,
             SessionEvent::Keys {
                 epoch,
@@ -339,6 +342,10 @@ impl App {
                 ));
             }
             Event::WrongPassphrase => self.status.verification = "WRONG PASSPHRASE".into(),
+            Event::Guessing { failed, wait } => self.notice(format!(
+                "someone may be guessing the passphrase: {failed} failed attempts; new members now wait {:.0} s",
+                wait.as_secs_f64()
+            )),
             Event::KeyRotated { epoch } => self.status.epoch = epoch,
             Event::Chat { name, text, .. } => {
                 self.push_chat(ChatLine {

@@ -46,7 +46,12 @@ impl Encoder {
     pub fn cell(&mut self, out: &mut Vec<u8>, x: u16, y: u16, cell: &Cell) {
         self.move_to(out, x, y);
         self.pen(out, cell.fg, cell.bg, cell.modifier);
-        let symbol = cell.symbol();
+        // Text from others is cleaned where it enters; this is the last
+        // line of defence: no control character reaches the terminal.
+        let symbol = match cell.symbol() {
+            s if s.chars().any(char::is_control) => "\u{FFFD}",
+            s => s,
+        };
         let width = symbol.width().max(1) as u16;
         out.extend_from_slice(symbol.as_bytes());
         let next = x.saturating_add(width);
@@ -232,6 +237,19 @@ mod tests {
         e.cell(&mut out, 1, 1, &cell("語", Color::Reset, Color::Reset));
         e.cell(&mut out, 3, 1, &c);
         assert_eq!(text(&out), "^[1;4H^[0mx^[2;1Hx語x");
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        let mut e = Encoder::new(80);
+        let mut out = Vec::new();
+        e.cell(&mut out, 0, 0, &cell("\x1b", Color::Reset, Color::Reset));
+        assert_eq!(
+            out.iter().filter(|b| **b == 0x1b).count(),
+            2,
+            "only our own CUP and SGR"
+        );
+        assert!(String::from_utf8_lossy(&out).contains('\u{FFFD}'));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::*;
+use crate::crypto::sign::SigningIdentity;
 
 enum Delivery {
     Welcome(Vec<String>),
@@ -27,6 +28,8 @@ struct Net {
     queue: VecDeque<(String, Delivery)>,
     /// Everything the relay forwarded (for "the relay learns nothing" checks).
     relay_saw: Vec<Vec<u8>>,
+    /// Who sent what, in order.
+    sent: Vec<(String, Vec<u8>)>,
     now: Instant,
     start: Instant,
     seed: u64,
@@ -48,6 +51,7 @@ impl Net {
             members: Vec::new(),
             queue: VecDeque::new(),
             relay_saw: Vec::new(),
+            sent: Vec::new(),
             now,
             start: now,
             seed: 1,
@@ -67,12 +71,15 @@ impl Net {
     fn join(&mut self, name: &str, secret: &str) -> String {
         self.seed += 1;
         let id = format!("peer{}", self.members.len());
+        let mut rng = ChaCha20Rng::seed_from_u64(self.seed);
+        let signing = Arc::new(SigningIdentity::generate(&mut rng));
         let room = Room::new(
             "testroom",
             psk(secret),
             name,
             Timings::default(),
-            Box::new(ChaCha20Rng::seed_from_u64(self.seed)),
+            Box::new(rng),
+            signing,
             self.now,
         );
         let present: Vec<String> = self
@@ -115,6 +122,7 @@ impl Net {
                         continue;
                     }
                     self.relay_saw.push(data.clone());
+                    self.sent.push((from.to_string(), data.clone()));
                     let targets: Vec<String> = match to {
                         Some(t) => vec![t],
                         None => self
@@ -146,13 +154,13 @@ impl Net {
         if !self.members[i].present {
             return true;
         }
-        let now = self.now;
+        let (now, now_us) = (self.now, self.ts());
         let room = &mut self.members[i].room;
         let out = match d {
-            Delivery::Welcome(peers) => room.on_welcome(&to, &peers, now),
+            Delivery::Welcome(peers) => room.on_welcome(&to, &peers, 64, now),
             Delivery::Joined(p) => room.on_peer_joined(&p, now),
             Delivery::Left(p) => room.on_peer_left(&p, LeaveReason::Leave, now),
-            Delivery::Blob { from, data } => room.on_blob(&from, &data, now),
+            Delivery::Blob { from, data } => room.on_blob(&from, &data, now, now_us),
         };
         self.route(&to, out);
         true
@@ -225,9 +233,9 @@ impl Net {
 
     /// Delivers `data` to `to` as if sent by `from` (a replaying relay).
     fn inject(&mut self, to: &str, from: &str, data: &[u8]) -> Vec<Output> {
-        let now = self.now;
+        let (now, now_us) = (self.now, self.ts());
         let i = self.idx(to);
-        self.members[i].room.on_blob(from, data, now)
+        self.members[i].room.on_blob(from, data, now, now_us)
     }
 }
 
@@ -282,7 +290,7 @@ fn five_members_share_safety_words_and_frames() {
     // Chat reaches everyone with the sender's name.
     let (now, ts) = (net.now, net.ts());
     let i = net.idx(&ids[1]);
-    let out = net.members[i].room.send_chat(None, "hi", ts, now).unwrap();
+    let out = net.members[i].room.send_chat("hi", ts, now).unwrap();
     net.route(&ids[1].clone(), vec![out]);
     net.settle();
     for id in ids.iter().filter(|id| **id != ids[1]) {
@@ -428,13 +436,26 @@ fn replayed_hello_and_pake_create_no_second_channel() {
             );
         }
     }
-    // And under a fresh peer id: presence, then the old hello.
+    // And under a fresh peer id: presence, then the old messages. The old
+    // commitment is answered (ours, then our hello: both public), but the
+    // old hello's key was seen: no handshake.
     let i = net.idx(&b);
-    let now = net.now;
+    let (now, now_us) = (net.now, net.ts());
     net.members[i].room.on_peer_joined("ghost", now);
     for data in &saw {
-        let out = net.members[i].room.on_blob("ghost", data, now);
-        assert!(out.iter().all(|o| !matches!(o, Output::Send { .. })));
+        let out = net.members[i].room.on_blob("ghost", data, now, now_us);
+        assert!(
+            out.iter().all(|o| match o {
+                Output::Send { data, .. } => !matches!(
+                    WireMessage::decode(data),
+                    Ok(WireMessage::Pake { .. }
+                        | WireMessage::Confirm { .. }
+                        | WireMessage::Sealed { .. })
+                ),
+                _ => true,
+            }),
+            "replay started a handshake"
+        );
     }
     // The channel still works, counters untouched: next frame opens once.
     let f = net.video(&a, b"two").unwrap();
@@ -498,7 +519,7 @@ fn restart_draws_new_keys() {
 #[test]
 fn relay_sees_no_passphrase_psk_or_names() {
     let mut net = Net::new();
-    let secret = "orbit-velvet-canyon-maple-drift";
+    let secret = "banjo-velvet-canyon-pellet-drift";
     let key = psk(secret);
     let a = net.join("Alexandrina", secret);
     let _b = net.join("Bartholomew", secret);
@@ -508,14 +529,14 @@ fn relay_sees_no_passphrase_psk_or_names() {
     let i = net.idx(&a);
     let out = net.members[i]
         .room
-        .send_chat(None, "top secret chat", ts, now)
+        .send_chat("top secret chat", ts, now)
         .unwrap();
     net.route(&a, vec![out]);
     net.settle();
     net.advance(Duration::from_secs(2));
     let needles: Vec<Vec<u8>> = vec![
         secret.as_bytes().to_vec(),
-        b"orbit".to_vec(),
+        b"banjo".to_vec(),
         key.expose()[..8].to_vec(),
         b"Alexandrina".to_vec(),
         b"Bartholomew".to_vec(),
@@ -557,3 +578,5 @@ fn garbage_blobs_are_counted_not_fatal() {
     }
     assert!(net.room(&b).stats.decrypt_failures >= before + inputs.len() as u64 - 1);
 }
+
+mod attacks;
