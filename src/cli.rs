@@ -1,17 +1,14 @@
-//! Command line: one binary, one subcommand per job (DESIGN.md §1).
+//! Command line: one binary, one subcommand per job (DESIGN.md §1). Parsing
+//! and checking values only; [`crate::commands`] runs them.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use streamflow_relay::RelayConfig;
 
-use crate::crypto::kdf::KdfParams;
-use crate::invite::Invite;
 use crate::media::source::SourceSpec;
-use crate::room::Timings;
-use crate::session::{exit, SessionConfig};
+use crate::tui::render::ColourMode;
 
 /// End-to-end encrypted video calls in your terminal.
 ///
@@ -25,11 +22,11 @@ use crate::session::{exit, SessionConfig};
 #[command(name = "streamflow", version, about, long_about, verbatim_doc_comment)]
 pub struct Cli {
     #[command(subcommand)]
-    command: Command,
+    pub command: Command,
 }
 
 #[derive(Subcommand)]
-enum Command {
+pub enum Command {
     /// A call with three synthetic peers on a built-in relay: the first thing to try.
     Demo(DemoArgs),
     /// Start a relay here, print an invite for the others, and join the call.
@@ -38,28 +35,35 @@ enum Command {
     Join(JoinArgs),
     /// Print a fresh invite (alone on stdout line 1).
     Invite(InviteArgs),
-    /// Run the relay alone (same program and flags as `streamflow-relay`).
+    /// Run the relay alone: forwards sealed blobs and presence per room, holds no key.
     Relay(RelayConfig),
-    /// Measure the relay, the media pipeline, the renderer and the crypto.
+    /// Measure the relay, the media pipeline, the renderer, the terminal path and the crypto.
     Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Args, Clone)]
 pub struct MediaArgs {
-    /// Your name, shown to the others (sent end-to-end encrypted).
+    /// Your name, shown to the others (sent end-to-end encrypted). Default:
+    /// $USER, else "guest".
     #[arg(long, env = "STREAMFLOW_NAME")]
     pub name: Option<String>,
     /// Video source: `camera[:N]`, `test` (moving test pattern), `none`
     /// (view only), or a file (MJPEG stream or directory of JPEGs, looped).
-    #[arg(long, default_value = "camera")]
-    pub source: SourceSpec,
-    /// Frames per second to send (the most; adaptation may send fewer).
-    #[arg(long, default_value_t = 30)]
+    /// Default: the camera if there is one, else view only (said once).
+    #[arg(long)]
+    pub source: Option<SourceSpec>,
+    /// Frames per second to send, 1 to 30 (the most; adaptation may send
+    /// fewer).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=30))]
     pub fps: u32,
     /// Don't adapt quality, frame rate and size to the network.
     #[arg(long)]
     pub fixed_quality: bool,
 }
+
+/// How colours are drawn (`c` cycles them in the call).
+const COLOUR_HELP: &str =
+    "Colour mode: truecolor, 256, 16 or mono (default: from COLORTERM, TERM and NO_COLOR)";
 
 #[derive(Args)]
 pub struct JoinArgs {
@@ -68,8 +72,12 @@ pub struct JoinArgs {
     /// With --room, just the secret words.
     pub invite: Option<String>,
     /// Relay URL (ws:// or wss://); repeat to give fallbacks, tried in order.
-    #[arg(long = "relay", default_value = "ws://127.0.0.1:8787")]
+    #[arg(long = "relay", default_value = "ws://127.0.0.1:8787", value_parser = parse_relay_url)]
     pub relays: Vec<String>,
+    /// Trust this CA (PEM) for wss:// relays, besides the system's: for a
+    /// relay whose certificate your own CA signed.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// Read the invite from this file (first line).
     #[arg(long, value_name = "FILE")]
     pub invite_file: Option<PathBuf>,
@@ -84,15 +92,15 @@ pub struct JoinArgs {
     /// Tile size in pixels to ask senders for (headless; the TUI uses its own).
     #[arg(long, default_value = "80x48", value_parser = parse_size)]
     pub tile: (u32, u32),
-    /// Leave after this many seconds and exit 0.
-    #[arg(long, value_name = "SECS")]
+    /// Leave after this many seconds and exit 0 (or 3 if the passphrase
+    /// was refused and nobody confirmed it by then).
+    #[arg(long, value_name = "SECS", value_parser = parse_positive_secs)]
     pub duration: Option<f64>,
     /// Send this chat message once, at half of --duration.
     #[arg(long, value_name = "TEXT")]
     pub send_chat: Option<String>,
-    /// Colour mode: truecolor, 256, 16 or mono (default: from COLORTERM/NO_COLOR).
-    #[arg(long)]
-    pub colour: Option<crate::tui::render::ColourMode>,
+    #[arg(long, help = COLOUR_HELP)]
+    pub colour: Option<ColourMode>,
     /// Treat the relay as gone after this long without a word from it (not
     /// even a pong), then reconnect. Catches half-open connections.
     #[arg(long, default_value = "20s", value_parser = streamflow_relay::config::parse_duration, value_name = "DURATION")]
@@ -111,8 +119,8 @@ pub struct HostArgs {
     pub room: Option<String>,
     #[command(flatten)]
     pub media: MediaArgs,
-    #[arg(long)]
-    pub colour: Option<crate::tui::render::ColourMode>,
+    #[arg(long, help = COLOUR_HELP)]
+    pub colour: Option<ColourMode>,
 }
 
 #[derive(Args)]
@@ -120,10 +128,11 @@ pub struct DemoArgs {
     /// Your video: the test pattern by default; `camera` to see yourself.
     #[arg(long, default_value = "test")]
     pub source: SourceSpec,
+    /// Your name in the demo call.
     #[arg(long, default_value = "you")]
     pub name: String,
-    #[arg(long)]
-    pub colour: Option<crate::tui::render::ColourMode>,
+    #[arg(long, help = COLOUR_HELP)]
+    pub colour: Option<ColourMode>,
 }
 
 #[derive(Args)]
@@ -151,131 +160,47 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     Ok((w, h))
 }
 
-pub fn default_name() -> String {
-    std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "guest".into())
+fn parse_positive_secs(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds above 0")),
+    }
 }
 
-fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("streamflow: {message}");
-    ExitCode::from(code)
-}
-
-pub fn run(cli: Cli) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => return fail(exit::ERROR, format!("cannot start the async runtime: {e}")),
-    };
-    match cli.command {
-        Command::Relay(config) => {
-            streamflow_relay::init_logging();
-            match runtime.block_on(streamflow_relay::run(config)) {
-                Ok(()) => ExitCode::from(exit::OK),
-                Err(e) => fail(exit::ERROR, format!("{e:#}")),
-            }
+/// A relay URL: `ws://HOST[:PORT][/PATH]` or `wss://…`. Checked before
+/// anything else happens, so a typo is a usage error at once.
+pub fn parse_relay_url(s: &str) -> Result<String, String> {
+    use tokio_tungstenite::tungstenite::http::Uri;
+    let s = s.trim();
+    let uri: Uri = s.parse().map_err(|_| {
+        format!("{s:?} is not a relay URL; relays look like ws://HOST:8787 (or wss:// with TLS)")
+    })?;
+    match uri.scheme_str() {
+        Some("ws" | "wss") => {}
+        Some(scheme @ ("http" | "https")) => {
+            let ws = if scheme == "https" { "wss" } else { "ws" };
+            return Err(format!(
+                "relays speak WebSocket: use {ws}://{} instead of {scheme}://",
+                uri.authority().map(|a| a.as_str()).unwrap_or("HOST:8787")
+            ));
         }
-        Command::Invite(args) => invite(args),
-        Command::Join(args) => runtime.block_on(join(args)),
-        Command::Host(args) => runtime.block_on(crate::tui::host(args)),
-        Command::Demo(args) => runtime.block_on(crate::tui::demo(args)),
-        Command::Bench(args) => runtime.block_on(crate::bench::run(args)),
+        Some(other) => {
+            return Err(format!(
+                "{other}:// is not a relay scheme: use ws://HOST:8787 (or wss:// with TLS)"
+            ))
+        }
+        None => {
+            return Err(format!(
+                "{s:?} has no scheme: write ws://{s} (or wss:// with TLS)"
+            ))
+        }
     }
-}
-
-fn invite(args: InviteArgs) -> ExitCode {
-    let mut rng = rand_core::OsRng;
-    let invite = match args.room {
-        Some(room) => match crate::invite::validate_room_name(&room) {
-            Ok(room) => Invite::generate_in_room(room, &mut rng),
-            Err(e) => return fail(exit::USAGE, e),
-        },
-        None => Invite::generate(&mut rng),
-    };
-    println!("{}", invite.to_shareable().as_str());
-    eprintln!(
-        "Share it privately; anyone holding it can join. Join with: streamflow join {}",
-        invite.to_shareable().as_str()
-    );
-    ExitCode::from(exit::OK)
-}
-
-/// Where the invite comes from: argument, environment, file, or a prompt.
-fn read_invite(args: &JoinArgs) -> Result<(Invite, Vec<String>), (u8, String)> {
-    let usage = |m: String| (exit::USAGE, m);
-    let text = if let Some(i) = &args.invite {
-        zeroize::Zeroizing::new(i.clone())
-    } else if let Ok(i) = std::env::var("STREAMFLOW_INVITE") {
-        zeroize::Zeroizing::new(i)
-    } else if let Some(path) = &args.invite_file {
-        let content = std::fs::read_to_string(path)
-            .map_err(|e| usage(format!("cannot read --invite-file {}: {e}", path.display())))?;
-        zeroize::Zeroizing::new(content.lines().next().unwrap_or("").to_string())
-    } else if args.headless {
-        return Err(usage(
-            "no invite: pass it as an argument, in STREAMFLOW_INVITE, or with --invite-file (headless mode never prompts)".into(),
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!(
+            "{s:?} has no host: e.g. ws://relay.example.org:8787"
         ));
-    } else {
-        let prompt = if args.room.is_some() {
-            "Secret words: "
-        } else {
-            "Invite (ROOM-SECRET): "
-        };
-        zeroize::Zeroizing::new(
-            rpassword::prompt_password(prompt)
-                .map_err(|e| usage(format!("cannot read the invite: {e}")))?,
-        )
-    };
-    let parsed = match &args.room {
-        Some(room) => Invite::with_room(room, &text),
-        None => Invite::parse(&text),
-    };
-    parsed.map_err(|e| usage(e.to_string()))
-}
-
-pub fn session_config(
-    invite: Invite,
-    relays: Vec<String>,
-    media: &MediaArgs,
-    view: (u32, u32),
-) -> SessionConfig {
-    SessionConfig {
-        relays,
-        invite,
-        name: media.name.clone().unwrap_or_else(default_name),
-        source: media.source.clone(),
-        view,
-        fps: media.fps,
-        kdf: KdfParams::V1,
-        psk: None,
-        timings: Timings::default(),
-        link: crate::net::link::LinkOptions::default(),
-        adapt: !media.fixed_quality,
-        preview: None,
     }
-}
-
-async fn join(args: JoinArgs) -> ExitCode {
-    let (invite, warnings) = match read_invite(&args) {
-        Ok(i) => i,
-        Err((code, message)) => return fail(code, message),
-    };
-    for w in warnings {
-        eprintln!("streamflow: warning: {w}");
-    }
-    let mut config = session_config(invite, args.relays.clone(), &args.media, args.tile);
-    config.link.liveness_timeout = args.liveness_timeout;
-    if args.headless {
-        streamflow_relay::init_logging();
-        let options = crate::headless::HeadlessOptions {
-            duration: args.duration.map(Duration::from_secs_f64),
-            send_chat: args.send_chat.clone(),
-        };
-        ExitCode::from(crate::headless::run(config, options).await)
-    } else {
-        crate::tui::call(config, args.colour, Vec::new(), None).await
-    }
+    Ok(s.to_string())
 }
 
 #[cfg(test)]
@@ -293,5 +218,32 @@ mod tests {
         assert_eq!(parse_size("80x48"), Ok((80, 48)));
         assert!(parse_size("80").is_err());
         assert!(parse_size("0x48").is_err());
+    }
+
+    #[test]
+    fn relay_urls_are_checked_up_front() {
+        assert!(parse_relay_url("ws://127.0.0.1:8787").is_ok());
+        assert!(parse_relay_url("wss://relay.example.org").is_ok());
+        assert!(parse_relay_url("not a url").unwrap_err().contains("ws://"));
+        assert!(parse_relay_url("http://h:1")
+            .unwrap_err()
+            .contains("use ws://h:1"));
+        assert!(parse_relay_url("https://h")
+            .unwrap_err()
+            .contains("wss://h"));
+        assert!(parse_relay_url("ftp://x")
+            .unwrap_err()
+            .contains("not a relay scheme"));
+        assert!(parse_relay_url("relay.example.org:8787").is_err());
+    }
+
+    #[test]
+    fn nonsense_values_are_refused() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|_| ()).map_err(|e| e.kind());
+        assert!(parse(&["streamflow", "join", "x-a-b", "--fps", "0"]).is_err());
+        assert!(parse(&["streamflow", "join", "x-a-b", "--fps", "1000000"]).is_err());
+        assert!(parse(&["streamflow", "join", "x-a-b", "--fps", "12"]).is_ok());
+        assert!(parse(&["streamflow", "join", "x-a-b", "--duration", "-3"]).is_err());
+        assert!(parse(&["streamflow", "join", "x-a-b", "--relay", "ftp://x"]).is_err());
     }
 }

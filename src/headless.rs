@@ -1,6 +1,7 @@
 //! `--headless`: no TUI. stdout carries only events, one flat JSON object per
 //! line (DESIGN.md §1); logs and notes go to stderr.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
@@ -22,11 +23,7 @@ pub struct HeadlessOptions {
 pub fn event_json(event: &SessionEvent) -> Option<Value> {
     Some(match event {
         SessionEvent::Room(e) => match e {
-            Event::Joined {
-                you,
-                room,
-                safety_words,
-            } => json!({"type":"joined","you":you,"room":room,"safety_words":safety_words}),
+            Event::Joined { you, room, .. } => json!({"type":"joined","you":you,"room":room}),
             Event::PeerJoined { peer } => json!({"type":"peer_joined","peer":peer}),
             Event::PeerVerified {
                 peer,
@@ -43,8 +40,9 @@ pub fn event_json(event: &SessionEvent) -> Option<Value> {
             Event::Chat { from, name, text } => {
                 json!({"type":"chat","from":from,"name":name,"text":text})
             }
+            // Aggregated per sender by `run` (see DecryptFailures).
             Event::DecryptFailed { from, reason } => {
-                json!({"type":"decrypt_failed","from":from,"reason":reason})
+                json!({"type":"decrypt_failed","from":from,"reason":reason,"count":1})
             }
             Event::Guessing { failed, wait } => {
                 json!({"type":"guessing","failed":failed,"wait_ms":wait.as_millis() as u64})
@@ -62,9 +60,14 @@ pub fn event_json(event: &SessionEvent) -> Option<Value> {
             json!({"type":"frame","from":from,"seq":seq,"bytes":jpeg.len(),
                    "latency_ms":(latency_ms * 10.0).round() / 10.0})
         }
-        SessionEvent::Reconnecting { attempt, delay } => {
-            json!({"type":"reconnecting","attempt":attempt,"delay_ms":delay.as_millis() as u64})
+        SessionEvent::Reconnecting {
+            attempt,
+            delay,
+            reason,
+        } => {
+            json!({"type":"reconnecting","attempt":attempt,"delay_ms":delay.as_millis() as u64,"reason":reason})
         }
+        SessionEvent::CallEnded(reason) => json!({"type":"call_ended","reason":reason}),
         SessionEvent::Reconnected { .. } => json!({"type":"reconnected"}),
         SessionEvent::ChatUndelivered { text, reason } => {
             json!({"type":"chat_undelivered","text":text,"reason":reason})
@@ -101,9 +104,96 @@ fn print(line: &Value) {
     let _ = out.flush();
 }
 
+/// Undecryptable messages, summed per sender: a peer with the wrong key
+/// sends ~60 a second, which is one fact, not 60 lines. The first of a
+/// burst is printed at once, the rest at most once a second per sender,
+/// as `count`.
+#[derive(Default)]
+struct DecryptFailures {
+    by_sender: HashMap<String, Pending>,
+}
+
+struct Pending {
+    last_printed: tokio::time::Instant,
+    count: u64,
+    reason: String,
+}
+
+/// Senders tracked at once; more are printed as they come (the relay caps
+/// a room's size well below this anyway).
+const MAX_TRACKED_SENDERS: usize = 256;
+const DECRYPT_REPORT_EVERY: Duration = Duration::from_secs(1);
+
+impl DecryptFailures {
+    /// One failure; the line to print now, if any.
+    fn add(&mut self, from: &str, reason: &str, now: tokio::time::Instant) -> Option<Value> {
+        match self.by_sender.get_mut(from) {
+            Some(p) if now < p.last_printed + DECRYPT_REPORT_EVERY => {
+                p.count += 1;
+                p.reason = reason.to_string();
+                None
+            }
+            Some(p) => {
+                let count = p.count + 1;
+                p.count = 0;
+                p.last_printed = now;
+                Some(decrypt_json(from, reason, count))
+            }
+            None => {
+                if self.by_sender.len() < MAX_TRACKED_SENDERS {
+                    self.by_sender.insert(
+                        from.to_string(),
+                        Pending {
+                            last_printed: now,
+                            count: 0,
+                            reason: String::new(),
+                        },
+                    );
+                }
+                Some(decrypt_json(from, reason, 1))
+            }
+        }
+    }
+
+    /// Lines for senders whose second is up (all of them if `all`).
+    fn due(&mut self, now: tokio::time::Instant, all: bool) -> Vec<Value> {
+        let mut out = Vec::new();
+        self.by_sender.retain(|from, p| {
+            let up = now >= p.last_printed + DECRYPT_REPORT_EVERY;
+            if p.count > 0 && (up || all) {
+                out.push(decrypt_json(from, &p.reason, p.count));
+                p.count = 0;
+                p.last_printed = now;
+            }
+            // Quiet senders are forgotten.
+            p.count > 0 || now < p.last_printed + 10 * DECRYPT_REPORT_EVERY
+        });
+        out
+    }
+}
+
+fn decrypt_json(from: &str, reason: &str, count: u64) -> Value {
+    json!({"type":"decrypt_failed","from":from,"reason":reason,"count":count})
+}
+
 pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
+    use tokio::signal::unix::{signal, SignalKind};
     let (events_tx, mut events_rx) = mpsc::channel(4096);
     let (commands_tx, commands_rx) = mpsc::channel(64);
+    // Signals that would end the process leave the room first (the others
+    // see a goodbye, not a timeout).
+    let signals = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+        signal(SignalKind::interrupt()),
+    );
+    let (mut terminate, mut hangup, mut interrupt) = match signals {
+        (Ok(t), Ok(h), Ok(i)) => (t, h, i),
+        _ => {
+            eprintln!("streamflow: cannot install signal handlers");
+            return exit::ERROR;
+        }
+    };
     let mut session = tokio::spawn(session::run(config, events_tx, commands_rx));
     let start = tokio::time::Instant::now();
     let far = start + Duration::from_secs(100 * 365 * 86_400);
@@ -114,45 +204,103 @@ pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
         .unwrap_or(start + Duration::from_secs(2));
     let mut chat = options.send_chat;
     let mut left = false;
+    let mut failures = DecryptFailures::default();
+    let mut safety_words = String::new();
+    let mut report = tokio::time::interval(DECRYPT_REPORT_EVERY);
+    let mut on_event = |ev: SessionEvent, failures: &mut DecryptFailures| match ev {
+        SessionEvent::Warning(w) => eprintln!("streamflow: {w}"),
+        SessionEvent::Status(s) => eprintln!("streamflow: {s}"),
+        SessionEvent::Room(Event::DecryptFailed { from, reason }) => {
+            if let Some(line) = failures.add(&from, &reason, tokio::time::Instant::now()) {
+                print(&line);
+            }
+        }
+        SessionEvent::Keys {
+            safety_words: words,
+            epoch,
+        } => {
+            if words != safety_words {
+                print(&json!({"type":"safety_words","words":words,"epoch":epoch}));
+                safety_words = words;
+            }
+        }
+        ev => {
+            if let Some(line) = event_json(&ev) {
+                print(&line);
+            }
+        }
+    };
     let ended = loop {
-        tokio::select! {
-            ev = events_rx.recv() => match ev {
-                Some(SessionEvent::Warning(w)) => eprintln!("streamflow: {w}"),
-                Some(SessionEvent::Status(s)) => eprintln!("streamflow: {s}"),
-                Some(ev) => {
-                    if let Some(line) = event_json(&ev) {
-                        print(&line);
-                    }
+        let leave = tokio::select! {
+            ev = events_rx.recv() => {
+                if let Some(ev) = ev {
+                    on_event(ev, &mut failures);
                 }
-                None => {}
-            },
+                false
+            }
+            _ = report.tick() => {
+                for line in failures.due(tokio::time::Instant::now(), false) {
+                    print(&line);
+                }
+                false
+            }
             _ = tokio::time::sleep_until(chat_at), if chat.is_some() => {
                 if let Some(text) = chat.take() {
                     let _ = commands_tx.send(SessionCommand::Chat(text)).await;
                 }
+                false
             }
-            _ = tokio::time::sleep_until(end_at), if !left => {
-                left = true;
-                let _ = commands_tx.send(SessionCommand::Leave).await;
-            }
-            _ = tokio::signal::ctrl_c(), if !left => {
-                left = true;
-                let _ = commands_tx.send(SessionCommand::Leave).await;
-            }
+            _ = tokio::time::sleep_until(end_at), if !left => true,
+            _ = terminate.recv(), if !left => true,
+            _ = hangup.recv(), if !left => true,
+            _ = interrupt.recv(), if !left => true,
             result = &mut session => {
                 break result.unwrap_or_else(|e| Ended { code: exit::ERROR, message: format!("session crashed: {e}") });
             }
+        };
+        if leave {
+            left = true;
+            let _ = commands_tx.send(SessionCommand::Leave).await;
         }
     };
     // Events still queued (e.g. the last frames) are printed before exiting.
     while let Ok(ev) = events_rx.try_recv() {
-        if let Some(line) = event_json(&ev) {
-            print(&line);
-        }
+        on_event(ev, &mut failures);
+    }
+    for line in failures.due(tokio::time::Instant::now(), true) {
+        print(&line);
     }
     if ended.code != exit::OK {
         print(&error_json(&ended));
         eprintln!("streamflow: {}", ended.message);
     }
     ended.code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decrypt_failures_are_summed_per_sender_per_second() {
+        let t0 = tokio::time::Instant::now();
+        let mut f = DecryptFailures::default();
+        assert!(
+            f.add("a", "bad tag", t0).is_some(),
+            "the first is said at once"
+        );
+        for i in 1..60 {
+            let at = t0 + Duration::from_millis(i * 15);
+            assert!(f.add("a", "bad tag", at).is_none());
+        }
+        assert!(f.add("b", "bad tag", t0).is_some(), "per sender");
+        assert!(f.due(t0 + Duration::from_millis(900), false).is_empty());
+        let lines = f.due(t0 + Duration::from_millis(1000), false);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["count"], 59);
+        assert_eq!(lines[0]["from"], "a");
+        // Quiet senders are dropped after a while.
+        f.due(t0 + Duration::from_secs(30), false);
+        assert!(f.by_sender.is_empty());
+    }
 }

@@ -1,11 +1,12 @@
 //! StreamFlow client: end-to-end encrypted, terminal-first video calls.
 //!
-//! The binary (`src/main.rs`) is a thin shell over [`cli`]. The sans-I/O cores
+//! The binary (`src/main.rs`) parses with [`cli`] and runs [`commands`]. The sans-I/O cores
 //! ([`crypto`], [`room`]) are driven by tasks at the edges ([`session`],
 //! [`net`], [`media`]) and shown by [`tui`] or [`headless`].
 
 pub mod bench;
 pub mod cli;
+pub mod commands;
 pub mod crypto;
 pub mod headless;
 pub mod invite;

@@ -6,5 +6,5 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = streamflow::cli::Cli::parse();
-    streamflow::cli::run(cli)
+    streamflow::commands::run(cli)
 }

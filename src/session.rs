@@ -37,6 +37,9 @@ pub struct Ended {
     pub message: String,
 }
 
+/// The message of an ordinary leave (nothing more to say).
+pub const LEFT: &str = "left the call";
+
 pub struct SessionConfig {
     pub relays: Vec<String>,
     pub invite: Invite,
@@ -53,6 +56,31 @@ pub struct SessionConfig {
     /// Adapt quality, frame rate and size to the network (on by default).
     pub adapt: bool,
     pub preview: Option<Preview>,
+    /// The source, already opened by the caller (who reported its
+    /// problems before anything else); else opened from `source`. (In a
+    /// mutex only so the config can be shared across awaits; taken once.)
+    pub opened_source: Option<std::sync::Mutex<Box<dyn source::FrameSource>>>,
+}
+
+impl SessionConfig {
+    /// Defaults for everything but the essentials.
+    pub fn new(invite: Invite, relays: Vec<String>, name: String, source: SourceSpec) -> Self {
+        SessionConfig {
+            relays,
+            invite,
+            name,
+            source,
+            view: (80, 48),
+            fps: 30,
+            kdf: KdfParams::V1,
+            psk: None,
+            timings: Timings::default(),
+            link: link::LinkOptions::default(),
+            adapt: true,
+            preview: None,
+            opened_source: None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -72,11 +100,15 @@ pub enum SessionEvent {
         timestamp_us: u64,
     },
     Rtt(Duration),
-    /// The relay connection was lost; the next attempt is in `delay`.
+    /// The relay connection was lost (`reason`); the next attempt is in
+    /// `delay`.
     Reconnecting {
         attempt: u32,
         delay: Duration,
+        reason: String,
     },
+    /// The relay ended the call on purpose (its host quit).
+    CallEnded(String),
     /// Back in the call (a new key, new handshakes).
     Reconnected {
         relay: String,
@@ -103,7 +135,7 @@ pub enum SessionEvent {
     /// A peer's camera state (from its sealed state messages).
     PeerCamera {
         peer: String,
-        on: bool,
+        state: state::Camera,
     },
     Warning(String),
     Ended(Ended),
@@ -182,6 +214,16 @@ pub mod state {
     pub const VIEW: u8 = 1;
     pub const CAMERA: u8 = 2;
 
+    /// A member's camera, as it tells the others.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Camera {
+        On,
+        /// Turned off for now (`v`).
+        Off,
+        /// No video source at all: view only.
+        Absent,
+    }
+
     pub fn view(w: u32, h: u32) -> Vec<u8> {
         let mut v = vec![VIEW];
         v.extend_from_slice(&(w.min(u16::MAX as u32) as u16).to_be_bytes());
@@ -189,8 +231,22 @@ pub mod state {
         v
     }
 
-    pub fn camera(on: bool) -> Vec<u8> {
-        vec![CAMERA, on as u8]
+    pub fn camera(state: Camera) -> Vec<u8> {
+        let value = match state {
+            Camera::Off => 0,
+            Camera::On => 1,
+            Camera::Absent => 2,
+        };
+        vec![CAMERA, value]
+    }
+
+    pub fn parse_camera(value: u8) -> Option<Camera> {
+        Some(match value {
+            0 => Camera::Off,
+            1 => Camera::On,
+            2 => Camera::Absent,
+            _ => return None,
+        })
     }
 }
 
@@ -209,6 +265,7 @@ pub async fn derive_psk_async(
 }
 
 const VIEW_REFRESH: Duration = Duration::from_secs(3);
+const WRONG_PASSPHRASE: &str = "wrong passphrase: the members of this room could not verify your invite; check the words and try again";
 /// Attempts before the first connection gives up with exit code 4.
 const CONNECT_ATTEMPTS: u32 = 3;
 
@@ -217,16 +274,20 @@ pub async fn run(
     events: mpsc::Sender<SessionEvent>,
     commands: mpsc::Receiver<SessionCommand>,
 ) -> Ended {
-    // Open the source first: a missing camera is the most common problem and
-    // should be said before anything else happens.
-    let source = match source::open(&config.source, &config.name) {
-        Ok(s) => s,
-        Err(e) => {
-            return Ended {
-                code: exit::USAGE,
-                message: e.to_string(),
+    // Open the source first (if the caller hasn't): a missing camera is the
+    // most common problem and should be said before anything else happens.
+    let mut config = config;
+    let source = match config.opened_source.take() {
+        Some(s) => Some(s.into_inner().unwrap_or_else(|e| e.into_inner())),
+        None => match source::open(&config.source, &config.name) {
+            Ok(s) => s,
+            Err(e) => {
+                return Ended {
+                    code: exit::USAGE,
+                    message: e.to_string(),
+                }
             }
-        }
+        },
     };
     let psk = match config.psk.clone() {
         Some(psk) => psk,
@@ -266,6 +327,7 @@ pub async fn run(
         commands,
         capture_rx,
         capturing: capture_thread.is_some(),
+        has_source: capture_thread.is_some(),
         signing: Arc::new(SigningIdentity::generate(&mut rand_core::OsRng)),
         chat: ChatQueue::default(),
         recent: Recent::default(),
@@ -299,6 +361,8 @@ struct Session {
     commands: mpsc::Receiver<SessionCommand>,
     capture_rx: mpsc::Receiver<CaptureEvent>,
     capturing: bool,
+    /// We have a video source at all (else we are view only).
+    has_source: bool,
     /// Our signing key, for the whole session: members recognise us by it
     /// after a reconnect.
     signing: Arc<SigningIdentity>,
@@ -322,7 +386,7 @@ impl Session {
     async fn run(&mut self) -> Ended {
         let mut attempt = 0u32;
         let mut ever_connected = false;
-        let mut last_error;
+        let mut last_error: String;
         loop {
             match self.connect_any().await {
                 Ok((url, link, link_events, welcome)) => {
@@ -336,16 +400,14 @@ impl Session {
                         CallEnd::Ended(e) => return e,
                         CallEnd::Lost(reason) => {
                             self.lost_at = Some(Instant::now());
-                            self.emit(SessionEvent::Warning(format!("{reason}; reconnecting")))
-                                .await;
                             last_error = reason;
                         }
                     }
                 }
-                Err(link::LinkError::Refused(msg)) => {
+                Err(e @ (link::LinkError::Refused(_) | link::LinkError::Tls(_))) => {
                     return Ended {
                         code: exit::ERROR,
-                        message: msg,
+                        message: e.to_string(),
                     };
                 }
                 Err(e) => {
@@ -363,8 +425,12 @@ impl Session {
             attempt += 1;
             let delay = backoff::delay(attempt, backoff::random_unit());
             if ever_connected {
-                self.emit(SessionEvent::Reconnecting { attempt, delay })
-                    .await;
+                self.emit(SessionEvent::Reconnecting {
+                    attempt,
+                    delay,
+                    reason: last_error.clone(),
+                })
+                .await;
             } else {
                 self.emit(SessionEvent::Status(format!(
                     "{last_error}; retrying in {:.1} s",
@@ -386,9 +452,9 @@ impl Session {
         for url in &self.config.relays {
             self.emit(SessionEvent::Status(format!("connecting to {url}…")))
                 .await;
-            match link::connect(url, self.config.invite.room(), self.config.link).await {
+            match link::connect(url, self.config.invite.room(), self.config.link.clone()).await {
                 Ok((link, events, welcome)) => return Ok((url.clone(), link, events, welcome)),
-                Err(e @ link::LinkError::Refused(_)) => return Err(e),
+                Err(e @ (link::LinkError::Refused(_) | link::LinkError::Tls(_))) => return Err(e),
                 Err(e) => last = Some(e),
             }
         }
@@ -396,6 +462,21 @@ impl Session {
             url: String::new(),
             reason: "no relay given".into(),
         }))
+    }
+
+    /// What we tell the others about our camera.
+    fn camera_state(&self) -> state::Camera {
+        if !self.has_source {
+            state::Camera::Absent
+        } else if self
+            .control
+            .enabled
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            state::Camera::On
+        } else {
+            state::Camera::Off
+        }
     }
 
     /// Offline: wait out the backoff while still taking commands (chat is
@@ -411,7 +492,7 @@ impl Session {
                     Some(SessionCommand::Camera(on)) => self.control.enabled.store(on, std::sync::atomic::Ordering::Relaxed),
                     Some(SessionCommand::View(w, h)) => self.my_view = (w, h),
                     Some(SessionCommand::Leave) | None => {
-                        return Some(Ended { code: exit::OK, message: "left the call".into() });
+                        return Some(Ended { code: exit::OK, message: LEFT.into() });
                     }
                 },
             }
@@ -540,6 +621,11 @@ impl Session {
                             vec![]
                         }
                         LinkEvent::Closed(reason) => return lost(reason),
+                        LinkEvent::CallEnded(reason) => {
+                            let message = if reason.is_empty() { "the call was ended".to_string() } else { reason };
+                            self.emit(SessionEvent::CallEnded(message.clone())).await;
+                            return ended(exit::OK, message);
+                        }
                     };
                     driver.apply(&mut room, out).await;
                 }
@@ -575,7 +661,7 @@ impl Session {
                         }
                         Some(SessionCommand::Camera(on)) => {
                             self.control.enabled.store(on, std::sync::atomic::Ordering::Relaxed);
-                            if let Some(out) = room.seal(Stream::State, 0, &state::camera(on), capture::now_us(), now) {
+                            if let Some(out) = room.seal(Stream::State, 0, &state::camera(self.camera_state()), capture::now_us(), now) {
                                 driver.apply(&mut room, vec![out]).await;
                             }
                         }
@@ -589,7 +675,12 @@ impl Session {
                             driver.link.leave().await;
                             // Let the writer flush the leave.
                             tokio::time::sleep(Duration::from_millis(50)).await;
-                            return ended(exit::OK, "left the call".into());
+                            // Refused, and nobody confirmed by now: that is
+                            // the verdict, however short the call was.
+                            if room.refused_and_unconfirmed() {
+                                return ended(exit::WRONG_PASSPHRASE, WRONG_PASSPHRASE.into());
+                            }
+                            return ended(exit::OK, LEFT.into());
                         }
                     }
                 }
@@ -604,8 +695,13 @@ impl Session {
                     if now.duration_since(last_view_sent) >= VIEW_REFRESH {
                         last_view_sent = now;
                         let (w, h) = self.my_view;
-                        if let Some(out) = room.seal(Stream::State, 0, &state::view(w, h), capture::now_us(), now) {
-                            driver.apply(&mut room, vec![out]).await;
+                        // What size we show others at, and whether we send
+                        // video at all (so a view-only member doesn't look
+                        // broken to the others).
+                        for message in [state::view(w, h), state::camera(self.camera_state())] {
+                            if let Some(out) = room.seal(Stream::State, 0, &message, capture::now_us(), now) {
+                                driver.apply(&mut room, vec![out]).await;
+                            }
                         }
                     }
                 }
@@ -788,14 +884,16 @@ impl Driver {
                         self.peer_views.insert(from.clone(), (w, h));
                         self.update_encode_size();
                     }
-                    Some((&state::CAMERA, [on])) => {
-                        let _ = self
-                            .events
-                            .send(SessionEvent::PeerCamera {
-                                peer: from.clone(),
-                                on: *on != 0,
-                            })
-                            .await;
+                    Some((&state::CAMERA, [value])) => {
+                        if let Some(camera) = state::parse_camera(*value) {
+                            let _ = self
+                                .events
+                                .send(SessionEvent::PeerCamera {
+                                    peer: from.clone(),
+                                    state: camera,
+                                })
+                                .await;
+                        }
                     }
                     _ => {}
                 }
@@ -864,7 +962,7 @@ impl Driver {
             Event::WrongPassphrase => {
                 self.ended = Some(Ended {
                     code: exit::WRONG_PASSPHRASE,
-                    message: "wrong passphrase: the members of this room could not verify your invite; check the words and try again".into(),
+                    message: WRONG_PASSPHRASE.into(),
                 });
             }
             _ => {}

@@ -65,7 +65,7 @@ fn app_with_peers(n: usize) -> App {
 fn grid_with_one_two_and_five_peers() {
     for n in [1, 2, 5] {
         let mut app = app_with_peers(n);
-        let text = screen(&mut app, 100, 30);
+        let text = screen(&mut app, 120, 32);
         for i in 0..n {
             assert!(text.contains(&format!("peer{i}")), "peer{i} label");
         }
@@ -82,14 +82,14 @@ fn chat_pane_and_help_overlay() {
     for c in "hello there".chars() {
         app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
     }
-    let text = screen(&mut app, 100, 30);
+    let text = screen(&mut app, 120, 32);
     assert!(text.contains("> hello there"));
     assert!(text.contains("Enter sends"));
     snapshot("chat_typing", &text);
     app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
     app.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
     app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
-    let text = screen(&mut app, 100, 30);
+    let text = screen(&mut app, 120, 32);
     assert!(text.contains("you: hello there"));
     assert!(text.contains("StreamFlow keys"));
     assert!(text.contains("cycle colours"));
@@ -101,17 +101,77 @@ fn chat_pane_and_help_overlay() {
     assert!(app.quit);
 }
 
+/// A call as it looks mid-way: three verified peers, safety words, chat.
+fn app_in_a_call() -> App {
+    let mut app = app_with_peers(3);
+    app.status.connection = "in the call".into();
+    app.status.safety_words = "abdominal unsworn gladness tapioca".into();
+    app.status.tty = "tty 38 ms".into();
+    app.notice("peer0 joined (verified)");
+    app
+}
+
+#[test]
+fn small_terminals_keep_the_safety_words_whole() {
+    let words = "safety: abdominal unsworn gladness tapioca";
+    for (w, h) in [(80u16, 24u16), (60, 20), (40, 12)] {
+        let mut app = app_in_a_call();
+        let text = screen(&mut app, w, h);
+        let flat = text
+            .lines()
+            .map(str::trim_end)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(flat.contains(words), "{w}x{h}: safety words cut:\n{text}");
+        assert!(text.contains('▀'), "{w}x{h}: video shown:\n{text}");
+        snapshot(&format!("call_{w}x{h}"), &text);
+        // Chat opens as a strip, with who is in the call.
+        app.on_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+        let text = screen(&mut app, w, h);
+        let flat = text
+            .lines()
+            .map(str::trim_end)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            flat.contains(words),
+            "{w}x{h} chat: safety words cut:\n{text}"
+        );
+        assert!(text.contains("Chat"), "{w}x{h}: chat strip:\n{text}");
+        snapshot(&format!("call_{w}x{h}_chat"), &text);
+        // The help overlay names them too.
+        app.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+        app.on_key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE));
+        let text = screen(&mut app, w, h);
+        assert!(text.contains("abdominal unsworn"), "{w}x{h} help:\n{text}");
+    }
+    // At 80 columns the words share the status line.
+    let mut app = app_in_a_call();
+    let text = screen(&mut app, 80, 24);
+    let last = text.lines().last().unwrap();
+    assert!(last.contains(words), "{last}");
+    // At 80x24 the video takes the width: two tiles side by side span it.
+    let top = text.lines().next().unwrap();
+    assert!(top.contains("me (you)") && top.contains("peer0"), "{top}");
+}
+
 #[test]
 fn small_terminal_and_focus() {
     let mut app = app_with_peers(3);
-    // Too narrow for the sidebar: video only, status line still there.
+    // Too small for four tiles: one at a time, the first of the others.
     let text = screen(&mut app, 40, 12);
     assert!(!text.contains("In the call"));
     assert!(text.contains('▀'));
+    assert!(text.starts_with("peer0"), "{text}");
+    assert!(text.lines().next().unwrap().contains("2/4"), "{text}");
+    app.on_key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::NONE));
+    assert!(screen(&mut app, 40, 12).starts_with("peer1"));
+    app.focused_tile = None;
     // Tiny terminals don't panic.
     for (w, h) in [(1, 1), (5, 2), (20, 3)] {
         screen(&mut app, w, h);
     }
+    screen(&mut app, 100, 30);
     app.on_key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::NONE));
     let text = screen(&mut app, 100, 30);
     assert!(text.lines().next().unwrap().starts_with("peer0"), "{text}");
@@ -184,4 +244,46 @@ fn demo_in_tmux() {
     );
     assert_eq!(alternate, "0", "still in the alternate screen");
     assert!(!exited.contains('▀'), "video left on the restored screen");
+}
+
+/// Peers without video say why ("camera off", "view only") and show no rate.
+#[test]
+fn peers_without_video_say_why() {
+    use streamflow::session::state::Camera;
+    let mut app = app_with_peers(3);
+    app.set_camera("id0", Camera::Off);
+    app.set_camera("id1", Camera::Absent);
+    let text = screen(&mut app, 120, 32);
+    assert!(text.contains("camera off"), "{text}");
+    assert!(text.contains("view only"), "{text}");
+    for line in text
+        .lines()
+        .filter(|l| l.contains("peer0") || l.contains("peer1"))
+    {
+        assert!(!line.contains("fps"), "{line}");
+    }
+}
+
+/// The host's `s` shows the invite and the whole join line, unwrapped.
+#[test]
+fn the_share_overlay_shows_the_invite_whole() {
+    use streamflow::tui::app::Share;
+    let mut app = app_with_peers(1);
+    let invite = "k7f3m2q9xw4hd8ta-banjo-velvet-canyon-pellet-drift";
+    app.share = Some(Share {
+        invite: invite.into(),
+        relay: "ws://203.0.113.7:8787".into(),
+    });
+    app.on_key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::NONE));
+    let text = screen(&mut app, 100, 30);
+    assert!(
+        text.contains(&format!(
+            "streamflow join {invite} --relay ws://203.0.113.7:8787"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!("invite: {invite}")), "{text}");
+    snapshot("share_overlay", &text);
+    app.on_key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE));
+    assert!(!app.show_share);
 }

@@ -127,7 +127,8 @@ impl Connection {
                     return LeaveReason::Error;
                 }
                 _ = shutdown.cancelled() => {
-                    self.outbox.close(1001, "relay shutting down");
+                    let (code, reason) = self.shared.farewell.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    self.outbox.close(code, reason);
                     return LeaveReason::Error;
                 }
             };

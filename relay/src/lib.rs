@@ -41,9 +41,9 @@ pub fn init_logging() {
 pub async fn run(config: RelayConfig) -> anyhow::Result<()> {
     let relay = start(config).await?;
     eprintln!(
-        "StreamFlow relay on {} (health and metrics on http://{}/healthz, /metrics). Ctrl-C stops it.",
+        "StreamFlow relay on {} (health and metrics on {}, /metrics). Ctrl-C stops it.",
         relay.url(),
-        relay.metrics_addr()
+        relay.health_url()
     );
     relay.run_until_signal().await;
     Ok(())

@@ -19,6 +19,12 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Longest room id the relay accepts.
 pub const MAX_ROOM_ID_LEN: usize = 128;
 
+/// WebSocket close code (additive to protocol v1) for a relay that ends the
+/// call on purpose, e.g. the relay embedded in `streamflow host` when its
+/// host quits: clients say so and exit instead of reconnecting. A relay
+/// shutting down for a restart closes with 1001 (going away): reconnect.
+pub const CLOSE_CALL_ENDED: u16 = 4000;
+
 /// Which of a receiver's two queues a message goes through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -40,6 +40,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub queue_limits: QueueLimits,
     pub shutdown: CancellationToken,
+    /// The close code and reason connections get on shutdown.
+    pub farewell: Mutex<(u16, String)>,
     /// WebSocket connection tasks, awaited on shutdown.
     tasks: TaskTracker,
     counts: Mutex<ConnectionCounts>,
@@ -71,6 +73,17 @@ impl RelayHandle {
         self.metrics_addr
     }
 
+    /// Where `/healthz` answers: `https://` when it shares the TLS listen
+    /// port, `http://` on its own `--metrics-listen` port or without TLS.
+    pub fn health_url(&self) -> String {
+        let scheme = if self.tls && self.metrics_addr == self.addr {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}/healthz", self.metrics_addr)
+    }
+
     /// `ws://ADDR` (or `wss://`) for clients.
     pub fn url(&self) -> String {
         let scheme = if self.tls { "wss" } else { "ws" };
@@ -81,8 +94,25 @@ impl RelayHandle {
         &self.shared.metrics
     }
 
-    /// Closes every connection (peers see close code 1001) and stops listening.
-    pub async fn shutdown(mut self) {
+    /// Closes every connection (peers see close code 1001, "going away":
+    /// they reconnect) and stops listening.
+    pub async fn shutdown(self) {
+        self.close(1001, "relay shutting down").await;
+    }
+
+    /// Ends the call for everyone: connections close with
+    /// [`crate::protocol::CLOSE_CALL_ENDED`] and `reason`, so clients say so
+    /// and exit instead of reconnecting (the host of an embedded relay quit).
+    pub async fn end_call(self, reason: &str) {
+        self.close(crate::protocol::CLOSE_CALL_ENDED, reason).await;
+    }
+
+    async fn close(mut self, code: u16, reason: &str) {
+        *self
+            .shared
+            .farewell
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = (code, reason.to_string());
         self.shared.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
         self.shared.tasks.close();
@@ -167,6 +197,7 @@ pub async fn start(config: RelayConfig) -> anyhow::Result<RelayHandle> {
         metrics,
         queue_limits,
         shutdown: CancellationToken::new(),
+        farewell: Mutex::new((1001, "relay shutting down".into())),
         tasks: TaskTracker::new(),
         counts: Mutex::new(ConnectionCounts::default()),
         config,
@@ -215,6 +246,12 @@ fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<Tls
     if certs.is_empty() {
         bail!("no certificate found in {}", cert.display());
     }
+    if is_ca_certificate(&certs[0]) {
+        bail!(
+            "the first certificate in {} is a CA certificate (CA:TRUE): clients refuse it as a server's. Give the relay a leaf certificate for its host name, signed by that CA (chain after it)",
+            cert.display()
+        );
+    }
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("cannot read a PEM private key from {}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -224,6 +261,24 @@ fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<Tls
         .with_single_cert(certs, key)
         .context("certificate and key do not match")?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// True when the certificate says it is a CA (basicConstraints CA:TRUE).
+fn is_ca_certificate(der: &[u8]) -> bool {
+    use x509_cert::der::oid::AssociatedOid;
+    use x509_cert::der::Decode;
+    let Ok(cert) = x509_cert::Certificate::from_der(der) else {
+        return false; // rustls will say what is wrong with it
+    };
+    cert.tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .filter(|ext| ext.extn_id == x509_cert::ext::pkix::BasicConstraints::OID)
+        .filter_map(|ext| {
+            x509_cert::ext::pkix::BasicConstraints::from_der(ext.extn_value.as_bytes()).ok()
+        })
+        .any(|bc| bc.ca)
 }
 
 async fn accept_loop(

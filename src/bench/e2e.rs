@@ -21,13 +21,16 @@ use crate::tui::render::{draw_image, ColourMode, TileMemory};
 
 #[derive(Args)]
 pub struct E2eArgs {
-    #[arg(long, default_value_t = 4)]
-    peers: usize,
-    #[arg(long, default_value_t = 10)]
+    /// Members in the call (at least 2), each sending the test pattern.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(2..=32))]
+    peers: u32,
+    /// Seconds measured, after everyone is verified.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     seconds: u64,
     /// Tile each receiver shows, in cells (video is twice as tall in pixels).
     #[arg(long, default_value = "80x24", value_parser = crate::cli::parse_size)]
     tile: (u32, u32),
+    /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
 }
@@ -39,9 +42,6 @@ struct Member {
 }
 
 pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
-    if args.peers < 2 {
-        anyhow::bail!("--peers must be at least 2");
-    }
     let relay = streamflow_relay::start(streamflow_relay::RelayConfig::loopback()).await?;
     let invite = Invite::generate(&mut rand_core::OsRng);
     let psk = session::derive_psk_async(&invite, KdfParams::V1)
@@ -54,17 +54,13 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
     let cpu0 = process_cpu_seconds(std::process::id()).unwrap_or(0.0);
     let mut handles = Vec::new();
     for i in 0..args.peers {
-        let mut config = crate::cli::session_config(
+        let mut config = session::SessionConfig::new(
             invite.clone(),
             vec![relay.url()],
-            &crate::cli::MediaArgs {
-                name: Some(format!("peer{i}")),
-                source: SourceSpec::Test,
-                fps: 30,
-                fixed_quality: false,
-            },
-            px,
+            format!("peer{i}"),
+            SourceSpec::Test,
         );
+        config.view = px;
         config.psk = Some(psk.clone());
         let (tx, mut rx) = mpsc::channel(4096);
         let (cmd_tx, cmd_rx) = mpsc::channel(8);

@@ -89,7 +89,7 @@ struct Scene {
 
 fn fresh_app(mode: ColourMode) -> App {
     let mut app = App::new("bench", mode, None);
-    app.me.camera_on = false;
+    app.me.camera = crate::session::state::Camera::Off;
     app
 }
 

@@ -231,7 +231,7 @@ pub fn render(args: LocalArgs) -> anyhow::Result<()> {
         let mut screen = Screen::new(area);
         let mut back = ratatui::buffer::Buffer::empty(area);
         let mut app = App::new("bench", mode, None);
-        app.me.camera_on = false;
+        app.me.camera = crate::session::state::Camera::Off;
         let mut tile_px = (80u32, 48u32);
         let mut micros = Vec::new();
         let mut bytes = Vec::new();

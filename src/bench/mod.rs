@@ -59,7 +59,24 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("streamflow bench: {e:#}");
-            ExitCode::from(crate::session::exit::ERROR)
+            let code = if e.is::<Usage>() {
+                crate::session::exit::USAGE
+            } else {
+                crate::session::exit::ERROR
+            };
+            ExitCode::from(code)
         }
     }
 }
+
+/// A combination of flags that can't work (exit 2, like clap's own errors).
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}

@@ -30,21 +30,27 @@ pub struct RelayBenchArgs {
     relays: Vec<String>,
     /// Without --relay: start this many child relays (clients are spread
     /// over them, so rooms span relays). More than one needs --redis.
-    #[arg(long = "relays", default_value_t = 1)]
-    relay_count: usize,
-    /// Redis URL for the child relays.
+    #[arg(long = "relays", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    relay_count: u32,
+    /// Redis URL for the child relays (e.g. redis://127.0.0.1:6379).
     #[arg(long)]
     redis: Option<String>,
-    #[arg(long, default_value_t = 20)]
-    rooms: usize,
-    #[arg(long, default_value_t = 10)]
-    peers: usize,
-    #[arg(long, default_value_t = 30)]
+    /// Rooms, each with --peers members all sending to each other.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    rooms: u32,
+    /// Members per room (at least 2).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..))]
+    peers: u32,
+    /// Frames per second each member sends.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1000))]
     fps: u32,
-    #[arg(long, default_value_t = 4096)]
-    frame_bytes: usize,
-    #[arg(long, default_value_t = 10)]
+    /// Bytes per frame before base64 (the relay's cost is per byte and per message).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(8..=1_000_000))]
+    frame_bytes: u32,
+    /// Seconds measured, after everyone joined.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     seconds: u64,
+    /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
 }
@@ -119,6 +125,31 @@ async fn scrape(addr: std::net::SocketAddr, metric: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// Connects once to `url`, so a relay that is not there is reported as
+/// such (with the reason: refused, unknown host, timeout) before the load
+/// starts.
+async fn check_reachable(url: &str) -> anyhow::Result<()> {
+    const LIMIT: Duration = Duration::from_secs(5);
+    match tokio::time::timeout(LIMIT, tokio_tungstenite::connect_async(url)).await {
+        Ok(Ok((mut ws, _))) => {
+            let _ = ws.close(None).await;
+            Ok(())
+        }
+        Ok(Err(e)) => {
+            let reason = match &e {
+                tokio_tungstenite::tungstenite::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::ConnectionRefused =>
+                {
+                    "connection refused".to_string()
+                }
+                other => other.to_string(),
+            };
+            bail!("cannot reach the relay at {url}: {reason}; is `streamflow relay` running there?")
+        }
+        Err(_) => bail!("no answer from the relay at {url} within {LIMIT:?}"),
+    }
+}
+
 /// Pulls the 8-byte send timestamp out of a blob without a full JSON parse.
 fn sent_at(text: &str) -> Option<u64> {
     let start = text.find("\"data\":\"")? + 8;
@@ -128,16 +159,14 @@ fn sent_at(text: &str) -> Option<u64> {
 }
 
 pub async fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
-    if args.peers < 2 || args.rooms == 0 || args.fps == 0 || args.seconds == 0 {
-        bail!("need --peers ≥ 2, --rooms ≥ 1, --fps ≥ 1 and --seconds ≥ 1");
-    }
     let mut children = Vec::new();
     let urls = if args.relays.is_empty() {
         if args.relay_count > 1 && args.redis.is_none() {
-            bail!(
+            return Err(super::Usage(format!(
                 "--relays {} needs --redis URL so the relays share rooms",
                 args.relay_count
-            );
+            ))
+            .into());
         }
         for _ in 0..args.relay_count.max(1) {
             children.push(spawn_relay(args.redis.as_deref()).await?);
@@ -150,15 +179,19 @@ pub async fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
     } else {
         args.relays.clone()
     };
+    // A dead relay is said at once, not after every client timed out.
+    for url in &urls {
+        check_reachable(url).await?;
+    }
     let counters = Arc::new(Counters::default());
     let latencies = Arc::new(Mutex::new(Vec::<f64>::with_capacity(1 << 20)));
     let measuring = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let total = args.rooms * args.peers;
+    let total = (args.rooms * args.peers) as usize;
     let start_barrier = Arc::new(tokio::sync::Barrier::new(total + 1));
-    let payload_len = args.frame_bytes.max(8);
+    let payload_len = args.frame_bytes as usize;
     let mut tasks = Vec::with_capacity(total);
     for i in 0..total {
-        let room = format!("bench-{}", i / args.peers);
+        let room = format!("bench-{}", i / args.peers as usize);
         let url = urls[i % urls.len()].clone();
         let (counters, latencies, measuring, barrier) = (
             counters.clone(),

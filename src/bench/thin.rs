@@ -18,11 +18,12 @@ use crate::session::{self, SessionCommand, SessionEvent};
 #[derive(Args)]
 pub struct ThinArgs {
     /// Measured seconds per run (after a settling period of 5 s).
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     seconds: u64,
     /// Link rate in bytes per second (25000 ≈ 200 kbit/s).
-    #[arg(long, default_value_t = 25_000)]
+    #[arg(long, default_value_t = 25_000, value_parser = clap::value_parser!(u64).range(1000..))]
     rate: u64,
+    /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
 }
@@ -43,17 +44,8 @@ fn member(
     adapt: bool,
     window: (Instant, Instant),
 ) -> Member {
-    let mut config = crate::cli::session_config(
-        invite.clone(),
-        vec![url],
-        &crate::cli::MediaArgs {
-            name: Some(name.into()),
-            source,
-            fps: 30,
-            fixed_quality: !adapt,
-        },
-        (80, 48),
-    );
+    let mut config = session::SessionConfig::new(invite.clone(), vec![url], name.into(), source);
+    config.adapt = adapt;
     config.psk = Some(psk.clone());
     let (tx, mut rx) = mpsc::channel(4096);
     let (cmd_tx, cmd_rx) = mpsc::channel(8);
@@ -95,10 +87,25 @@ pub async fn run(args: ThinArgs) -> anyhow::Result<()> {
     ));
     let settle = Duration::from_secs(5);
     let measure = Duration::from_secs(args.seconds);
+    // Four runs of settle + measure: say where we are (stderr; stdout
+    // carries only the result).
+    let runs = 4;
+    let mut run_no = 0;
+    let mut progress = |what: &str| {
+        run_no += 1;
+        eprintln!(
+            "bench thin: run {run_no}/{runs}: {what} ({:.0} s)…",
+            (settle + measure).as_secs_f64()
+        );
+    };
     for adapt in [true, false] {
         let tag = if adapt { "adapt_on" } else { "adapt_off" };
         // Uplink: the sender's link is thin.
         {
+            progress(&format!(
+                "thin uplink, adaptation {}",
+                if adapt { "on" } else { "off" }
+            ));
             let relay = start_relay().await?;
             let proxy = throttle(relay.addr(), Direction::Up).await;
             proxy.rate.store(args.rate, Relaxed);
@@ -143,6 +150,10 @@ pub async fn run(args: ThinArgs) -> anyhow::Result<()> {
         }
         // Downlink: one of two receivers is behind the thin link.
         {
+            progress(&format!(
+                "one thin receiver, adaptation {}",
+                if adapt { "on" } else { "off" }
+            ));
             let relay = start_relay().await?;
             let proxy = throttle(relay.addr(), Direction::Down).await;
             proxy.rate.store(args.rate, Relaxed);

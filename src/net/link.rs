@@ -21,18 +21,21 @@ const PING_EVERY: Duration = Duration::from_secs(2);
 /// media slot, where it is visible and replaceable.
 const UNSENT_LIMIT: u32 = 4 * 1024;
 
-/// How a link watches its relay.
-#[derive(Debug, Clone, Copy)]
+/// How a link reaches and watches its relay.
+#[derive(Debug, Clone)]
 pub struct LinkOptions {
     /// Declare the relay dead after this long without hearing anything
     /// (pongs included); catches half-open TCP connections.
     pub liveness_timeout: Duration,
+    /// TLS roots for `wss://` (with a `--ca-cert`); None: the system's.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for LinkOptions {
     fn default() -> Self {
         LinkOptions {
             liveness_timeout: Duration::from_secs(20),
+            tls: None,
         }
     }
 }
@@ -57,6 +60,8 @@ pub enum LinkEvent {
     },
     Rtt(Duration),
     Closed(String),
+    /// The relay ended the call on purpose (its host quit): don't reconnect.
+    CallEnded(String),
 }
 
 /// Traffic counters, shared with the UI for the status line.
@@ -79,6 +84,9 @@ pub enum LinkError {
     Unreachable { url: String, reason: String },
     #[error("the relay refused to join: {0}")]
     Refused(String),
+    /// TLS failed in a way the user has to fix (trust, name, no TLS).
+    #[error("{0}")]
+    Tls(String),
 }
 
 struct MediaSlot {
@@ -136,10 +144,16 @@ pub async fn connect(
         url: url.to_string(),
         reason: crate::sanitize::clean_truncated(&reason, 300),
     };
-    let ws = tokio::time::timeout(Duration::from_secs(10), open_websocket(url))
-        .await
-        .map_err(|_| unreachable("timed out".into()))?
-        .map_err(unreachable)?;
+    let ws = tokio::time::timeout(
+        Duration::from_secs(10),
+        open_websocket(url, options.tls.clone()),
+    )
+    .await
+    .map_err(|_| unreachable("timed out".into()))?
+    .map_err(|e| match super::tls::explain(&e, url) {
+        Some(why) => LinkError::Tls(why),
+        None => unreachable(e),
+    })?;
     let (mut sink, mut stream) = ws.split();
     let join = ClientMessage::Join {
         room: room.into(),
@@ -251,6 +265,13 @@ pub async fn connect(
                         }
                     }
                     Some(Ok(Message::Close(frame))) => {
+                        if let Some(f) = &frame {
+                            if u16::from(f.code) == streamflow_relay::protocol::CLOSE_CALL_ENDED {
+                                let why = crate::sanitize::clean_truncated(&f.reason, 200);
+                                let _ = events_tx.send(LinkEvent::CallEnded(why)).await;
+                                return;
+                            }
+                        }
                         break frame
                             .map(|f| {
                                 format!(
@@ -284,6 +305,7 @@ pub async fn connect(
 /// WebSocket handshake.
 async fn open_websocket(
     url: &str,
+    tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
     String,
@@ -308,7 +330,8 @@ async fn open_websocket(
         .map_err(|e| e.to_string())?;
     let _ = tcp.set_nodelay(true);
     super::socket::limit_unsent(&tcp, UNSENT_LIMIT);
-    let (ws, _) = tokio_tungstenite::client_async_tls_with_config(request, tcp, None, None)
+    let connector = tls.map(tokio_tungstenite::Connector::Rustls);
+    let (ws, _) = tokio_tungstenite::client_async_tls_with_config(request, tcp, None, connector)
         .await
         .map_err(|e| e.to_string())?;
     Ok(ws)

@@ -4,3 +4,4 @@
 pub mod backoff;
 pub mod link;
 pub mod socket;
+pub mod tls;

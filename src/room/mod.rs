@@ -82,7 +82,8 @@ pub enum Event {
     Joined {
         you: String,
         room: String,
-        safety_words: String,
+        /// How many were in the room before us.
+        peers: usize,
     },
     PeerJoined {
         peer: String,
@@ -264,7 +265,15 @@ impl Room {
         }
     }
 
-    /// Safety words over all verified members and us.
+    /// A member who was here before us failed to confirm the passphrase,
+    /// and nobody has confirmed it: at the end of a short call, that is
+    /// the verdict even before [`Timings::wrong_passphrase_after`].
+    pub fn refused_and_unconfirmed(&self) -> bool {
+        self.first_mismatch.is_some() && !self.peers.values().any(|p| p.is_verified())
+    }
+
+    /// Safety words over all verified members and us; empty while nobody
+    /// is verified (there is nothing to compare yet).
     pub fn safety_words(&self) -> &str {
         &self.safety_words
     }
@@ -278,6 +287,10 @@ impl Room {
             .filter(|p| p.is_verified())
             .filter_map(|p| p.hello)
             .collect();
+        if members.is_empty() {
+            self.safety_words.clear();
+            return;
+        }
         members.push(self.me.hello());
         self.safety_words = safety_words(&self.room, &members).join(" ");
     }
@@ -306,7 +319,7 @@ impl Room {
         let mut out = vec![Output::Event(Event::Joined {
             you: you.to_string(),
             room: self.room.clone(),
-            safety_words: self.safety_words.clone(),
+            peers: self.peers.len(),
         })];
         let commit = WireMessage::Commit(self.me.hello().commitment());
         out.push(self.send(None, Kind::Control, commit, now));

@@ -1,126 +1,22 @@
-//! The TUI's state. Session events and keys change it; [`super::ui`] draws it.
+//! The TUI's state. Session events and keys ([`super::keys`]) change it;
+//! [`super::ui`] draws it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use image::RgbImage;
-
 use super::ladder::{Picture, LEVELS};
-use super::render::{ColourMode, TileMemory};
+use super::line_edit::LineEditor;
+use super::render::ColourMode;
+pub use super::tile::Tile;
 use crate::media::capture::{now_us, Preview};
-use crate::media::{jpeg, scale};
 use crate::net::link::LinkStats;
 use crate::room::Event;
-use crate::session::{SessionCommand, SessionEvent};
+use crate::session::state::Camera;
+use crate::session::SessionEvent;
 
 const MAX_CHAT_LINES: usize = 500;
-const MAX_INPUT: usize = 500;
-
-pub struct Tile {
-    pub id: String,
-    pub name: Option<String>,
-    pub verified: bool,
-    pub mismatch: bool,
-    pub camera_on: bool,
-    /// Latest frame not drawn yet; decoded only when drawn (stale ones are
-    /// skipped).
-    pending: Option<Pending>,
-    pub image: Option<RgbImage>,
-    /// Pixel size and column step `image` was scaled for.
-    scaled_for: ((u32, u32), u32),
-    source: Option<RgbImage>,
-    arrivals: VecDeque<Instant>,
-    pub latency_ms: f64,
-    /// Capture time (µs since the epoch) of the pending and the shown picture.
-    pending_ts: u64,
-    shown_ts: u64,
-    pub memory: TileMemory,
-    pub decode_failures: u64,
-}
-
-/// A picture waiting to be drawn.
-enum Pending {
-    Jpeg(Vec<u8>),
-    /// Our own preview, already decoded.
-    Image(RgbImage),
-}
-
-impl Tile {
-    fn new(id: &str) -> Self {
-        Tile {
-            id: id.to_string(),
-            name: None,
-            verified: false,
-            mismatch: false,
-            camera_on: true,
-            pending: None,
-            image: None,
-            scaled_for: ((0, 0), 0),
-            source: None,
-            arrivals: VecDeque::new(),
-            latency_ms: 0.0,
-            pending_ts: 0,
-            shown_ts: 0,
-            memory: TileMemory::default(),
-            decode_failures: 0,
-        }
-    }
-
-    pub fn label(&self) -> String {
-        match &self.name {
-            Some(n) => n.clone(),
-            None => format!("{}…", &self.id[..self.id.len().min(6)]),
-        }
-    }
-
-    pub fn fps(&self) -> usize {
-        self.arrivals.len()
-    }
-
-    /// Decodes the newest frame (if any, and `take_new`) and scales the
-    /// picture to fit `px`, each pixel shown `column_step` columns wide.
-    pub fn prepare(&mut self, px: (u32, u32), column_step: u32, take_new: bool) {
-        let newest = if take_new || self.source.is_none() {
-            self.pending.take()
-        } else {
-            None
-        };
-        match newest {
-            Some(Pending::Jpeg(jpg)) => match jpeg::decode(&jpg) {
-                Ok(img) => {
-                    self.source = Some(img);
-                    self.scaled_for = ((0, 0), 0);
-                    self.shown_ts = self.pending_ts;
-                }
-                Err(_) => self.decode_failures += 1,
-            },
-            Some(Pending::Image(img)) => {
-                self.source = Some(img);
-                self.scaled_for = ((0, 0), 0);
-            }
-            None => {}
-        }
-        if self.scaled_for != (px, column_step) {
-            if let Some(src) = &self.source {
-                self.image = Some(scale::scale_to_fit_wide(src, px, column_step));
-                self.scaled_for = (px, column_step);
-            }
-        }
-    }
-
-    /// Our own preview: already an image, drawn with the next video frame.
-    pub fn set_preview(&mut self, img: RgbImage) {
-        self.pending = Some(Pending::Image(img));
-    }
-
-    /// A new picture waits to be drawn.
-    pub fn has_pending(&self) -> bool {
-        self.pending.is_some()
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -135,14 +31,27 @@ pub struct ChatLine {
     pub system: bool,
 }
 
+/// What the host hands out: shown on `s`, unwrapped, one thing per line.
+#[derive(Debug, Clone)]
+pub struct Share {
+    pub invite: String,
+    pub relay: String,
+}
+
+impl Share {
+    pub fn join_line(&self) -> String {
+        format!("streamflow join {} --relay {}", self.invite, self.relay)
+    }
+}
+
 #[derive(Default)]
 pub struct Status {
     pub connection: String,
     pub relay: String,
     pub rtt: Option<Duration>,
     pub epoch: u64,
+    /// Empty until someone is verified (nothing to compare before).
     pub safety_words: String,
-    pub verification: String,
     pub up_kbps: f64,
     pub down_kbps: f64,
     pub render_fps: f64,
@@ -158,15 +67,32 @@ pub struct App {
     pub me: Tile,
     pub peers: Vec<Tile>,
     pub chat: VecDeque<ChatLine>,
-    pub input: String,
+    /// The chat line being typed.
+    pub editor: LineEditor,
+    /// Chat history rows scrolled up from the newest (PgUp/PgDn).
+    pub chat_scroll: usize,
+    /// The user was told this line is at its longest.
+    pub(super) chat_full_told: bool,
     pub focus: Focus,
     pub colour: ColourMode,
     /// Index into the tile list (0 = us) shown alone, if any.
     pub focused_tile: Option<usize>,
+    /// The last draw found the grid too small for everyone: one tile is
+    /// shown at a time (`f` steps through them).
+    pub one_at_a_time: bool,
     pub show_help: bool,
+    /// The invite overlay (`s`, host only).
+    pub show_share: bool,
+    pub share: Option<Share>,
+    /// We host: `q` with others in the call asks first.
+    pub hosting: bool,
+    /// `q` was pressed once (host): a second one within a few seconds quits.
+    pub quit_armed: Option<Instant>,
     pub camera_on: bool,
     pub quit: bool,
     pub status: Status,
+    /// The last safety words shown (to say when they change).
+    words_shown: String,
     pub preview: Option<Preview>,
     link_stats: Option<Arc<LinkStats>>,
     last_rate: (Instant, u64, u64),
@@ -188,25 +114,36 @@ pub struct App {
 impl App {
     pub fn new(my_name: &str, colour: ColourMode, preview: Option<Preview>) -> Self {
         let mut me = Tile::new("you");
-        me.name = Some(format!("{my_name} (you)"));
+        me.name = Some(if my_name == "you" {
+            my_name.to_string()
+        } else {
+            format!("{my_name} (you)")
+        });
         me.verified = true;
         App {
             me,
             peers: Vec::new(),
             chat: VecDeque::new(),
-            input: String::new(),
+            editor: LineEditor::default(),
+            chat_scroll: 0,
+            chat_full_told: false,
             focus: Focus::Grid,
             colour,
             focused_tile: None,
+            one_at_a_time: false,
             show_help: false,
+            show_share: false,
+            share: None,
+            hosting: false,
+            quit_armed: None,
             camera_on: true,
             quit: false,
             status: Status {
                 level: crate::media::adapt::TOP,
                 connection: "starting".into(),
-                verification: "unverified".into(),
                 ..Status::default()
             },
+            words_shown: String::new(),
             preview,
             link_stats: None,
             last_rate: (Instant::now(), 0, 0),
@@ -228,7 +165,7 @@ impl App {
         });
     }
 
-    fn push_chat(&mut self, line: ChatLine) {
+    pub(super) fn push_chat(&mut self, line: ChatLine) {
         if self.chat.len() == MAX_CHAT_LINES {
             self.chat.pop_front();
         }
@@ -252,6 +189,25 @@ impl App {
             .unwrap_or_else(|| id.to_string())
     }
 
+    /// Others verified in the call now.
+    pub fn verified_count(&self) -> usize {
+        self.peers.iter().filter(|t| t.verified).count()
+    }
+
+    /// The call's state in words, from who is here and verified.
+    fn refresh_connection(&mut self) {
+        if self.reconnect_at.is_some() || self.status.connection == "wrong passphrase" {
+            return;
+        }
+        self.status.connection = if self.verified_count() > 0 {
+            "in the call".into()
+        } else if self.peers.iter().any(|t| !t.mismatch) {
+            "verifying the passphrase…".into()
+        } else {
+            "waiting for others".into()
+        };
+    }
+
     pub fn on_session(&mut self, ev: SessionEvent) {
         // A video frame is drawn with the next picture, not as text.
         if !matches!(ev, SessionEvent::Video { .. }) {
@@ -266,23 +222,30 @@ impl App {
                 self.link_stats = Some(stats);
             }
             SessionEvent::Rtt(rtt) => self.status.rtt = Some(rtt),
-            SessionEvent::Reconnecting { attempt, delay } => {
+            SessionEvent::Reconnecting {
+                attempt,
+                delay,
+                reason,
+            } => {
                 if self.reconnect_at.is_none() {
-                    self.notice(
-                        "connection to the relay lost; reconnecting (chat you type is kept)",
-                    );
+                    self.notice(format!(
+                        "connection to the relay lost ({reason}); reconnecting, chat you type is kept"
+                    ));
                 }
                 self.reconnect_at = Some(Instant::now() + delay);
                 self.status.connection = format!("offline (attempt {attempt})");
                 // Everyone re-verifies after the reconnect.
                 self.peers.clear();
                 self.focused_tile = None;
-                self.status.verification = "unverified".into();
             }
             SessionEvent::Reconnected { relay } => {
                 self.reconnect_at = None;
-                self.status.connection = "connected".into();
                 self.notice(format!("reconnected to {relay}"));
+                self.refresh_connection();
+            }
+            SessionEvent::CallEnded(reason) => {
+                self.status.connection = "call ended".into();
+                self.notice(reason);
             }
             SessionEvent::ChatPending(n) => self.chat_pending = n,
             SessionEvent::ChatUndelivered { reason, .. } => {
@@ -295,8 +258,19 @@ impl App {
             } => {
                 self.status.epoch = epoch;
                 self.status.safety_words = safety_words;
+                // Compared with the last words shown, not the last value:
+                // across a reconnect they go empty, then come back new.
+                let now = self.status.safety_words.clone();
+                if !now.is_empty() && now != self.words_shown {
+                    if !self.words_shown.is_empty() {
+                        self.notice(format!(
+                            "safety words changed — compare again: {now} (someone joined, left or reconnected)"
+                        ));
+                    }
+                    self.words_shown = now;
+                }
             }
-            SessionEvent::PeerCamera { peer, on } => self.tile(&peer).camera_on = on,
+            SessionEvent::PeerCamera { peer, state } => self.tile(&peer).camera = state,
             SessionEvent::Warning(w) => self.notice(w),
             SessionEvent::Ended(e) => {
                 self.status.connection = format!("ended: {}", e.message);
@@ -308,15 +282,21 @@ impl App {
                 jpeg,
                 timestamp_us,
                 ..
-            } => self.on_video(&from, jpeg, timestamp_us),
+            } => {
+                let latency_ms = now_us().saturating_sub(timestamp_us) as f64 / 1000.0;
+                self.tile(&from).on_frame(jpeg, timestamp_us, latency_ms);
+            }
         }
     }
 
     fn on_room(&mut self, e: Event) {
         match e {
-            Event::Joined { .. } => {
-                self.status.connection = "in the call".into();
-                self.notice("joined; waiting for others to verify the passphrase");
+            Event::Joined { peers, .. } => {
+                self.notice(if peers > 0 {
+                    "joined; verifying the passphrase with the others…"
+                } else {
+                    "joined; waiting for others (the passphrase is checked when someone comes)"
+                });
             }
             Event::PeerJoined { peer } => {
                 self.tile(&peer);
@@ -325,14 +305,17 @@ impl App {
                 let t = self.tile(&peer);
                 t.verified = true;
                 t.name = Some(name.clone());
-                self.status.verification = "verified".into();
-                self.notice(format!("{name} joined (verified)"));
+                let label = self.name_of(&peer);
+                self.notice(format!("{label} joined (verified)"));
             }
             Event::PeerLeft { peer, .. } => {
                 let name = self.name_of(&peer);
+                let was_verified = self.peers.iter().any(|t| t.id == peer && t.verified);
                 self.peers.retain(|t| t.id != peer);
                 self.focused_tile = None;
-                self.notice(format!("{name} left"));
+                if was_verified {
+                    self.notice(format!("{name} left"));
+                }
             }
             Event::AuthMismatch { peer } => {
                 self.tile(&peer).mismatch = true;
@@ -341,7 +324,7 @@ impl App {
                     "{name} could not prove the passphrase (wrong invite, or an attacker); ignored"
                 ));
             }
-            Event::WrongPassphrase => self.status.verification = "WRONG PASSPHRASE".into(),
+            Event::WrongPassphrase => self.status.connection = "wrong passphrase".into(),
             Event::Guessing { failed, wait } => self.notice(format!(
                 "someone may be guessing the passphrase: {failed} failed attempts; new members now wait {:.0} s",
                 wait.as_secs_f64()
@@ -349,7 +332,7 @@ impl App {
             Event::KeyRotated { epoch } => self.status.epoch = epoch,
             Event::Chat { name, text, .. } => {
                 self.push_chat(ChatLine {
-                    who: name,
+                    who: super::tile::display_name(&name, 24),
                     text,
                     system: false,
                 });
@@ -357,91 +340,7 @@ impl App {
             Event::DecryptFailed { .. } => self.status.decrypt_failures += 1,
             Event::Frame { .. } | Event::PeerState { .. } => {}
         }
-    }
-
-    fn on_video(&mut self, from: &str, jpeg: Vec<u8>, timestamp_us: u64) {
-        let now = Instant::now();
-        let t = self.tile(from);
-        t.pending = Some(Pending::Jpeg(jpeg));
-        t.pending_ts = timestamp_us;
-        t.latency_ms = now_us().saturating_sub(timestamp_us) as f64 / 1000.0;
-        t.arrivals.push_back(now);
-        while t
-            .arrivals
-            .front()
-            .is_some_and(|a| now.duration_since(*a) > Duration::from_secs(1))
-        {
-            t.arrivals.pop_front();
-        }
-    }
-
-    /// Translates a key into state changes and maybe a command for the session.
-    pub fn on_key(&mut self, key: KeyEvent) -> Option<SessionCommand> {
-        if key.kind == KeyEventKind::Release {
-            return None;
-        }
-        // Nothing is bound to Alt: Alt+key is Esc then the key, typed
-        // faster than the terminal could tell them apart.
-        if key.modifiers.contains(KeyModifiers::ALT) {
-            if let KeyCode::Char(_) = key.code {
-                self.on_key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
-                let mut plain = key;
-                plain.modifiers.remove(KeyModifiers::ALT);
-                return self.on_key(plain);
-            }
-        }
-        self.dirty = true;
-        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
-            self.quit = true;
-            return None;
-        }
-        if self.show_help {
-            self.show_help = false;
-            return None;
-        }
-        match self.focus {
-            Focus::Chat => match key.code {
-                KeyCode::Esc => self.focus = Focus::Grid,
-                KeyCode::Enter => {
-                    let text = std::mem::take(&mut self.input);
-                    let text = text.trim().to_string();
-                    if !text.is_empty() {
-                        self.push_chat(ChatLine {
-                            who: "you".into(),
-                            text: text.clone(),
-                            system: false,
-                        });
-                        return Some(SessionCommand::Chat(text));
-                    }
-                }
-                KeyCode::Backspace => {
-                    self.input.pop();
-                }
-                KeyCode::Char(c) if self.input.len() < MAX_INPUT => self.input.push(c),
-                _ => {}
-            },
-            Focus::Grid => match key.code {
-                KeyCode::Char('q') => self.quit = true,
-                KeyCode::Char('v') => {
-                    self.camera_on = !self.camera_on;
-                    self.me.camera_on = self.camera_on;
-                    return Some(SessionCommand::Camera(self.camera_on));
-                }
-                KeyCode::Tab | KeyCode::Char('i') => self.focus = Focus::Chat,
-                KeyCode::Char('c') => self.colour = self.colour.next(),
-                KeyCode::Char('f') => {
-                    let tiles = self.peers.len() + 1;
-                    self.focused_tile = match self.focused_tile {
-                        None => Some(if tiles > 1 { 1 } else { 0 }),
-                        Some(i) if i + 1 < tiles => Some(i + 1),
-                        Some(_) => None,
-                    };
-                }
-                KeyCode::Char('?') => self.show_help = true,
-                _ => {}
-            },
-        }
-        None
+        self.refresh_connection();
     }
 
     /// Once a second: traffic rates from the link counters.
@@ -483,7 +382,12 @@ impl App {
         }
         let t = self.tile(id);
         t.verified = true;
-        t.pending = Some(Pending::Jpeg(jpeg));
+        t.set_pending_jpeg(jpeg);
+    }
+
+    /// Marks a peer's camera state (tests).
+    pub fn set_camera(&mut self, id: &str, state: Camera) {
+        self.tile(id).camera = state;
     }
 
     /// How old the oldest peer picture on screen is (µs), if any is shown.
@@ -499,5 +403,72 @@ impl App {
     /// A new picture (a peer's or our own) waits to be drawn.
     pub fn has_new_frames(&self) -> bool {
         self.me.has_pending() || self.peers.iter().any(Tile::has_pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn room(e: Event) -> SessionEvent {
+        SessionEvent::Room(e)
+    }
+
+    fn keys(words: &str) -> SessionEvent {
+        SessionEvent::Keys {
+            epoch: 1,
+            safety_words: words.into(),
+        }
+    }
+
+    #[test]
+    fn nobody_confirmed_means_verifying_not_in_the_call() {
+        let mut app = App::new("me", ColourMode::TrueColor, None);
+        app.on_session(room(Event::Joined {
+            you: "me".into(),
+            room: "r".into(),
+            peers: 1,
+        }));
+        app.on_session(room(Event::PeerJoined { peer: "p1".into() }));
+        assert_eq!(app.status.connection, "verifying the passphrase…");
+        app.on_session(room(Event::AuthMismatch { peer: "p1".into() }));
+        assert_eq!(app.status.connection, "waiting for others");
+        app.on_session(room(Event::PeerJoined { peer: "p2".into() }));
+        app.on_session(room(Event::PeerVerified {
+            peer: "p2".into(),
+            name: "Ada".into(),
+            safety_words: "a b c d".into(),
+        }));
+        assert_eq!(app.status.connection, "in the call");
+    }
+
+    #[test]
+    fn changed_safety_words_are_announced_even_across_a_reconnect() {
+        let mut app = App::new("me", ColourMode::TrueColor, None);
+        app.on_session(keys("able baker charlie delta"));
+        let said = |app: &App| {
+            app.chat
+                .iter()
+                .filter(|l| l.text.contains("compare again"))
+                .count()
+        };
+        assert_eq!(said(&app), 0, "the first words are not a change");
+        app.on_session(SessionEvent::Reconnecting {
+            attempt: 1,
+            delay: Duration::from_secs(1),
+            reason: "closed".into(),
+        });
+        app.on_session(keys(""));
+        app.on_session(keys("echo foxtrot golf hotel"));
+        assert_eq!(said(&app), 1);
+        assert!(app
+            .chat
+            .back()
+            .unwrap()
+            .text
+            .contains("echo foxtrot golf hotel"));
+        app.on_session(keys("echo foxtrot golf hotel"));
+        assert_eq!(said(&app), 1, "said once per change");
     }
 }

@@ -1,18 +1,20 @@
-//! The terminal UI: `join` without `--headless`, `host` and `demo`.
+//! The terminal UI: draws the call and handles keys, for `join` without
+//! `--headless`, `host` and `demo` (see [`crate::commands`]).
 
 pub mod app;
 pub mod encode;
 pub mod flow;
 pub mod input;
+pub mod keys;
 pub mod ladder;
+pub mod line_edit;
 pub mod render;
 pub mod renderer;
 pub mod screen;
 pub mod term;
+pub mod tile;
 pub mod ui;
 
-use std::io::IsTerminal;
-use std::process::ExitCode;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,8 +22,6 @@ use std::time::{Duration, Instant};
 use ratatui::layout::Rect;
 use tokio::sync::mpsc;
 
-use crate::cli::{DemoArgs, HostArgs};
-use crate::invite::Invite;
 use crate::session::{self, exit, Ended, SessionCommand, SessionConfig, SessionEvent};
 use app::App;
 use input::Input;
@@ -33,52 +33,49 @@ const TICK: Duration = Duration::from_millis(25);
 /// How long quitting waits for the terminal's last answers.
 const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 
-fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("streamflow: {message}");
-    ExitCode::from(code)
+/// What the TUI shows besides the call.
+#[derive(Default)]
+pub struct UiOptions {
+    /// Colour mode; detected from the environment if None.
+    pub colour: Option<ColourMode>,
+    /// Lines for the chat pane at the start.
+    pub notices: Vec<String>,
+    /// The invite to show on `s` (host).
+    pub share: Option<app::Share>,
+    /// We host the call: quitting ends it for everyone, so `q` asks first.
+    pub hosting: bool,
 }
 
 /// Runs a call in the terminal until the user quits or the session ends.
-pub async fn call(
-    mut config: SessionConfig,
-    colour: Option<ColourMode>,
-    notices: Vec<String>,
-    after: Option<String>,
-) -> ExitCode {
-    if !std::io::stdout().is_terminal() {
-        return fail(
-            exit::USAGE,
-            "the video UI needs a terminal; for scripts use `streamflow join --headless`",
-        );
-    }
-    let colour = colour.unwrap_or_else(ColourMode::detect);
+/// The caller checked that stdout is a terminal.
+pub async fn run(mut config: SessionConfig, options: UiOptions) -> Ended {
+    let colour = options.colour.unwrap_or_else(ColourMode::detect);
     let preview = Arc::new(Mutex::new(None));
     config.preview = Some(preview.clone());
     let name = config.name.clone();
+    let view_only = matches!(config.source, crate::media::source::SourceSpec::None);
     let (events_tx, mut events_rx) = mpsc::channel(4096);
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let mut session = tokio::spawn(session::run(config, events_tx, commands_rx));
 
     let mut app = App::new(&name, colour, Some(preview));
-    for n in notices {
+    app.share = options.share;
+    app.hosting = options.hosting;
+    if view_only {
+        app.me.camera = crate::session::state::Camera::Absent;
+        app.camera_on = false;
+    }
+    for n in options.notices {
         app.notice(n);
     }
-    let ended = match run_ui(&mut app, &mut events_rx, &commands_tx, &mut session).await {
+    match run_ui(&mut app, &mut events_rx, &commands_tx, &mut session).await {
         Ok(e) => e,
         Err(e) => Ended {
             code: exit::ERROR,
             message: format!("terminal error: {e}"),
         },
-    };
-    // The terminal is restored here (guard dropped inside run_ui).
-    if let Some(text) = after {
-        println!("{text}");
     }
-    if ended.code == exit::OK {
-        ExitCode::from(exit::OK)
-    } else {
-        fail(ended.code, ended.message)
-    }
+    // The terminal was restored when run_ui's guard dropped.
 }
 
 async fn run_ui(
@@ -99,8 +96,13 @@ async fn run_ui(
     let (input_tx, mut input_rx) = mpsc::channel(256);
     let stop_input = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let input_thread = input::spawn_reader(input_tx, stop_input.clone())?;
-    let mut resized =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())?;
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut resized = signal(SignalKind::window_change())?;
+    // Signals that end the process end the call instead, through the path
+    // that restores the terminal.
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -126,6 +128,18 @@ async fn run_ui(
                     None
                 }
             },
+            _ = terminate.recv() => {
+                app.quit = true;
+                None
+            }
+            _ = hangup.recv() => {
+                app.quit = true;
+                None
+            }
+            _ = interrupt.recv() => {
+                app.quit = true;
+                None
+            }
             _ = resized.recv() => {
                 let (cols, rows) = crossterm::terminal::size()?;
                 renderer.resize(Rect::new(0, 0, cols, rows));
@@ -204,106 +218,4 @@ fn apply(app: &mut App, commands: &mpsc::Sender<SessionCommand>, o: renderer::Ou
     if let Some(text) = o.notice {
         app.notice(text);
     }
-}
-
-/// `streamflow host`: a relay here, an invite for the others, and the call.
-pub async fn host(args: HostArgs) -> ExitCode {
-    let mut rng = rand_core::OsRng;
-    let invite = match &args.room {
-        Some(r) => match crate::invite::validate_room_name(r) {
-            Ok(r) => Invite::generate_in_room(r, &mut rng),
-            Err(e) => return fail(exit::USAGE, e),
-        },
-        None => Invite::generate(&mut rng),
-    };
-    let relay_config = streamflow_relay::RelayConfig {
-        listen: args.listen,
-        ..Default::default()
-    };
-    let relay = match streamflow_relay::start(relay_config).await {
-        Ok(r) => r,
-        Err(e) => return fail(exit::ERROR, format!("{e:#}")),
-    };
-    let shareable = invite.to_shareable();
-    let host = if args.listen.ip().is_unspecified() {
-        "THIS-HOST".to_string()
-    } else {
-        args.listen.ip().to_string()
-    };
-    let join_line = format!(
-        "streamflow join {} --relay ws://{host}:{}",
-        shareable.as_str(),
-        relay.addr().port()
-    );
-    println!("Invite: {}", shareable.as_str());
-    println!("Others join with:\n  {join_line}");
-    let config = crate::cli::session_config(invite, vec![relay.url()], &args.media, (80, 48));
-    let code = call(
-        config,
-        args.colour,
-        vec![
-            "You are hosting. Give the others this line (privately):".into(),
-            join_line.clone(),
-        ],
-        Some(format!("Others could join with: {join_line}")),
-    )
-    .await;
-    relay.shutdown().await;
-    code
-}
-
-/// `streamflow demo`: a built-in relay, three synthetic peers and you.
-pub async fn demo(args: DemoArgs) -> ExitCode {
-    let relay_config = streamflow_relay::RelayConfig::loopback();
-    let relay = match streamflow_relay::start(relay_config).await {
-        Ok(r) => r,
-        Err(e) => return fail(exit::ERROR, format!("{e:#}")),
-    };
-    let invite = Invite::generate(&mut rand_core::OsRng);
-    eprintln!("streamflow demo: deriving the room key…");
-    let psk = match session::derive_psk_async(&invite, crate::crypto::kdf::KdfParams::V1).await {
-        Ok(p) => p,
-        Err(e) => return fail(exit::ERROR, e),
-    };
-    let mut peers = Vec::new();
-    for name in ["Ada", "Grace", "Linus"] {
-        let media = crate::cli::MediaArgs {
-            name: Some(name.into()),
-            source: crate::media::source::SourceSpec::Test,
-            fps: 30,
-            fixed_quality: false,
-        };
-        let mut config =
-            crate::cli::session_config(invite.clone(), vec![relay.url()], &media, (80, 48));
-        config.psk = Some(psk.clone());
-        let (tx, mut rx) = mpsc::channel(256);
-        let (cmd_tx, cmd_rx) = mpsc::channel(8);
-        // Synthetic peers watch nothing: drain their events.
-        tokio::spawn(async move { while rx.recv().await.is_some() {} });
-        peers.push((cmd_tx, tokio::spawn(session::run(config, tx, cmd_rx))));
-    }
-    let media = crate::cli::MediaArgs {
-        name: Some(args.name.clone()),
-        source: args.source.clone(),
-        fps: 30,
-        fixed_quality: false,
-    };
-    let mut config = crate::cli::session_config(invite, vec![relay.url()], &media, (80, 48));
-    config.psk = Some(psk);
-    let code = call(
-        config,
-        args.colour,
-        vec![
-            "Demo: a built-in relay and three synthetic peers (Ada, Grace, Linus).".into(),
-            "Press ? for keys, Tab to chat, q to quit.".into(),
-        ],
-        None,
-    )
-    .await;
-    for (cmd, task) in peers {
-        let _ = cmd.send(SessionCommand::Leave).await;
-        let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
-    }
-    relay.shutdown().await;
-    code
 }

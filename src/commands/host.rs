@@ -1,0 +1,104 @@
+//! `streamflow host`: a relay here, an invite for the others, and the call.
+//! Quitting ends the call for everyone (the others are told so and exit).
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use super::{fail, finish, open_source, resolve_name, session_config};
+use crate::cli::HostArgs;
+use crate::invite::Invite;
+use crate::session::exit;
+use crate::tui::app::Share;
+
+pub async fn host(args: HostArgs) -> ExitCode {
+    // Everything the user can fix is checked before an invite is printed.
+    if !std::io::stdout().is_terminal() {
+        return fail(
+            exit::USAGE,
+            "hosting needs a terminal for the call; for a relay alone use `streamflow relay`",
+        );
+    }
+    let mut rng = rand_core::OsRng;
+    let invite = match &args.room {
+        Some(r) => match crate::invite::validate_room_name(r) {
+            Ok(r) => Invite::generate_in_room(r, &mut rng),
+            Err(e) => return fail(exit::USAGE, e),
+        },
+        None => Invite::generate(&mut rng),
+    };
+    let name = resolve_name(args.media.name.as_deref());
+    let opened = match open_source(&args.media, &name) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    let relay_config = streamflow_relay::RelayConfig {
+        listen: args.listen,
+        ..Default::default()
+    };
+    let relay = match streamflow_relay::start(relay_config).await {
+        Ok(r) => r,
+        Err(e) => return fail(exit::ERROR, format!("{e:#}")),
+    };
+    let share = Share {
+        invite: invite.to_shareable().as_str().to_string(),
+        relay: advertised_url(&args.listen, relay.addr().port()),
+    };
+    // Printed once, before the call takes the screen, so it stays in the
+    // scrollback; `s` shows it again in the call.
+    println!("Invite for the others (share it privately):");
+    println!("{}", share.join_line());
+    if args.listen.ip().is_unspecified() {
+        println!("(replace THIS-HOST with this machine's address)");
+    }
+    let mut notices = vec!["You are hosting: press s to show the invite again.".to_string()];
+    notices.extend(opened.notice.clone());
+    let config = session_config(
+        invite,
+        vec![relay.url()],
+        &args.media,
+        name,
+        opened,
+        (80, 48),
+    );
+    let options = crate::tui::UiOptions {
+        colour: args.colour,
+        notices,
+        share: Some(share),
+        hosting: true,
+    };
+    let ended = crate::tui::run(config, options).await;
+    relay.end_call("the host ended the call").await;
+    finish(ended)
+}
+
+/// The relay URL the others should use: the listen address, unless it is
+/// the wildcard, which nobody can connect to.
+fn advertised_url(listen: &std::net::SocketAddr, port: u16) -> String {
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() => "THIS-HOST".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("ws://{host}:{port}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wildcard_is_not_advertised() {
+        assert_eq!(
+            advertised_url(&"0.0.0.0:8787".parse().unwrap(), 8787),
+            "ws://THIS-HOST:8787"
+        );
+        assert_eq!(
+            advertised_url(&"127.0.0.1:9000".parse().unwrap(), 9000),
+            "ws://127.0.0.1:9000"
+        );
+        assert_eq!(
+            advertised_url(&"[::1]:9000".parse().unwrap(), 9000),
+            "ws://[::1]:9000"
+        );
+    }
+}

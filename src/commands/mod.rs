@@ -1,0 +1,151 @@
+//! The subcommands, from parsed arguments to a running call: check what the
+//! user asked for first (terminal, source, invite, URLs: their problems are
+//! said before anything slow happens), then run the session in the TUI or
+//! headless.
+
+mod demo;
+mod host;
+mod join;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command, InviteArgs, MediaArgs};
+use crate::invite::Invite;
+use crate::media::source::{self, FrameSource, SourceSpec};
+use crate::session::{exit, Ended};
+
+pub fn run(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(exit::ERROR, format!("cannot start the async runtime: {e}")),
+    };
+    match cli.command {
+        Command::Relay(config) => {
+            streamflow_relay::init_logging();
+            match runtime.block_on(streamflow_relay::run(config)) {
+                Ok(()) => ExitCode::from(exit::OK),
+                Err(e) => fail(exit::ERROR, format!("{e:#}")),
+            }
+        }
+        Command::Invite(args) => invite(args),
+        Command::Join(args) => runtime.block_on(join::join(args)),
+        Command::Host(args) => runtime.block_on(host::host(args)),
+        Command::Demo(args) => runtime.block_on(demo::demo(args)),
+        Command::Bench(args) => runtime.block_on(crate::bench::run(args)),
+    }
+}
+
+pub(crate) fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("streamflow: {message}");
+    ExitCode::from(code)
+}
+
+/// How a call ended, as an exit code (with its reason on stderr unless it
+/// was an ordinary leave).
+fn finish(ended: Ended) -> ExitCode {
+    if ended.code != exit::OK {
+        return fail(ended.code, ended.message);
+    }
+    if ended.message != crate::session::LEFT {
+        eprintln!("streamflow: {}", ended.message);
+    }
+    ExitCode::from(exit::OK)
+}
+
+fn invite(args: InviteArgs) -> ExitCode {
+    let mut rng = rand_core::OsRng;
+    let invite = match args.room {
+        Some(room) => match crate::invite::validate_room_name(&room) {
+            Ok(room) => Invite::generate_in_room(room, &mut rng),
+            Err(e) => return fail(exit::USAGE, e),
+        },
+        None => Invite::generate(&mut rng),
+    };
+    println!("{}", invite.to_shareable().as_str());
+    eprintln!(
+        "Share it privately; anyone holding it can join. Join with: streamflow join {}",
+        invite.to_shareable().as_str()
+    );
+    ExitCode::from(exit::OK)
+}
+
+/// Our name: as given (cleaned, trimmed), else $USER, else "guest".
+pub(crate) fn resolve_name(given: Option<&str>) -> String {
+    let clean = |s: &str| crate::sanitize::clean(s).trim().to_string();
+    given
+        .map(clean)
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            std::env::var("USER")
+                .ok()
+                .map(|u| clean(&u))
+                .filter(|u| !u.is_empty())
+        })
+        .unwrap_or_else(|| "guest".into())
+}
+
+/// The video source, opened now so its problems come first. Without
+/// `--source`: the camera if there is one, else view only, said once.
+pub(crate) struct OpenedSource {
+    pub spec: SourceSpec,
+    pub source: Option<Box<dyn FrameSource>>,
+    pub notice: Option<String>,
+}
+
+pub(crate) fn open_source(media: &MediaArgs, name: &str) -> Result<OpenedSource, ExitCode> {
+    match &media.source {
+        Some(spec) => match source::open(spec, name) {
+            Ok(source) => Ok(OpenedSource {
+                spec: spec.clone(),
+                source,
+                notice: None,
+            }),
+            Err(e) => Err(fail(exit::USAGE, e)),
+        },
+        None => match source::open(&SourceSpec::Camera(0), name) {
+            Ok(source) => Ok(OpenedSource {
+                spec: SourceSpec::Camera(0),
+                source,
+                notice: None,
+            }),
+            Err(_) => Ok(OpenedSource {
+                spec: SourceSpec::None,
+                source: None,
+                notice: Some(
+                    "no camera found: joining view-only (`--source test` sends a test pattern)"
+                        .into(),
+                ),
+            }),
+        },
+    }
+}
+
+/// A session config from the media flags and an opened source.
+pub(crate) fn session_config(
+    invite: Invite,
+    relays: Vec<String>,
+    media: &MediaArgs,
+    name: String,
+    opened: OpenedSource,
+    view: (u32, u32),
+) -> crate::session::SessionConfig {
+    let mut config = crate::session::SessionConfig::new(invite, relays, name, opened.spec);
+    config.opened_source = opened.source.map(std::sync::Mutex::new);
+    config.view = view;
+    config.fps = media.fps;
+    config.adapt = !media.fixed_quality;
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_default_and_are_cleaned() {
+        assert_eq!(resolve_name(Some("  Ada \x1b[31m")), "Ada \u{FFFD}[31m");
+        let fallback = resolve_name(Some("   "));
+        assert!(!fallback.trim().is_empty());
+        assert_eq!(resolve_name(Some("Grace")), "Grace");
+    }
+}

@@ -1,0 +1,370 @@
+//! Drawing: a function of the [`App`] state (plus the tiles' decode caches).
+//!
+//! Layout by width: from 120 columns a sidebar (roster and chat) sits beside
+//! the video; below that the video takes the width and the chat opens as a
+//! strip under it (Tab). When the grid's tiles would be too small to see,
+//! one tile is shown at a time (`f` steps through them). The status line
+//! keeps the safety words whole, on a line of their own if need be.
+
+mod chat;
+mod overlay;
+mod status;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+use ratatui::Frame;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use super::app::{App, Focus, Tile};
+use super::render::{draw_image, ColourMode};
+use super::screen::Regions;
+use super::tile::display_name;
+use crate::session::state::Camera;
+
+pub use overlay::HELP;
+
+/// Sidebar (roster + chat) only when the video keeps most of the width.
+const SIDEBAR_MIN_WIDTH: u16 = 120;
+/// Smallest tile (cells) worth showing in a grid; below it, one at a time.
+const MIN_TILE: (u16, u16) = (22, 7);
+/// The chat strip's height when open below the video (narrow terminals).
+const CHAT_STRIP_ROWS: u16 = 9;
+/// Video aspect the grid is laid out for (the test pattern's 5:3).
+const ASPECT: (u32, u32) = (5, 3);
+
+/// Colour hysteresis threshold (sum of channel differences) per mode.
+pub fn hysteresis(mode: ColourMode) -> u32 {
+    match mode {
+        ColourMode::TrueColor => 40,
+        ColourMode::Ansi256 => 8,
+        ColourMode::Ansi16 | ColourMode::Mono => 0,
+    }
+}
+
+/// Splits `area` into `n` tiles, choosing the column count that gives the
+/// largest video.
+pub fn grid(area: Rect, n: usize) -> Vec<Rect> {
+    grid_at_least(area, n, (1, 1)).unwrap_or_default()
+}
+
+/// Like [`grid`], among the layouts whose tiles are all at least `min`
+/// cells; None if there is none.
+fn grid_at_least(area: Rect, n: usize, min: (u16, u16)) -> Option<Vec<Rect>> {
+    if n == 0 || area.width == 0 || area.height == 0 {
+        return None;
+    }
+    let cols = (1..=n)
+        .filter(|&cols| {
+            let rows = n.div_ceil(cols) as u16;
+            area.width / cols as u16 >= min.0 && area.height / rows >= min.1
+        })
+        .max_by_key(|&cols| {
+            let rows = n.div_ceil(cols);
+            let w = u32::from(area.width) / cols as u32;
+            let h = (u32::from(area.height) / rows as u32).saturating_sub(1) * 2;
+            let (fw, fh) = crate::media::scale::fit(ASPECT, (w.max(1), h.max(1)));
+            // Ties (same picture size) go to fewer columns: rows fill the
+            // width.
+            (fw * fh, std::cmp::Reverse(cols))
+        })?;
+    let rows = n.div_ceil(cols);
+    let row_areas = Layout::vertical(vec![Constraint::Ratio(1, rows as u32); rows]).split(area);
+    let mut tiles = Vec::with_capacity(n);
+    for (r, row) in row_areas.iter().enumerate() {
+        let in_row = (n - r * cols).min(cols);
+        let split = Layout::horizontal(vec![Constraint::Ratio(1, cols as u32); cols]).split(*row);
+        tiles.extend(split.iter().take(in_row).copied());
+    }
+    Some(tiles)
+}
+
+/// What a draw produced besides the cells.
+#[derive(Debug, Default)]
+pub struct Drawn {
+    /// The largest tile's video size in pixels (what we ask senders to
+    /// encode at).
+    pub largest: (u32, u32),
+    /// Where video and overlays are, for the budgeted screen update.
+    pub regions: Regions,
+}
+
+/// Draws everything into a ratatui frame (tests, snapshots); returns the
+/// largest tile's video size in pixels.
+pub fn draw(frame: &mut Frame, app: &mut App) -> (u32, u32) {
+    let area = frame.area();
+    draw_into(area, frame.buffer_mut(), app).largest
+}
+
+/// Draws everything into `buf`.
+pub fn draw_into(area: Rect, buf: &mut Buffer, app: &mut App) -> Drawn {
+    let mut drawn = Drawn::default();
+    let status_lines = status::lines(app, area.width);
+    let status_rows = (status_lines.len() as u16).min(area.height.saturating_sub(1).max(1));
+    let [main, status] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(status_rows)]).areas(area);
+    let mut video = main;
+    if main.width >= SIDEBAR_MIN_WIDTH {
+        let side = (main.width / 4).clamp(30, 44);
+        let [v, s] = Layout::horizontal([Constraint::Min(1), Constraint::Length(side)]).areas(main);
+        video = v;
+        chat::draw_sidebar(buf, app, s);
+    } else if app.focus == Focus::Chat {
+        let rows = CHAT_STRIP_ROWS.min(main.height / 2).max(main.height.min(4));
+        let [v, s] = Layout::vertical([Constraint::Min(0), Constraint::Length(rows)]).areas(main);
+        video = v;
+        chat::draw_strip(buf, app, s);
+    } else if main.height >= 14 && !app.chat.is_empty() {
+        let [v, t] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(main);
+        video = v;
+        chat::draw_ticker(buf, app, t);
+    }
+    drawn.largest = draw_grid(buf, app, video, &mut drawn.regions);
+    status::draw(buf, status, status_lines);
+    if app.show_help {
+        drawn
+            .regions
+            .overlays
+            .push(overlay::draw_help(buf, area, app));
+    } else if app.show_share {
+        if let Some(share) = &app.share {
+            drawn
+                .regions
+                .overlays
+                .push(overlay::draw_share(buf, area, share));
+        }
+    }
+    drawn
+}
+
+fn draw_grid(buf: &mut Buffer, app: &mut App, area: Rect, regions: &mut Regions) -> (u32, u32) {
+    let picture = app.picture;
+    let colour = picture.colour(app.colour);
+    // Under pressure (a slow terminal or link) small colour changes are
+    // let go too: fewer cells change, fewer bytes go out.
+    let threshold = hysteresis(colour) * picture.hysteresis * app.pressure.clamp(1, 4);
+    let refresh = app.video_refresh;
+    let count = app.peers.len() + 1;
+    let fitting = grid_at_least(area, count, MIN_TILE);
+    app.one_at_a_time = count > 1 && fitting.is_none();
+    let all = fitting.unwrap_or_else(|| grid(area, count));
+    let (order, position): (Vec<usize>, Option<(usize, usize)>) =
+        match app.focused_tile.filter(|f| *f < count) {
+            Some(f) => (vec![f], Some((f, count))),
+            // Too small for everyone: the first of the others.
+            None if app.one_at_a_time => (vec![1], Some((1, count))),
+            None => ((0..count).collect(), None),
+        };
+    let rects = if order.len() == count {
+        all
+    } else {
+        grid(area, 1)
+    };
+    let style = TileStyle {
+        colour,
+        threshold,
+        column_step: picture.column_step,
+        refresh,
+    };
+    let mut largest = (0, 0);
+    for (rect, index) in rects.into_iter().zip(order) {
+        let tile = if index == 0 {
+            &mut app.me
+        } else {
+            &mut app.peers[index - 1]
+        };
+        let px = draw_tile(buf, tile, rect, style, index == 0, position, regions);
+        if px.0 * px.1 > largest.0 * largest.1 {
+            largest = px;
+        }
+    }
+    largest
+}
+
+/// How tiles draw their video this frame.
+#[derive(Clone, Copy)]
+struct TileStyle {
+    colour: ColourMode,
+    threshold: u32,
+    column_step: u32,
+    /// Take the newest frames (false: redraw what is shown, for a frame
+    /// that only carries text changes).
+    refresh: bool,
+}
+
+fn draw_tile(
+    buf: &mut Buffer,
+    tile: &mut Tile,
+    rect: Rect,
+    style: TileStyle,
+    is_me: bool,
+    position: Option<(usize, usize)>,
+    regions: &mut Regions,
+) -> (u32, u32) {
+    if rect.height < 2 || rect.width < 4 {
+        return (0, 0);
+    }
+    let [label, video] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(rect);
+    // One column of gap between tiles.
+    let video = Rect {
+        width: video.width.saturating_sub(1).max(1),
+        ..video
+    };
+    let px = (u32::from(video.width), u32::from(video.height) * 2);
+    tile_label(tile, is_me, position, label.width as usize).render(label, buf);
+    let absent = match tile.camera {
+        Camera::Off => Some("camera off"),
+        Camera::Absent if is_me => Some("view only: no camera"),
+        Camera::Absent => Some("view only"),
+        Camera::On => None,
+    };
+    if let Some(text) = absent {
+        centered_text(text, video).render(video, buf);
+        return px;
+    }
+    let step = style.column_step.max(1);
+    tile.prepare(((px.0 / step).max(1), px.1), step, style.refresh);
+    match &tile.image {
+        Some(img) => {
+            draw_image(
+                buf,
+                video,
+                img,
+                style.colour,
+                &mut tile.memory,
+                style.threshold,
+                step,
+            );
+            regions.video.push(video);
+        }
+        None => {
+            let text = if is_me {
+                "starting video…"
+            } else if tile.mismatch {
+                "could not prove the passphrase"
+            } else if !tile.verified {
+                "verifying…"
+            } else {
+                "waiting for video…"
+            };
+            centered_text(text, video).render(video, buf);
+        }
+    }
+    px
+}
+
+/// A tile's top line: the name (bold), then what matters about it —
+/// verification first, then the video rate or why there is none, then
+/// where it is in a one-at-a-time view. The name gives way to the rest
+/// down to a few columns, so long names never push the state off.
+fn tile_label(
+    tile: &Tile,
+    is_me: bool,
+    position: Option<(usize, usize)>,
+    width: usize,
+) -> Paragraph<'static> {
+    let mut notes: Vec<(String, Style)> = Vec::new();
+    if !is_me {
+        if tile.mismatch {
+            notes.push(("✗ not verified".into(), Style::default().fg(Color::Red)));
+        } else if !tile.verified {
+            notes.push(("verifying…".into(), Style::default().fg(Color::Yellow)));
+        }
+    }
+    let note = if is_me {
+        match tile.camera {
+            Camera::On => String::new(),
+            _ => tile.video_note(),
+        }
+    } else {
+        tile.video_note()
+    };
+    if !note.is_empty() {
+        notes.push((note, Style::default()));
+    }
+    if let Some((i, n)) = position {
+        notes.push((
+            format!("{}/{n} · f next", i + 1),
+            Style::default().fg(Color::DarkGray),
+        ));
+    }
+    const GAP: usize = 2;
+    const NAME_MIN: usize = 8;
+    let notes_width =
+        |notes: &[(String, Style)]| -> usize { notes.iter().map(|(t, _)| t.width() + GAP).sum() };
+    // Least important notes go first when even a short name won't fit.
+    while notes.len() > 1 && NAME_MIN + notes_width(&notes) > width {
+        notes.pop();
+    }
+    let name_room = width.saturating_sub(notes_width(&notes)).max(NAME_MIN);
+    let name = match &tile.name {
+        Some(n) => display_name(n, name_room.min(32)),
+        None => tile.label(),
+    };
+    let mut spans = vec![Span::styled(
+        name,
+        Style::default().add_modifier(Modifier::BOLD),
+    )];
+    for (text, style) in notes {
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(text, style));
+    }
+    Paragraph::new(Line::from(spans))
+}
+
+/// Grey text in the middle of `area`.
+fn centered_text(text: &str, area: Rect) -> Paragraph<'_> {
+    let pad = area.height.saturating_sub(1) / 2;
+    let mut lines = vec![Line::raw(""); pad as usize];
+    lines.push(Line::raw(text));
+    Paragraph::new(lines)
+        .style(Style::default().fg(Color::DarkGray))
+        .centered()
+}
+
+/// `text` cut to `width` columns, with an ellipsis if cut.
+pub(super) fn truncate(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_give_way_to_the_tile_state() {
+        let mut t = Tile::new("p");
+        t.name = Some("Bartholomew Featherstonehaugh-Smythe of the Long Name".into());
+        t.camera = Camera::Absent;
+        let label = tile_label(&t, false, None, 30);
+        let area = Rect::new(0, 0, 30, 1);
+        let mut buf = Buffer::empty(area);
+        label.render(area, &mut buf);
+        let row: String = (0..30).map(|x| buf[(x, 0)].symbol().to_string()).collect();
+        assert!(row.contains("verifying…"), "{row}");
+        assert!(row.contains("Barth"), "{row}");
+        // At 40 columns the rate note fits too.
+        let label = tile_label(&t, false, None, 44);
+        let area = Rect::new(0, 0, 44, 1);
+        let mut buf = Buffer::empty(area);
+        label.render(area, &mut buf);
+        let row: String = (0..44).map(|x| buf[(x, 0)].symbol().to_string()).collect();
+        assert!(row.contains("view only"), "{row}");
+    }
+}

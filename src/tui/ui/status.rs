@@ -1,0 +1,194 @@
+//! The status line: the call's state and the safety words first, then the
+//! numbers, least important dropped first when the line is narrow. The
+//! safety words are never cut: when they don't fit beside the call's
+//! state they get a line (or two) of their own.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Widget};
+use unicode_width::UnicodeWidthStr;
+
+use super::super::app::App;
+
+const SEPARATOR: &str = " │ ";
+
+/// The status text, one string per row (usually one).
+pub(super) fn lines(app: &App, width: u16) -> Vec<String> {
+    let width = width as usize;
+    let s = &app.status;
+    let safety = if s.safety_words.is_empty() {
+        String::new()
+    } else {
+        format!("safety: {}", s.safety_words)
+    };
+    let mut parts = numbers(app);
+    let connection = parts[0].1.clone();
+    let together = connection.width() + SEPARATOR.width() + safety.width() <= width;
+    if safety.is_empty() || together {
+        parts.insert(1, (1, safety));
+        return vec![fit_parts(parts, width)];
+    }
+    let mut rows = wrap_words(&safety, width);
+    rows.push(fit_parts(parts, width));
+    rows
+}
+
+pub(super) fn draw(buf: &mut Buffer, area: Rect, rows: Vec<String>) {
+    let style = Style::default().bg(Color::DarkGray).fg(Color::White);
+    let lines: Vec<Line> = rows.into_iter().map(Line::raw).collect();
+    Paragraph::new(lines).style(style).render(area, buf);
+}
+
+/// Everything but the safety words, as (priority, text): 0 is kept longest.
+fn numbers(app: &App) -> Vec<(u8, String)> {
+    let s = &app.status;
+    let rtt = s
+        .rtt
+        .map(|r| format!("rtt {:.0} ms", r.as_secs_f64() * 1000.0))
+        .unwrap_or_else(|| "rtt –".into());
+    let connection = match app.reconnect_at {
+        Some(at) => format!(
+            "{}, retry in {:.0} s",
+            s.connection,
+            at.saturating_duration_since(std::time::Instant::now())
+                .as_secs_f64()
+                .ceil()
+        ),
+        None => s.connection.clone(),
+    };
+    let mut parts: Vec<(u8, String)> = vec![
+        (0, connection),
+        (3, rtt),
+        (4, format!("↑{:.0} ↓{:.0} kbit/s", s.up_kbps, s.down_kbps)),
+        (6, format!("key #{}", s.epoch)),
+        (5, format!("send q{}/{}", s.level, crate::media::adapt::TOP)),
+        (6, app.colour.label().to_string()),
+        (2, s.tty.clone()),
+        (
+            7,
+            format!(
+                "render {:.0} fps {:.1} KB/f",
+                s.render_fps,
+                s.bytes_per_frame / 1024.0
+            ),
+        ),
+    ];
+    if app.chat_pending > 0 {
+        parts.push((2, format!("{} chat unsent", app.chat_pending)));
+    }
+    if s.decrypt_failures > 0 {
+        parts.push((2, format!("{} undecryptable", s.decrypt_failures)));
+    }
+    let undecodable: u64 = app.peers.iter().map(|t| t.decode_failures).sum();
+    if undecodable > 0 {
+        parts.push((2, format!("{undecodable} undecodable")));
+    }
+    parts.push((5, "? help".into()));
+    parts
+}
+
+/// Joins the parts that fit in `width` columns, dropping the least
+/// important (highest number) first, keeping the order of the rest.
+fn fit_parts(mut parts: Vec<(u8, String)>, width: usize) -> String {
+    parts.retain(|(_, p)| !p.is_empty());
+    let total = |parts: &[(u8, String)]| -> usize {
+        parts.iter().map(|(_, p)| p.width()).sum::<usize>()
+            + SEPARATOR.width() * parts.len().saturating_sub(1)
+    };
+    while parts.len() > 1 && total(&parts) > width {
+        let least = parts
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, (priority, _))| (*priority, *i))
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        parts.remove(least);
+    }
+    let line = parts
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect::<Vec<_>>()
+        .join(SEPARATOR);
+    super::truncate(&line, width)
+}
+
+/// Breaks `text` at spaces into rows of at most `width` columns (a word
+/// longer than a row gets a row of its own and is cut by the terminal).
+pub(super) fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut rows: Vec<String> = Vec::new();
+    let mut row = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        if !row.is_empty() && row.width() + 1 + word.width() > width {
+            rows.push(std::mem::take(&mut row));
+        }
+        if !row.is_empty() {
+            row.push(' ');
+        }
+        row.push_str(word);
+    }
+    if !row.is_empty() || rows.is_empty() {
+        rows.push(row);
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::render::ColourMode;
+
+    #[test]
+    fn status_parts_drop_least_important_first() {
+        let parts = vec![
+            (0, "in the call".to_string()),
+            (7, "render 30 fps".to_string()),
+            (1, "safety: a b c d".to_string()),
+            (2, "tty 40 ms".to_string()),
+        ];
+        assert_eq!(
+            fit_parts(parts.clone(), 200),
+            "in the call │ render 30 fps │ safety: a b c d │ tty 40 ms"
+        );
+        assert_eq!(
+            fit_parts(parts.clone(), 45),
+            "in the call │ safety: a b c d │ tty 40 ms"
+        );
+        assert_eq!(
+            fit_parts(parts.clone(), 30),
+            "in the call │ safety: a b c d"
+        );
+        assert_eq!(fit_parts(parts, 5), "in t…");
+    }
+
+    #[test]
+    fn safety_words_are_never_cut() {
+        let mut app = App::new("me", ColourMode::TrueColor, None);
+        app.status.connection = "verifying the passphrase…".into();
+        // The longest words the list has (9 letters each).
+        app.status.safety_words = "abdominal abdominal abdominal abdominal".into();
+        let whole = "safety: abdominal abdominal abdominal abdominal";
+        for width in [200u16, 80, 60, 47] {
+            let rows = lines(&app, width);
+            assert!(rows.iter().any(|r| r.contains(whole)), "{width}: {rows:?}");
+            assert!(rows.iter().all(|r| r.width() <= width as usize));
+        }
+        for width in [40u16, 30, 20] {
+            let rows = lines(&app, width);
+            let joined = rows.join(" ");
+            assert!(joined.contains(whole), "{width}: {rows:?}");
+            assert!(rows.iter().all(|r| r.width() <= width as usize), "{rows:?}");
+            assert!(rows.last().unwrap().starts_with("verifying"));
+        }
+        // Nothing to compare yet: no safety part at all.
+        app.status.safety_words.clear();
+        assert_eq!(lines(&app, 40).len(), 1);
+    }
+
+    #[test]
+    fn words_wrap_at_spaces() {
+        assert_eq!(wrap_words("safety: a b", 9), vec!["safety: a", "b"]);
+        assert_eq!(wrap_words("", 9), vec![""]);
+    }
+}
