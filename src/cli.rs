@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use streamflow_relay::RelayConfig;
 
+use crate::media::audio::sink::AudioSinkSpec;
+use crate::media::audio::source::AudioSourceSpec;
 use crate::media::source::SourceSpec;
 use crate::tui::render::ColourMode;
 
@@ -35,6 +37,9 @@ pub enum Command {
     Join(JoinArgs),
     /// Print a fresh invite (alone on stdout line 1).
     Invite(InviteArgs),
+    /// List cameras, microphones and speakers by the names --source,
+    /// --audio-source and --audio-sink take.
+    Devices,
     /// Run the relay alone: forwards sealed blobs and presence per room, holds no key.
     Relay(RelayConfig),
     /// Measure the relay, the media pipeline, the renderer, the terminal path and the crypto.
@@ -59,6 +64,20 @@ pub struct MediaArgs {
     /// Don't adapt quality, frame rate and size to the network.
     #[arg(long)]
     pub fixed_quality: bool,
+    /// Your voice: `mic[:NAME]`, `tone[:HZ]` (a sine, 440 Hz by default),
+    /// `none`, or a 16-bit PCM WAV file (looped). Default: the microphone
+    /// if there is one, else none (said once). `streamflow devices` lists
+    /// names.
+    #[arg(long, value_name = "SOURCE")]
+    pub audio_source: Option<AudioSourceSpec>,
+    /// What you hear: `speaker[:NAME]`, `none`, or a WAV file that records
+    /// exactly the mix you would hear, in real time. Default: the speaker
+    /// if there is one, else none.
+    #[arg(long, value_name = "SINK")]
+    pub audio_sink: Option<AudioSinkSpec>,
+    /// Turn off noise suppression and echo cancellation on the microphone.
+    #[arg(long)]
+    pub no_voice_processing: bool,
 }
 
 /// How colours are drawn (`c` cycles them in the call).

@@ -68,6 +68,9 @@ pub fn event_json(event: &SessionEvent) -> Option<Value> {
             json!({"type":"reconnecting","attempt":attempt,"delay_ms":delay.as_millis() as u64,"reason":reason})
         }
         SessionEvent::CallEnded(reason) => json!({"type":"call_ended","reason":reason}),
+        SessionEvent::PeerMuted { peer, muted } => {
+            json!({"type":"peer_muted","peer":peer,"muted":muted})
+        }
         SessionEvent::Reconnected { .. } => json!({"type":"reconnected"}),
         SessionEvent::ChatUndelivered { text, reason } => {
             json!({"type":"chat_undelivered","text":text,"reason":reason})
@@ -102,6 +105,48 @@ fn print(line: &Value) {
     // A closed stdout (e.g. `| head`) is not worth crashing over.
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+/// Lines from stdin, on a thread of their own (a blocking read must not
+/// hold up the runtime's shutdown).
+fn read_commands() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel(16);
+    let _ = std::thread::Builder::new()
+        .name("stdin-commands".into())
+        .spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+                if tx.blocking_send(line).is_err() {
+                    return;
+                }
+            }
+        });
+    rx
+}
+
+/// Longest command line taken from stdin.
+const MAX_COMMAND_BYTES: usize = 8192;
+
+/// A command on stdin, one JSON object per line: `{"type":"mute"}`,
+/// `{"type":"unmute"}`, `{"type":"chat","text":"…"}`, `{"type":"leave"}`.
+fn parse_command(line: &str) -> Result<SessionCommand, String> {
+    if line.len() > MAX_COMMAND_BYTES {
+        return Err(format!(
+            "command longer than {MAX_COMMAND_BYTES} bytes ignored"
+        ));
+    }
+    let v: Value = serde_json::from_str(line.trim())
+        .map_err(|_| "expected one JSON object per line, e.g. {\"type\":\"mute\"}".to_string())?;
+    match v["type"].as_str() {
+        Some("mute") => Ok(SessionCommand::Mute(true)),
+        Some("unmute") => Ok(SessionCommand::Mute(false)),
+        Some("leave") => Ok(SessionCommand::Leave),
+        Some("chat") => match v["text"].as_str() {
+            Some(t) if !t.trim().is_empty() => Ok(SessionCommand::Chat(t.to_string())),
+            _ => Err("chat needs a \"text\"".into()),
+        },
+        _ => Err("unknown command: mute, unmute, chat or leave".into()),
+    }
 }
 
 /// Undecryptable messages, summed per sender: a peer with the wrong key
@@ -195,6 +240,8 @@ pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
         }
     };
     let mut session = tokio::spawn(session::run(config, events_tx, commands_rx));
+    let mut stdin_commands = read_commands();
+    let mut stdin_open = true;
     let start = tokio::time::Instant::now();
     let far = start + Duration::from_secs(100 * 365 * 86_400);
     let end_at = options.duration.map(|d| start + d).unwrap_or(far);
@@ -213,6 +260,19 @@ pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
         SessionEvent::Room(Event::DecryptFailed { from, reason }) => {
             if let Some(line) = failures.add(&from, &reason, tokio::time::Instant::now()) {
                 print(&line);
+            }
+        }
+        SessionEvent::AudioReady(handle) => {
+            print(&json!({"type":"audio_clock","started_us":handle.started_us()}));
+        }
+        SessionEvent::AudioStats(stats) => {
+            for st in stats {
+                print(
+                    &json!({"type":"audio_stats","from":st.from,"packets":st.packets,
+                    "lost":st.lost,"concealed":st.concealed,
+                    "jitter_ms":(st.jitter_ms * 10.0).round() / 10.0,
+                    "playout_ms":(st.playout_ms * 10.0).round() / 10.0}),
+                );
             }
         }
         SessionEvent::Keys {
@@ -250,6 +310,24 @@ pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
                 }
                 false
             }
+            line = stdin_commands.recv(), if stdin_open => {
+                match line.map(|l| parse_command(&l)) {
+                    Some(Ok(SessionCommand::Leave)) => true,
+                    Some(Ok(cmd)) => {
+                        let _ = commands_tx.send(cmd).await;
+                        false
+                    }
+                    Some(Err(e)) => {
+                        eprintln!("streamflow: stdin: {e}");
+                        false
+                    }
+                    None => {
+                        // stdin closed: no more commands (not a reason to leave).
+                        stdin_open = false;
+                        false
+                    }
+                }
+            }
             _ = tokio::time::sleep_until(end_at), if !left => true,
             _ = terminate.recv(), if !left => true,
             _ = hangup.recv(), if !left => true,
@@ -280,6 +358,24 @@ pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stdin_commands() {
+        assert!(matches!(
+            parse_command(r#"{"type":"mute"}"#),
+            Ok(SessionCommand::Mute(true))
+        ));
+        assert!(matches!(
+            parse_command(r#"{"type":"unmute"}"#),
+            Ok(SessionCommand::Mute(false))
+        ));
+        assert!(
+            matches!(parse_command(r#"{"type":"chat","text":"hi"}"#), Ok(SessionCommand::Chat(t)) if t == "hi")
+        );
+        assert!(parse_command("mute").is_err());
+        assert!(parse_command(r#"{"type":"chat"}"#).is_err());
+        assert!(parse_command(&"x".repeat(10_000)).is_err());
+    }
 
     #[test]
     fn decrypt_failures_are_summed_per_sender_per_second() {

@@ -95,3 +95,16 @@ fn tty_and_ladder() {
         assert!(unlimited > 0.0 && thin >= unlimited * 0.9, "{rung}");
     }
 }
+
+#[test]
+fn audio() {
+    let a = bench(&["audio", "--seconds", "2", "--peers", "2"]);
+    assert!(value(&a, "loopback_clicks_heard_percent") >= 50.0);
+    // Functional bounds only (figures are in BENCHMARKS.md): a click takes
+    // a frame plus buffering, never seconds.
+    let p50 = value(&a, "loopback_p50_ms");
+    assert!(p50 > 20.0 && p50 < 200.0, "{p50}");
+    assert!(value(&a, "jitter_clicks_heard_percent") > 0.0);
+    assert!(value(&a, "wire_kbps_per_stream") > 24.0);
+    assert!(value(&a, "cpu_percent_per_member") > 0.0);
+}

@@ -4,57 +4,10 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
 use common::*;
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message;
-
-/// A WebSocket proxy in front of the relay that records every message the
-/// relay sends to clients: what a curious relay operator could log.
-async fn tap(relay_url: String) -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (relay_url, log) = (relay_url.clone(), log.clone());
-            tokio::spawn(async move {
-                let Ok(client) = tokio_tungstenite::accept_async(tcp).await else {
-                    return;
-                };
-                let Ok((upstream, _)) = tokio_tungstenite::connect_async(&relay_url).await else {
-                    return;
-                };
-                let (mut c_tx, mut c_rx) = client.split();
-                let (mut u_tx, mut u_rx) = upstream.split();
-                let up = async {
-                    while let Some(Ok(m)) = c_rx.next().await {
-                        if m.is_close() || u_tx.send(m).await.is_err() {
-                            break;
-                        }
-                    }
-                    let _ = u_tx.close().await;
-                };
-                let down = async {
-                    while let Some(Ok(m)) = u_rx.next().await {
-                        if let Message::Text(t) = &m {
-                            log.lock().unwrap().push(t.to_string());
-                        }
-                        if c_tx.send(m).await.is_err() {
-                            break;
-                        }
-                    }
-                };
-                tokio::select! { _ = up => {}, _ = down => {} }
-            });
-        }
-    });
-    (url, seen)
-}
 
 #[test]
 fn five_clients_exchange_video_and_chat_and_the_relay_learns_nothing() {

@@ -287,3 +287,30 @@ fn the_share_overlay_shows_the_invite_whole() {
     app.on_key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE));
     assert!(!app.show_share);
 }
+
+/// `m` mutes (a command for the session) and the status line says so.
+#[test]
+fn m_mutes_and_the_status_line_shows_it() {
+    use streamflow::media::audio::engine::{AudioEngine, AudioSetup};
+    use streamflow::session::SessionCommand;
+    let mut app = app_with_peers(1);
+    // Without voice, `m` explains instead.
+    assert!(app
+        .on_key(KeyEvent::new(KeyCode::Char('m'), KeyModifiers::NONE))
+        .is_none());
+    assert!(app.chat.back().unwrap().text.contains("no voice"));
+    let (engine, _packets) = AudioEngine::start(AudioSetup {
+        source: None,
+        sink: None,
+        voice_processing: false,
+        lip_sync: true,
+    })
+    .unwrap();
+    app.audio = Some(engine.handle());
+    let cmd = app.on_key(KeyEvent::new(KeyCode::Char('m'), KeyModifiers::NONE));
+    assert!(matches!(cmd, Some(SessionCommand::Mute(true))));
+    let text = screen(&mut app, 120, 32);
+    assert!(text.lines().last().unwrap().contains("muted (m)"), "{text}");
+    let cmd = app.on_key(KeyEvent::new(KeyCode::Char('m'), KeyModifiers::NONE));
+    assert!(matches!(cmd, Some(SessionCommand::Mute(false))));
+}

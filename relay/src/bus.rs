@@ -606,11 +606,7 @@ impl Task {
                 Remote::Left { room, peer, reason }
             }
             "B" => {
-                let kind = if kind == "media" {
-                    Kind::Media
-                } else {
-                    Kind::Control
-                };
+                let kind = Kind::parse(kind).unwrap_or(Kind::Control);
                 let to = to.parse::<PeerId>().ok();
                 Remote::Blob {
                     room,
@@ -625,7 +621,8 @@ impl Task {
         // Media may be dropped under pressure; presence and control wait.
         match &remote {
             Remote::Blob {
-                kind: Kind::Media, ..
+                kind: Kind::Media | Kind::Audio,
+                ..
             } => {
                 if self.deliver.try_send(remote).is_err() {
                     self.stats.dropped.fetch_add(1, Relaxed);

@@ -126,6 +126,10 @@ impl Hub {
             you: peer.to_string().into(),
             peers: others.into_iter().map(Into::into).collect(),
             limits: self.limits,
+            features: crate::protocol::FEATURES
+                .iter()
+                .map(|f| (*f).into())
+                .collect(),
         };
         outbox.push(Kind::Control, peer, welcome.to_json().into());
         let joined = Utf8Bytes::from(

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub bytes_out: AtomicU64,
     pub media_dropped: AtomicU64,
     pub media_expired: AtomicU64,
+    /// Audio dropped for a slow receiver (overflow or too old).
+    pub audio_dropped: AtomicU64,
     pub queued_messages: AtomicI64,
     pub queued_bytes: AtomicI64,
     /// Largest single receiver backlog (bytes) seen since start.
@@ -103,6 +105,12 @@ impl Metrics {
             "counter",
             "Media messages dropped because they waited too long (included in media_dropped).",
             c(&self.media_expired),
+        );
+        metric(
+            "audio_dropped_total",
+            "counter",
+            "Audio messages dropped because a receiver fell behind or they waited too long.",
+            c(&self.audio_dropped),
         );
         metric(
             "queued_messages",

@@ -9,7 +9,11 @@
 //!   frame wins and other senders keep their place);
 //! - control: never dropped; past `control_messages` or `control_bytes` the
 //!   receiver is marked for disconnection, since it can no longer be kept
-//!   consistent.
+//!   consistent;
+//! - audio: a small queue sent after control and before media, so a slow
+//!   receiver loses video first; bounded like media (oldest of the same
+//!   sender dropped first) and with a short maximum age, since late voice
+//!   is useless to the receiver's jitter buffer.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
@@ -31,6 +35,18 @@ pub struct QueueLimits {
     pub control_bytes: usize,
     /// Media older than this when its turn comes is dropped, not sent.
     pub media_max_age: Duration,
+    pub audio_messages: usize,
+    pub audio_bytes: usize,
+    /// Audio older than this when its turn comes is dropped.
+    pub audio_max_age: Duration,
+}
+
+impl QueueLimits {
+    /// Audio queue defaults: about a second of voice from 16 senders (20 ms
+    /// packets of ~300 bytes), dropped after 200 ms of waiting.
+    pub const AUDIO_MESSAGES: usize = 800;
+    pub const AUDIO_BYTES: usize = 256 * 1024;
+    pub const AUDIO_MAX_AGE: Duration = Duration::from_millis(200);
 }
 
 /// What happened to a pushed message.
@@ -51,12 +67,71 @@ struct MediaItem {
     queued_at: Instant,
 }
 
+/// A droppable queue: media or audio.
+#[derive(Default)]
+struct Lane {
+    items: VecDeque<MediaItem>,
+    bytes: usize,
+}
+
+impl Lane {
+    /// Queues `message`; while over `max_items` or `max_bytes`, drops the
+    /// oldest item from the same sender (or, if the new one is that
+    /// sender's only item, the oldest of anyone). Returns (dropped
+    /// messages, dropped bytes).
+    fn push(
+        &mut self,
+        from: PeerId,
+        message: Utf8Bytes,
+        max_items: usize,
+        max_bytes: usize,
+    ) -> (usize, usize) {
+        self.bytes += message.len();
+        self.items.push_back(MediaItem {
+            from,
+            message,
+            queued_at: Instant::now(),
+        });
+        let (mut dropped, mut dropped_bytes) = (0, 0);
+        while self.items.len() > max_items || self.bytes > max_bytes {
+            // The newest item is the one just pushed, from `from`, so this
+            // finds an item unless the queue holds only it.
+            let victim = self.items.iter().position(|m| m.from == from).unwrap_or(0);
+            let old = if victim == self.items.len() - 1 && self.items.len() > 1 {
+                self.items.pop_front().expect("len > 1")
+            } else {
+                self.items.remove(victim).expect("index in range")
+            };
+            self.bytes -= old.message.len();
+            dropped += 1;
+            dropped_bytes += old.message.len();
+        }
+        (dropped, dropped_bytes)
+    }
+
+    /// The oldest item young enough to send; older ones are dropped and
+    /// counted in the returned (expired messages, expired bytes).
+    fn pop_fresh(&mut self, max_age: Duration) -> (Option<Utf8Bytes>, usize, usize) {
+        let now = Instant::now();
+        let (mut expired, mut expired_bytes) = (0, 0);
+        while let Some(item) = self.items.pop_front() {
+            self.bytes -= item.message.len();
+            if now.duration_since(item.queued_at) <= max_age {
+                return (Some(item.message), expired, expired_bytes);
+            }
+            expired += 1;
+            expired_bytes += item.message.len();
+        }
+        (None, expired, expired_bytes)
+    }
+}
+
 #[derive(Default)]
 struct State {
     control: VecDeque<Utf8Bytes>,
     control_bytes: usize,
-    media: VecDeque<MediaItem>,
-    media_bytes: usize,
+    media: Lane,
+    audio: Lane,
     /// No more pushes; the writer sends the queued control, then the close frame.
     closed: bool,
     /// The control backlog overflowed: drop everything and close at once.
@@ -127,37 +202,28 @@ impl Outbox {
                 s.control.push_back(message);
                 Pushed::Queued
             }
-            Kind::Media => {
-                s.media_bytes += len;
-                s.media.push_back(MediaItem {
-                    from,
-                    message,
-                    queued_at: Instant::now(),
-                });
-                let mut dropped = 0;
-                while s.media.len() > self.limits.media_frames
-                    || s.media_bytes > self.limits.media_bytes
-                {
-                    // The newest item is the one just pushed, from `from`, so
-                    // this finds an item unless the queue holds only it.
-                    let victim = s.media.iter().position(|m| m.from == from).unwrap_or(0);
-                    if victim == s.media.len() - 1 && s.media.len() > 1 {
-                        // Only the new frame is from this sender: make room by
-                        // dropping the oldest frame of anyone instead.
-                        let old = s.media.pop_front().expect("len > 1");
-                        s.media_bytes -= old.message.len();
-                        self.account(-1, -(old.message.len() as i64));
-                    } else {
-                        let old = s.media.remove(victim).expect("index in range");
-                        s.media_bytes -= old.message.len();
-                        self.account(-1, -(old.message.len() as i64));
-                    }
-                    dropped += 1;
-                }
+            Kind::Media | Kind::Audio => {
+                let (lane, max_items, max_bytes, counter) = if kind == Kind::Media {
+                    let l = &self.limits;
+                    (
+                        &mut s.media,
+                        l.media_frames,
+                        l.media_bytes,
+                        &self.metrics.media_dropped,
+                    )
+                } else {
+                    let l = &self.limits;
+                    (
+                        &mut s.audio,
+                        l.audio_messages,
+                        l.audio_bytes,
+                        &self.metrics.audio_dropped,
+                    )
+                };
+                let (dropped, dropped_bytes) = lane.push(from, message, max_items, max_bytes);
                 if dropped > 0 {
-                    self.metrics
-                        .media_dropped
-                        .fetch_add(dropped as u64, Relaxed);
+                    self.account(-(dropped as i64), -(dropped_bytes as i64));
+                    counter.fetch_add(dropped as u64, Relaxed);
                     Pushed::DroppedOldMedia(dropped)
                 } else {
                     Pushed::Queued
@@ -165,7 +231,8 @@ impl Outbox {
             }
         };
         self.account(1, len as i64);
-        self.metrics.note_backlog(s.control_bytes + s.media_bytes);
+        self.metrics
+            .note_backlog(s.control_bytes + s.media.bytes + s.audio.bytes);
         drop(s);
         self.ready.notify_one();
         result
@@ -176,8 +243,8 @@ impl Outbox {
         self.metrics.queued_bytes.fetch_add(bytes, Relaxed);
     }
 
-    /// Next message for the writer: control before media, oldest first; or
-    /// the close frame to send once the outbox is closed.
+    /// Next message for the writer: control, then audio, then media, oldest
+    /// first; or the close frame to send once the outbox is closed.
     pub async fn next(&self) -> Next {
         loop {
             if let Some(next) = self.try_next() {
@@ -206,17 +273,30 @@ impl Outbox {
             });
             return Some(Next::Close(reason));
         }
-        let now = Instant::now();
-        while let Some(item) = s.media.pop_front() {
-            s.media_bytes -= item.message.len();
-            self.account(-1, -(item.message.len() as i64));
-            if now.duration_since(item.queued_at) <= self.limits.media_max_age {
-                return Some(Next::Send(item.message));
-            }
-            self.metrics.media_dropped.fetch_add(1, Relaxed);
-            self.metrics.media_expired.fetch_add(1, Relaxed);
+        let (audio, expired, expired_bytes) = s.audio.pop_fresh(self.limits.audio_max_age);
+        if expired > 0 {
+            self.account(-(expired as i64), -(expired_bytes as i64));
+            self.metrics
+                .audio_dropped
+                .fetch_add(expired as u64, Relaxed);
         }
-        None
+        if let Some(m) = audio {
+            self.account(-1, -(m.len() as i64));
+            return Some(Next::Send(m));
+        }
+        let (media, expired, expired_bytes) = s.media.pop_fresh(self.limits.media_max_age);
+        if expired > 0 {
+            self.account(-(expired as i64), -(expired_bytes as i64));
+            self.metrics
+                .media_dropped
+                .fetch_add(expired as u64, Relaxed);
+            self.metrics
+                .media_expired
+                .fetch_add(expired as u64, Relaxed);
+        }
+        let m = media?;
+        self.account(-1, -(m.len() as i64));
+        Some(Next::Send(m))
     }
 
     /// Stops delivery: the writer sends what control is queued (errors that
@@ -244,8 +324,8 @@ impl Outbox {
     pub fn backlog(&self) -> (usize, usize) {
         let s = self.lock();
         (
-            s.control.len() + s.media.len(),
-            s.control_bytes + s.media_bytes,
+            s.control.len() + s.media.items.len() + s.audio.items.len(),
+            s.control_bytes + s.media.bytes + s.audio.bytes,
         )
     }
 }
@@ -269,6 +349,9 @@ mod tests {
                 control_messages: 4,
                 control_bytes: 1000,
                 media_max_age: Duration::from_secs(60),
+                audio_messages: 4,
+                audio_bytes: 100,
+                audio_max_age: Duration::from_secs(60),
             },
             Arc::new(Metrics::default()),
         )
@@ -314,6 +397,27 @@ mod tests {
         assert_eq!(o.metrics.queued_bytes.load(Relaxed), 0);
     }
 
+    #[tokio::test]
+    async fn audio_goes_after_control_and_before_media() {
+        let o = outbox(8, 1000);
+        o.push(Kind::Media, PeerId(1), msg("m1"));
+        o.push(Kind::Audio, PeerId(2), msg("a1"));
+        o.push(Kind::Control, PeerId(3), msg("c1"));
+        o.push(Kind::Audio, PeerId(2), msg("a2"));
+        let mut got = vec![];
+        for _ in 0..4 {
+            got.push(text(&o).await);
+        }
+        assert_eq!(got, ["c1", "a1", "a2", "m1"]);
+        // Bounded: the oldest of the same sender goes first.
+        for i in 0..10 {
+            o.push(Kind::Audio, PeerId(2), msg(&format!("x{i}")));
+        }
+        assert_eq!(o.backlog().0, 4);
+        assert_eq!(text(&o).await, "x6");
+        assert_eq!(o.metrics.audio_dropped.load(Relaxed), 6);
+    }
+
     #[test]
     fn media_is_bounded_in_bytes() {
         let o = outbox(100, 10);
@@ -345,6 +449,9 @@ mod tests {
                 control_messages: 4,
                 control_bytes: 1000,
                 media_max_age: Duration::from_millis(30),
+                audio_messages: 4,
+                audio_bytes: 100,
+                audio_max_age: Duration::from_millis(30),
             },
             Arc::new(Metrics::default()),
         );
@@ -370,6 +477,9 @@ mod tests {
                     control_messages: 4,
                     control_bytes: 100,
                     media_max_age: Duration::from_secs(60),
+                    audio_messages: 4,
+                    audio_bytes: 100,
+                    audio_max_age: Duration::from_secs(60),
                 },
                 metrics.clone(),
             );

@@ -25,7 +25,14 @@ pub const MAX_ROOM_ID_LEN: usize = 128;
 /// shutting down for a restart closes with 1001 (going away): reconnect.
 pub const CLOSE_CALL_ENDED: u16 = 4000;
 
-/// Which of a receiver's two queues a message goes through.
+/// Which of a receiver's queues a message goes through.
+///
+/// `audio` is an additive extension of v1 (a relay that offers it lists
+/// `"audio"` in `welcome.features`): small messages that go out ahead of
+/// `media` to each receiver, so a receiver whose downlink can't carry
+/// everything loses video before voice. It tells the relay nothing it
+/// couldn't infer already: audio is a steady stream of equal-sized
+/// messages, recognisable by timing alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
@@ -33,6 +40,9 @@ pub enum Kind {
     Media,
     /// Never dropped: a receiver whose control backlog overflows is disconnected.
     Control,
+    /// Droppable and short-lived, sent before media: a receiver's audio
+    /// queue is small and what waits too long (or overflows it) is dropped.
+    Audio,
 }
 
 impl Kind {
@@ -40,9 +50,23 @@ impl Kind {
         match self {
             Kind::Media => "media",
             Kind::Control => "control",
+            Kind::Audio => "audio",
+        }
+    }
+
+    /// Parses a kind name (as in `send.kind` and the bus); None if unknown.
+    pub fn parse(name: &str) -> Option<Kind> {
+        match name {
+            "media" => Some(Kind::Media),
+            "control" => Some(Kind::Control),
+            "audio" => Some(Kind::Audio),
+            _ => None,
         }
     }
 }
+
+/// What this relay offers beyond base v1, listed in `welcome.features`.
+pub const FEATURES: &[&str] = &["audio"];
 
 /// Why a peer left a room, as announced in `peer_left`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,7 +244,7 @@ impl<'a> ClientMessage<'a> {
             }
             "send" => {
                 let kind = raw.kind.ok_or_else(|| {
-                    ProtocolError::new(ErrorCode::BadMessage, "send needs kind media|control")
+                    ProtocolError::new(ErrorCode::BadMessage, "send needs kind media|control|audio")
                 })?;
                 let data = raw.data.ok_or_else(|| {
                     ProtocolError::new(ErrorCode::BadMessage, "send needs a base64 data string")
@@ -269,6 +293,10 @@ pub enum ServerMessage<'a> {
         you: Cow<'a, str>,
         peers: Vec<Cow<'a, str>>,
         limits: Limits,
+        /// Extensions this relay offers (see [`FEATURES`]); absent on older
+        /// relays, so clients must treat a missing list as empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        features: Vec<Cow<'a, str>>,
     },
     PeerJoined {
         peer: Cow<'a, str>,

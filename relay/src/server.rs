@@ -191,6 +191,9 @@ pub async fn start(config: RelayConfig) -> anyhow::Result<RelayHandle> {
         control_messages: config.control_queue_messages(),
         control_bytes: config.control_queue_bytes,
         media_max_age: config.media_max_age,
+        audio_messages: QueueLimits::AUDIO_MESSAGES,
+        audio_bytes: QueueLimits::AUDIO_BYTES,
+        audio_max_age: QueueLimits::AUDIO_MAX_AGE,
     };
     let shared = Arc::new(Shared {
         hub: Hub::new(config.max_rooms, config.limits(), metrics.clone(), bus),

@@ -1,6 +1,7 @@
 //! `streamflow bench …`: repeatable measurements, printed as a table or JSON.
 //! Benchmarks are not tests: CI runs each once with tiny settings.
 
+mod audio;
 mod e2e;
 mod ladder;
 mod local;
@@ -42,6 +43,9 @@ enum Which {
     /// Picture rungs replayed over simulated terminal links: which shows
     /// the most at each rate (the quality ladder's order and thresholds).
     Ladder(ladder::LadderArgs),
+    /// Voice: mouth-to-ear latency (loopback and a jittery link), wire
+    /// bitrate per stream, CPU per member with video and voice.
+    Audio(audio::AudioArgs),
 }
 
 pub async fn run(args: BenchArgs) -> ExitCode {
@@ -54,6 +58,7 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         Which::Thin(a) => thin::run(a).await,
         Which::Tty(a) => tty::run(a).await,
         Which::Ladder(a) => ladder::run(a),
+        Which::Audio(a) => audio::run(a).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

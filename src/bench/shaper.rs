@@ -15,6 +15,9 @@ pub struct LinkSpec {
     /// Bytes per second; 0 = unlimited.
     pub rate: f64,
     pub delay: Duration,
+    /// Each chunk's delay varies by up to ± this (uniformly), in order
+    /// (like TCP over a jittery path: late bytes hold up later ones).
+    pub jitter: Duration,
     /// Bytes the queue in front of the rate holds.
     pub queue: usize,
 }
@@ -28,7 +31,17 @@ impl LinkSpec {
         } else {
             256 * 1024
         };
-        LinkSpec { rate, delay, queue }
+        LinkSpec {
+            rate,
+            delay,
+            jitter: Duration::ZERO,
+            queue,
+        }
+    }
+
+    pub fn with_jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = jitter;
+        self
     }
 }
 
@@ -125,7 +138,13 @@ fn pump(mut from: TcpStream, mut to: TcpStream, spec: LinkSpec) {
                             } else {
                                 Duration::ZERO
                             };
-                        wire.push_back((free_at + spec.delay, chunk));
+                        let spread = spec.jitter.as_secs_f64()
+                            * (2.0 * crate::net::backoff::random_unit() - 1.0);
+                        let delay =
+                            Duration::from_secs_f64((spec.delay.as_secs_f64() + spread).max(0.0));
+                        // In order: a chunk can't overtake the one before it.
+                        let arrival = (free_at + delay).max(wire.back().map_or(now, |(at, _)| *at));
+                        wire.push_back((arrival, chunk));
                     }
                     cv.notify_all();
                     g.closed && g.queue.is_empty()

@@ -27,6 +27,9 @@ pub async fn demo(args: DemoArgs) -> ExitCode {
         source: Some(args.source.clone()),
         fps: 30,
         fixed_quality: false,
+        audio_source: None,
+        audio_sink: None,
+        no_voice_processing: false,
     };
     let opened = match open_source(&media, &args.name) {
         Ok(o) => o,

@@ -31,6 +31,10 @@ pub async fn host(args: HostArgs) -> ExitCode {
         Ok(o) => o,
         Err(code) => return code,
     };
+    let (audio, audio_notices) = match super::open_audio(&args.media, true) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
     let relay_config = streamflow_relay::RelayConfig {
         listen: args.listen,
         ..Default::default()
@@ -52,7 +56,8 @@ pub async fn host(args: HostArgs) -> ExitCode {
     }
     let mut notices = vec!["You are hosting: press s to show the invite again.".to_string()];
     notices.extend(opened.notice.clone());
-    let config = session_config(
+    notices.extend(audio_notices);
+    let mut config = session_config(
         invite,
         vec![relay.url()],
         &args.media,
@@ -60,6 +65,7 @@ pub async fn host(args: HostArgs) -> ExitCode {
         opened,
         (80, 48),
     );
+    config.audio = audio.map(std::sync::Mutex::new);
     let options = crate::tui::UiOptions {
         colour: args.colour,
         notices,

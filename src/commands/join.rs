@@ -36,7 +36,12 @@ pub async fn join(args: JoinArgs) -> ExitCode {
         Ok(o) => o,
         Err(code) => return code,
     };
-    let notice = opened.notice.clone();
+    let (audio, audio_notices) = match super::open_audio(&args.media, !args.headless) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let mut notices: Vec<String> = opened.notice.clone().into_iter().collect();
+    notices.extend(audio_notices);
     let mut config = session_config(
         invite,
         args.relays.clone(),
@@ -47,9 +52,10 @@ pub async fn join(args: JoinArgs) -> ExitCode {
     );
     config.link.liveness_timeout = args.liveness_timeout;
     config.link.tls = tls;
+    config.audio = audio.map(std::sync::Mutex::new);
     if args.headless {
         streamflow_relay::init_logging();
-        if let Some(n) = notice {
+        for n in notices {
             eprintln!("streamflow: {n}");
         }
         let options = crate::headless::HeadlessOptions {
@@ -60,7 +66,7 @@ pub async fn join(args: JoinArgs) -> ExitCode {
     } else {
         let options = crate::tui::UiOptions {
             colour: args.colour,
-            notices: notice.into_iter().collect(),
+            notices,
             ..Default::default()
         };
         finish(crate::tui::run(config, options).await)

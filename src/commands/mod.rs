@@ -4,6 +4,7 @@
 //! headless.
 
 mod demo;
+mod devices;
 mod host;
 mod join;
 
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, InviteArgs, MediaArgs};
 use crate::invite::Invite;
+use crate::media::audio::engine::AudioSetup;
 use crate::media::source::{self, FrameSource, SourceSpec};
 use crate::session::{exit, Ended};
 
@@ -28,6 +30,7 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Invite(args) => invite(args),
+        Command::Devices => devices::run(),
         Command::Join(args) => runtime.block_on(join::join(args)),
         Command::Host(args) => runtime.block_on(host::host(args)),
         Command::Demo(args) => runtime.block_on(demo::demo(args)),
@@ -118,6 +121,64 @@ pub(crate) fn open_source(media: &MediaArgs, name: &str) -> Result<OpenedSource,
             }),
         },
     }
+}
+
+/// Voice from the flags, opened now so problems come first. Without
+/// flags: the microphone and speaker if there are any, else none, said
+/// once. `None` when neither direction has anything (no engine at all).
+pub(crate) fn open_audio(
+    media: &MediaArgs,
+    lip_sync: bool,
+) -> Result<(Option<AudioSetup>, Vec<String>), ExitCode> {
+    use crate::media::audio::{sink, source};
+    let mut notices = Vec::new();
+    let source_spec = match &media.audio_source {
+        Some(spec) => spec.clone(),
+        None if has_microphone() => source::AudioSourceSpec::Mic(None),
+        None => {
+            notices.push("no microphone found: the others won't hear you (`--audio-source tone` sends a test tone)".into());
+            source::AudioSourceSpec::None
+        }
+    };
+    let sink_spec = match &media.audio_sink {
+        Some(spec) => spec.clone(),
+        None if has_speaker() => sink::AudioSinkSpec::Speaker(None),
+        None => {
+            notices.push("no speaker found: you won't hear the others (`--audio-sink FILE.wav` records them)".into());
+            sink::AudioSinkSpec::None
+        }
+    };
+    let source = source::open(&source_spec)
+        .map_err(|e| fail(exit::USAGE, format!("--audio-source: {e}")))?;
+    let sink =
+        sink::open(&sink_spec).map_err(|e| fail(exit::USAGE, format!("--audio-sink: {e}")))?;
+    let setup = AudioSetup {
+        source,
+        sink,
+        voice_processing: !media.no_voice_processing,
+        lip_sync,
+    };
+    Ok((Some(setup), notices))
+}
+
+#[cfg(target_os = "linux")]
+fn has_microphone() -> bool {
+    crate::media::audio::device::has_microphone()
+}
+
+#[cfg(target_os = "linux")]
+fn has_speaker() -> bool {
+    crate::media::audio::device::has_speaker()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn has_microphone() -> bool {
+    false
+}
+
+#[cfg(not(target_os = "linux"))]
+fn has_speaker() -> bool {
+    false
 }
 
 /// A session config from the media flags and an opened source.

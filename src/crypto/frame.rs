@@ -14,6 +14,8 @@ pub enum Stream {
     Chat = 2,
     Feedback = 3,
     State = 4,
+    /// Opus voice, 20 ms per message.
+    Audio = 5,
 }
 
 impl Stream {
@@ -23,6 +25,7 @@ impl Stream {
             2 => Stream::Chat,
             3 => Stream::Feedback,
             4 => Stream::State,
+            5 => Stream::Audio,
             _ => return None,
         })
     }
@@ -52,14 +55,24 @@ pub fn bucket(n: usize) -> usize {
 
 impl FramePlaintext {
     pub fn encode(&self) -> Vec<u8> {
-        let used = HEADER_LEN + self.payload.len();
-        let mut out = Vec::with_capacity(bucket(used));
+        self.encode_to(bucket(HEADER_LEN + self.payload.len()))
+    }
+
+    /// Encodes padded to exactly `size` bytes (no bucket rounding; at
+    /// least the header and payload): for a stream whose messages are all
+    /// one size already, so the buckets would only add bytes.
+    pub fn encode_exact(&self, size: usize) -> Vec<u8> {
+        self.encode_to(size.max(HEADER_LEN + self.payload.len()))
+    }
+
+    fn encode_to(&self, size: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(size);
         out.extend_from_slice(&self.timestamp_us.to_be_bytes());
         out.push(self.stream as u8);
         out.push(self.flags);
         out.extend_from_slice(&(self.payload.len() as u32).to_be_bytes());
         out.extend_from_slice(&self.payload);
-        out.resize(bucket(used), 0);
+        out.resize(size, 0);
         out
     }
 

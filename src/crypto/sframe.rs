@@ -241,6 +241,12 @@ impl SenderKey {
     }
 
     /// Seals with the next counter. Counters never repeat for one key.
+    /// Length of the header the next [`SenderKey::seal`] will write (it
+    /// grows with the counter and the key id).
+    pub fn next_header_len(&self) -> usize {
+        encode_header(self.kid, self.next_ctr).1
+    }
+
     pub fn seal(&mut self, metadata: &[u8], plaintext: &[u8]) -> Vec<u8> {
         let ctr = self.next_ctr;
         self.seal_at(ctr, metadata, plaintext)

@@ -5,6 +5,7 @@
 //! (a frame not yet sent is replaced by the next one, so a slow uplink drops
 //! frames instead of building delay). The writer also pings for the RTT.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -47,6 +48,8 @@ pub enum LinkEvent {
         peers: Vec<String>,
         /// The relay's limit on peers per room.
         max_peers: usize,
+        /// The relay takes `audio` messages (see [`Kind::Audio`]).
+        audio: bool,
     },
     PeerJoined(String),
     PeerLeft(String, LeaveReason),
@@ -76,6 +79,11 @@ pub struct LinkStats {
     /// Microseconds from queueing a media frame to the socket taking it,
     /// summed over `media_sent` (the send-time trend).
     pub media_send_us: AtomicU64,
+    pub audio_sent: AtomicU64,
+    /// Bytes of audio messages written (JSON and base64 included).
+    pub audio_bytes_up: AtomicU64,
+    /// Audio dropped before sending: the uplink fell that far behind.
+    pub audio_dropped: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,11 +102,25 @@ struct MediaSlot {
     ready: Notify,
 }
 
+/// Audio waiting for the socket: sent after control and before video, and
+/// short, since voice that waits is voice the receiver can't use.
+struct AudioQueue {
+    messages: Mutex<VecDeque<String>>,
+    ready: Notify,
+}
+
+/// Audio messages kept while the uplink is busy (160 ms of 20 ms packets).
+const AUDIO_QUEUE: usize = 8;
+
 /// Handle for sending; events arrive on the receiver from [`connect`].
 #[derive(Clone)]
 pub struct Link {
     control: mpsc::Sender<String>,
     media: Arc<MediaSlot>,
+    audio: Arc<AudioQueue>,
+    /// The relay takes `audio` messages; else audio goes out as `media`
+    /// (still ahead of video here, but not at the relay).
+    relay_has_audio: bool,
     pub stats: Arc<LinkStats>,
 }
 
@@ -107,8 +129,12 @@ impl Link {
     /// (it must not be lost); media replaces any frame still waiting.
     pub async fn send(&self, to: Option<&str>, kind: Kind, data: &[u8]) {
         let encoded = B64.encode(data);
+        let wire_kind = match kind {
+            Kind::Audio if !self.relay_has_audio => Kind::Media,
+            k => k,
+        };
         let json = ClientMessage::Send {
-            kind,
+            kind: wire_kind,
             to: to.map(Into::into),
             data: encoded.into(),
         }
@@ -124,6 +150,20 @@ impl Link {
                 }
                 drop(slot);
                 self.media.ready.notify_one();
+            }
+            Kind::Audio => {
+                let mut queue = self
+                    .audio
+                    .messages
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                queue.push_back(json);
+                while queue.len() > AUDIO_QUEUE {
+                    queue.pop_front();
+                    self.stats.audio_dropped.fetch_add(1, Relaxed);
+                }
+                drop(queue);
+                self.audio.ready.notify_one();
             }
         }
     }
@@ -190,11 +230,18 @@ pub async fn connect(
         frame: Mutex::new(None),
         ready: Notify::new(),
     });
+    let audio = Arc::new(AudioQueue {
+        messages: Mutex::new(VecDeque::new()),
+        ready: Notify::new(),
+    });
+    let relay_has_audio = matches!(welcome, LinkEvent::Welcome { audio: true, .. });
     let ping_sent: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
 
-    // Writer: control first, then the latest media frame; ping for RTT.
+    // Writer: control first, then audio, then the latest media frame; ping
+    // for RTT.
     {
         let media = media.clone();
+        let audio = audio.clone();
         let stats = stats.clone();
         let ping_sent = ping_sent.clone();
         let events = events_tx.clone();
@@ -207,6 +254,21 @@ pub async fn connect(
                         Some(m) => m,
                         None => break,
                     },
+                    _ = audio.ready.notified() => {
+                        loop {
+                            let next = audio.messages.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                            let Some(text) = next else { break };
+                            let len = text.len() as u64;
+                            stats.bytes_up.fetch_add(len, Relaxed);
+                            stats.audio_bytes_up.fetch_add(len, Relaxed);
+                            if let Err(e) = sink.send(Message::Text(text.into())).await {
+                                let _ = events.send(LinkEvent::Closed(e.to_string())).await;
+                                return;
+                            }
+                            stats.audio_sent.fetch_add(1, Relaxed);
+                        }
+                        continue;
+                    }
                     _ = media.ready.notified() => {
                         let frame = media.frame.lock().unwrap_or_else(|e| e.into_inner()).take();
                         let Some((text, queued)) = frame else { continue };
@@ -294,6 +356,8 @@ pub async fn connect(
         Link {
             control: control_tx,
             media,
+            audio,
+            relay_has_audio,
             stats,
         },
         events_rx,
@@ -347,10 +411,16 @@ fn parse(text: &str, stats: &LinkStats) -> Option<LinkEvent> {
         }
     };
     Some(match msg {
-        ServerMessage::Welcome { you, peers, limits } => LinkEvent::Welcome {
+        ServerMessage::Welcome {
+            you,
+            peers,
+            limits,
+            features,
+        } => LinkEvent::Welcome {
             you: you.into_owned(),
             peers: peers.into_iter().map(|p| p.into_owned()).collect(),
             max_peers: limits.max_peers_per_room,
+            audio: features.iter().any(|f| f == "audio"),
         },
         ServerMessage::PeerJoined { peer } => LinkEvent::PeerJoined(peer.into_owned()),
         ServerMessage::PeerLeft { peer, reason } => LinkEvent::PeerLeft(peer.into_owned(), reason),

@@ -64,6 +64,13 @@ pub const MAX_PEERS: usize = 256;
 /// Longest chat line accepted from a peer, in characters.
 pub const MAX_CHAT_CHARS: usize = 2_000;
 
+/// SFrame header bytes every audio message makes room for: a key id up to
+/// 5 bytes (2^24 fresh keys, one per 5 minutes: centuries) and a counter up
+/// to 3 (16 million messages under one key, which rotates every 5
+/// minutes), plus the config byte. Longer headers never occur in practice;
+/// if one did, that message would be that much longer.
+const AUDIO_HEADER_ROOM: usize = 9;
+
 /// Something the driver must do.
 #[derive(Debug)]
 pub enum Output {
@@ -443,13 +450,15 @@ impl Room {
                 let name = peer.name.clone().unwrap_or_else(|| from.to_string());
                 vec![chat_event(from, name, &frame.payload)]
             }
-            stream @ (Stream::Video | Stream::Feedback) => vec![Output::Event(Event::Frame {
-                from: from.to_string(),
-                stream,
-                timestamp_us: frame.timestamp_us,
-                flags: frame.flags,
-                payload: frame.payload,
-            })],
+            stream @ (Stream::Video | Stream::Feedback | Stream::Audio) => {
+                vec![Output::Event(Event::Frame {
+                    from: from.to_string(),
+                    stream,
+                    timestamp_us: frame.timestamp_us,
+                    flags: frame.flags,
+                    payload: frame.payload,
+                })]
+            }
         }
     }
 
@@ -466,21 +475,30 @@ impl Room {
         if !self.peers.values().any(|p| p.is_verified()) {
             return None;
         }
-        let plaintext = FramePlaintext {
+        let frame = FramePlaintext {
             timestamp_us,
             stream,
             flags,
             payload: payload.to_vec(),
-        }
-        .encode();
+        };
+        let plaintext = if stream == Stream::Audio {
+            // Every voice message the same size on the wire: no bucket
+            // rounding (the payload is constant already), and padding that
+            // absorbs the SFrame header's growth with the counter and key id.
+            let exact = crate::crypto::frame::HEADER_LEN + payload.len();
+            let room = AUDIO_HEADER_ROOM.saturating_sub(self.key.next_header_len());
+            frame.encode_exact(exact + room)
+        } else {
+            frame.encode()
+        };
         let my_e = self.me.public();
         let metadata = self.metadata(&my_e);
         let sealed = self.key.seal(&metadata, &plaintext);
         let signature = self.signing.sign_frame(&self.room, &my_e, &sealed);
-        let kind = if stream == Stream::Video {
-            Kind::Media
-        } else {
-            Kind::Control
+        let kind = match stream {
+            Stream::Video => Kind::Media,
+            Stream::Audio => Kind::Audio,
+            _ => Kind::Control,
         };
         Some(self.send(None, kind, WireMessage::Frame { signature, sealed }, now))
     }

@@ -10,6 +10,7 @@ use super::ladder::{Picture, LEVELS};
 use super::line_edit::LineEditor;
 use super::render::ColourMode;
 pub use super::tile::Tile;
+use crate::media::audio::engine::AudioHandle;
 use crate::media::capture::{now_us, Preview};
 use crate::net::link::LinkStats;
 use crate::room::Event;
@@ -61,6 +62,8 @@ pub struct Status {
     pub level: usize,
     /// The terminal path: round trip, drain rate and picture level.
     pub tty: String,
+    /// Voice: the largest playout delay among senders (ms), if any.
+    pub voice_delay_ms: Option<f64>,
 }
 
 pub struct App {
@@ -109,6 +112,9 @@ pub struct App {
     /// This draw takes the newest video frames; false for a draw that only
     /// carries text (a key press), which must not wait for pictures.
     pub video_refresh: bool,
+    /// Voice, when the call has it.
+    pub audio: Option<AudioHandle>,
+    pub muted: bool,
 }
 
 impl App {
@@ -154,6 +160,8 @@ impl App {
             pressure: 1,
             picture: LEVELS[0],
             video_refresh: true,
+            audio: None,
+            muted: false,
         }
     }
 
@@ -271,6 +279,11 @@ impl App {
                 }
             }
             SessionEvent::PeerCamera { peer, state } => self.tile(&peer).camera = state,
+            SessionEvent::AudioReady(handle) => self.audio = Some(handle),
+            SessionEvent::AudioStats(stats) => {
+                self.status.voice_delay_ms = stats.iter().map(|s| s.playout_ms).reduce(f64::max);
+            }
+            SessionEvent::PeerMuted { peer, muted } => self.tile(&peer).muted = muted,
             SessionEvent::Warning(w) => self.notice(w),
             SessionEvent::Ended(e) => {
                 self.status.connection = format!("ended: {}", e.message);
@@ -284,7 +297,10 @@ impl App {
                 ..
             } => {
                 let latency_ms = now_us().saturating_sub(timestamp_us) as f64 / 1000.0;
-                self.tile(&from).on_frame(jpeg, timestamp_us, latency_ms);
+                let voice_at = self.voice_at(&from);
+                let tile = self.tile(&from);
+                tile.on_frame(jpeg, timestamp_us, latency_ms);
+                tile.release(voice_at, Instant::now());
             }
         }
     }
@@ -360,6 +376,39 @@ impl App {
         self.status.down_kbps = (down - down0) as f64 * 8.0 / 1000.0 / secs;
         self.last_rate = (now, up, down);
         self.dirty = true;
+    }
+
+    /// Capture time of `peer`'s voice playing now, if we hear it.
+    fn voice_at(&self, peer: &str) -> Option<i64> {
+        let view = self.audio.as_ref()?.view();
+        view.peers.get(peer)?.playing_ts_us
+    }
+
+    /// Every tick: voice levels and mutes onto the tiles, and video frames
+    /// released as the voice reaches them (lip sync).
+    pub fn update_audio(&mut self) {
+        let Some(handle) = &self.audio else { return };
+        let view = handle.view();
+        let now = Instant::now();
+        self.me.level_dbfs = view.mic_level_dbfs;
+        self.me.muted = view.muted;
+        self.me.voice = view.sending;
+        for tile in &mut self.peers {
+            let peer = view.peers.get(&tile.id);
+            let (level, voice_at) =
+                peer.map_or((-100.0, None), |p| (p.level_dbfs, p.playing_ts_us));
+            if (tile.level_dbfs > crate::tui::tile::SPEAKING_DBFS)
+                != (level > crate::tui::tile::SPEAKING_DBFS)
+            {
+                self.dirty = true;
+            }
+            tile.level_dbfs = level;
+            tile.voice = peer.is_some();
+            if let Some(p) = peer {
+                tile.muted = p.muted;
+            }
+            tile.release(voice_at, now);
+        }
     }
 
     /// Pulls our own latest preview frame.

@@ -115,6 +115,20 @@ impl App {
                     self.quit = true;
                 }
             }
+            KeyCode::Char('m') => match &self.audio {
+                Some(_) => {
+                    self.muted = !self.muted;
+                    self.notice(if self.muted {
+                        "muted: the others hear silence (m unmutes)"
+                    } else {
+                        "unmuted"
+                    });
+                    return Some(SessionCommand::Mute(self.muted));
+                }
+                None => self.notice(
+                    "no voice in this call (--audio-source sets a microphone, tone or file)",
+                ),
+            },
             KeyCode::Char('v') if self.me.camera == Camera::Absent => {
                 self.notice(
                     "no video source: you are view-only (join with --source to send video)",

@@ -154,6 +154,7 @@ async fn run_ui(
             }
             _ = ticker.tick() => {
                 app.update_preview();
+                app.update_audio();
                 app.update_rates();
                 Some(renderer.tick(app, Instant::now()))
             }

@@ -31,7 +31,26 @@ pub struct Tile {
     pub(super) shown_ts: u64,
     pub memory: TileMemory,
     pub decode_failures: u64,
+    /// Frames held back until the sender's voice catches up (lip sync):
+    /// (JPEG, capture time µs, arrival).
+    held: VecDeque<(Vec<u8>, u64, Instant)>,
+    /// Voice: level of what is playing (dBFS), and muted.
+    pub level_dbfs: f32,
+    pub muted: bool,
+    /// We hear this member (its voice reaches us).
+    pub voice: bool,
 }
+
+/// Frames held for lip sync, at most (half a second at 30 fps).
+const MAX_HELD: usize = 16;
+/// Longest a frame waits for the voice (a voice stream that stalls must
+/// not freeze the picture).
+const MAX_HOLD: Duration = Duration::from_millis(300);
+/// Video may lead the voice by this much (ITU-R BT.1359: ±45 ms is not
+/// noticed).
+pub const LIP_SYNC_LEAD_US: i64 = 45_000;
+/// A level above this is "speaking".
+pub const SPEAKING_DBFS: f32 = -45.0;
 
 /// A picture waiting to be drawn.
 enum Pending {
@@ -61,6 +80,10 @@ impl Tile {
             shown_ts: 0,
             memory: TileMemory::default(),
             decode_failures: 0,
+            held: VecDeque::new(),
+            level_dbfs: -100.0,
+            muted: false,
+            voice: false,
         }
     }
 
@@ -96,8 +119,10 @@ impl Tile {
 
     pub(super) fn on_frame(&mut self, jpeg: Vec<u8>, timestamp_us: u64, latency_ms: f64) {
         let now = Instant::now();
-        self.pending = Some(Pending::Jpeg(jpeg));
-        self.pending_ts = timestamp_us;
+        self.held.push_back((jpeg, timestamp_us, now));
+        while self.held.len() > MAX_HELD {
+            self.held.pop_front();
+        }
         self.latency_ms = latency_ms;
         // A frame means the camera is on, whatever an older state said.
         self.camera = Camera::On;
@@ -109,6 +134,43 @@ impl Tile {
         {
             self.arrivals.pop_front();
         }
+    }
+
+    /// Moves the newest frame that may be shown now to be drawn next.
+    /// `voice_at` is the capture time of the sender's voice playing now
+    /// (None: no voice from it, nothing to wait for); a frame captured more
+    /// than [`LIP_SYNC_LEAD_US`] after it waits, up to [`MAX_HOLD`].
+    pub fn release(&mut self, voice_at: Option<i64>, now: Instant) {
+        let due = |(_, ts, arrived): &(Vec<u8>, u64, Instant)| match voice_at {
+            None => true,
+            Some(at) => {
+                *ts as i64 <= at + LIP_SYNC_LEAD_US || now.duration_since(*arrived) >= MAX_HOLD
+            }
+        };
+        let Some(last_due) = self.held.iter().rposition(due) else {
+            return;
+        };
+        // Older frames than the one shown next are stale: dropped.
+        self.held.drain(..last_due);
+        let (jpeg, ts, _) = self.held.pop_front().expect("last_due is in range");
+        self.pending = Some(Pending::Jpeg(jpeg));
+        self.pending_ts = ts;
+    }
+
+    /// Speaking now (for the tile's indicator).
+    pub fn speaking(&self) -> bool {
+        !self.muted && self.level_dbfs > SPEAKING_DBFS
+    }
+
+    /// The voice as a three-step meter (`▮▮▯`), or "muted".
+    pub fn voice_note(&self) -> Option<String> {
+        if self.muted {
+            return Some("muted".into());
+        }
+        if !self.voice {
+            return None;
+        }
+        Some(meter(self.level_dbfs))
     }
 
     /// Decodes the newest frame (if any, and `take_new`) and scales the
@@ -158,6 +220,17 @@ impl Tile {
     }
 }
 
+/// A level (dBFS) as three bars: speaking quietly, normally, loudly.
+pub fn meter(level_dbfs: f32) -> String {
+    let bars = [SPEAKING_DBFS, -30.0, -18.0]
+        .iter()
+        .filter(|t| level_dbfs > **t)
+        .count();
+    let mut m = "▮".repeat(bars);
+    m.push_str(&"▯".repeat(3 - bars));
+    m
+}
+
 /// A name as shown: emoji joiners and variation selectors removed (terminals
 /// disagree on how wide their sequences are, which breaks borders), cut to
 /// `columns` with an ellipsis.
@@ -202,6 +275,45 @@ mod tests {
             unicode_width::UnicodeWidthStr::width(display_name("日本語の名前です長い", 8).as_str())
                 <= 8
         );
+    }
+
+    #[test]
+    fn video_waits_for_the_voice_but_not_forever() {
+        let mut t = Tile::new("p");
+        let now = Instant::now();
+        t.on_frame(vec![1], 1_000_000, 1.0);
+        t.on_frame(vec![2], 1_033_000, 1.0);
+        // The voice plays what was captured at 0.9 s: both frames are more
+        // than 45 ms ahead of it.
+        t.release(Some(900_000), now);
+        assert!(!t.has_pending());
+        // At 0.96 s the first is within 45 ms; the second still waits.
+        t.release(Some(960_000), now);
+        assert!(matches!(t.pending, Some(Pending::Jpeg(ref j)) if j == &[1]));
+        // Without voice from this peer, nothing waits.
+        t.release(None, now);
+        assert!(matches!(t.pending, Some(Pending::Jpeg(ref j)) if j == &[2]));
+        // A stalled voice holds a frame at most MAX_HOLD.
+        t.on_frame(vec![3], 2_000_000, 1.0);
+        t.release(Some(0), now);
+        assert!(matches!(t.pending, Some(Pending::Jpeg(ref j)) if j == &[2]));
+        t.release(Some(0), now + MAX_HOLD + Duration::from_millis(1));
+        assert!(matches!(t.pending, Some(Pending::Jpeg(ref j)) if j == &[3]));
+    }
+
+    #[test]
+    fn voice_meter_and_mute() {
+        let mut t = Tile::new("p");
+        assert_eq!(t.voice_note(), None, "no voice from it");
+        t.voice = true;
+        t.level_dbfs = -100.0;
+        assert_eq!(t.voice_note().as_deref(), Some("▯▯▯"));
+        t.level_dbfs = -20.0;
+        assert_eq!(t.voice_note().as_deref(), Some("▮▮▯"));
+        assert!(t.speaking());
+        t.muted = true;
+        assert_eq!(t.voice_note().as_deref(), Some("muted"));
+        assert!(!t.speaking());
     }
 
     #[test]

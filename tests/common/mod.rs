@@ -38,13 +38,28 @@ impl Client {
         } else {
             &["--source", "test"]
         };
+        // No sound devices unless a test asks: tests must not open the
+        // microphone or speaker of a developer's machine.
+        let audio_source: &[&str] = if extra.contains(&"--audio-source") {
+            &[]
+        } else {
+            &["--audio-source", "none"]
+        };
+        let audio_sink: &[&str] = if extra.contains(&"--audio-sink") {
+            &[]
+        } else {
+            &["--audio-sink", "none"]
+        };
         let mut child = Command::new(BIN)
             .args(["join", invite, "--relay", relay_url, "--headless"])
             .args(source)
+            .args(audio_source)
+            .args(audio_sink)
             .args(["--name", name])
             .args(extra)
             .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
+            // Piped, so a test can send commands (`{"type":"mute"}`).
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -131,6 +146,14 @@ impl Client {
         None
     }
 
+    /// Writes one command line to the client's stdin.
+    pub fn command(&mut self, json: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("stdin is piped");
+        writeln!(stdin, "{json}").expect("write a command");
+        stdin.flush().expect("flush a command");
+    }
+
     pub fn my_id(&self) -> Option<String> {
         self.of_type("joined")
             .first()
@@ -143,4 +166,50 @@ impl Drop for Client {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A WebSocket proxy in front of the relay that records every message the
+/// relay sends to clients: what a curious relay operator could log.
+pub async fn tap(relay_url: String) -> (String, Arc<Mutex<Vec<String>>>) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (relay_url, log) = (relay_url.clone(), log.clone());
+            tokio::spawn(async move {
+                let Ok(client) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
+                let Ok((upstream, _)) = tokio_tungstenite::connect_async(&relay_url).await else {
+                    return;
+                };
+                let (mut c_tx, mut c_rx) = client.split();
+                let (mut u_tx, mut u_rx) = upstream.split();
+                let up = async {
+                    while let Some(Ok(m)) = c_rx.next().await {
+                        if m.is_close() || u_tx.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = u_tx.close().await;
+                };
+                let down = async {
+                    while let Some(Ok(m)) = u_rx.next().await {
+                        if let Message::Text(t) = &m {
+                            log.lock().unwrap().push(t.to_string());
+                        }
+                        if c_tx.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                tokio::select! { _ = up => {}, _ = down => {} }
+            });
+        }
+    });
+    (url, seen)
 }

@@ -273,6 +273,16 @@ fn tile_label(
             notes.push(("verifying…".into(), Style::default().fg(Color::Yellow)));
         }
     }
+    if let Some(voice) = tile.voice_note() {
+        let style = if tile.muted {
+            Style::default().fg(Color::Red)
+        } else if tile.speaking() {
+            Style::default().fg(Color::Green)
+        } else {
+            Style::default().fg(Color::DarkGray)
+        };
+        notes.push((voice, style));
+    }
     let note = if is_me {
         match tile.camera {
             Camera::On => String::new(),
@@ -303,10 +313,13 @@ fn tile_label(
         Some(n) => display_name(n, name_room.min(32)),
         None => tile.label(),
     };
-    let mut spans = vec![Span::styled(
-        name,
-        Style::default().add_modifier(Modifier::BOLD),
-    )];
+    // Who is speaking stands out: the name in reverse video.
+    let name_style = if tile.speaking() {
+        Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED)
+    } else {
+        Style::default().add_modifier(Modifier::BOLD)
+    };
+    let mut spans = vec![Span::styled(name, name_style)];
     for (text, style) in notes {
         spans.push(Span::raw("  "));
         spans.push(Span::styled(text, style));

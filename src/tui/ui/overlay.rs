@@ -13,6 +13,7 @@ use super::super::app::{App, Share};
 pub const HELP: &[(&str, &str)] = &[
     ("q, Ctrl-C", "leave the call"),
     ("v", "camera on/off"),
+    ("m", "mute / unmute your voice"),
     ("Tab, i", "chat: open and type (Tab, Esc close)"),
     ("Enter", "send the message"),
     ("← → Home End", "move in the line you type"),

@@ -75,6 +75,19 @@ fn numbers(app: &App) -> Vec<(u8, String)> {
             ),
         ),
     ];
+    if app.audio.is_some() {
+        if app.muted {
+            parts.push((1, "muted (m)".into()));
+        } else if app.me.voice {
+            parts.push((
+                4,
+                format!("mic {}", crate::tui::tile::meter(app.me.level_dbfs)),
+            ));
+        }
+        if let Some(ms) = s.voice_delay_ms {
+            parts.push((5, format!("voice {ms:.0} ms")));
+        }
+    }
     if app.chat_pending > 0 {
         parts.push((2, format!("{} chat unsent", app.chat_pending)));
     }

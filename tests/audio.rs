@@ -1,0 +1,506 @@
+//! Voice through the real pipeline: WAV and tone sources, Opus, sealing,
+//! a real relay, jitter buffers, the mix, and a WAV recording of what a
+//! member hears — checked by signal analysis, not by looking at events.
+//!
+//! Speech is made at test time with `espeak-ng` (Debian package
+//! `espeak-ng`). With `CI` set its absence is a failure; elsewhere the
+//! speech tests say so and pass.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{fresh_invite, relay, Client};
+use streamflow::media::audio::{wav, BLOCK, RATE};
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sf-audio-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Speech as a WAV file (espeak-ng's 22.05 kHz mono), or None outside CI
+/// when espeak-ng is missing.
+fn speech(dir: &Path) -> Option<PathBuf> {
+    let path = dir.join("speech.wav");
+    let made = Command::new("espeak-ng")
+        .args(["-s", "150", "-w"])
+        .arg(&path)
+        .arg("Streamflow carries every voice sealed from end to end. One, two, three, four.")
+        .status();
+    match made {
+        Ok(s) if s.success() => Some(path),
+        other => {
+            let problem = format!(
+                "espeak-ng could not make speech ({other:?}); scripts/install-deps installs it"
+            );
+            assert!(std::env::var_os("CI").is_none(), "{problem}");
+            eprintln!("skipped: {problem}");
+            None
+        }
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+/// Amplitude of the `hz` component of `x` (Goertzel), as a sine's peak.
+fn tone_amplitude(x: &[f32], hz: f32) -> f32 {
+    let k = 2.0 * (2.0 * std::f32::consts::PI * hz / RATE as f32).cos();
+    let (mut a, mut b) = (0.0f32, 0.0f32);
+    for &s in x {
+        let c = s + k * a - b;
+        b = a;
+        a = c;
+    }
+    2.0 * (a * a + b * b - k * a * b).max(0.0).sqrt() / x.len() as f32
+}
+
+fn rms(x: &[f32]) -> f32 {
+    (x.iter().map(|s| s * s).sum::<f32>() / x.len().max(1) as f32).sqrt()
+}
+
+/// A second-order notch at `hz` (removes a tone before comparing speech).
+fn notch(x: &[f32], hz: f32) -> Vec<f32> {
+    let w = 2.0 * std::f32::consts::PI * hz / RATE as f32;
+    let r = 0.99f32;
+    let (b1, a1, a2) = (-2.0 * w.cos(), -2.0 * r * w.cos(), r * r);
+    let (mut x1, mut x2, mut y1, mut y2) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
+    x.iter()
+        .map(|&s| {
+            let y = s + b1 * x1 + x2 - a1 * y1 - a2 * y2;
+            (x2, x1, y2, y1) = (x1, s, y1, y);
+            y
+        })
+        .collect()
+}
+
+/// Averages of `factor` samples: a crude low-pass and decimation.
+fn decimate(x: &[f32], factor: usize) -> Vec<f32> {
+    x.chunks_exact(factor)
+        .map(|c| c.iter().sum::<f32>() / factor as f32)
+        .collect()
+}
+
+/// Normalised cross-correlation of `w` with the looped `s` at `lag`.
+fn corr_at(w: &[f32], s: &[f32], lag: usize) -> f32 {
+    let (mut dot, mut ew, mut es) = (0.0f64, 0.0f64, 0.0f64);
+    for (i, &a) in w.iter().enumerate() {
+        let b = s[(lag + i) % s.len()];
+        dot += f64::from(a) * f64::from(b);
+        ew += f64::from(a) * f64::from(a);
+        es += f64::from(b) * f64::from(b);
+    }
+    (dot / (ew.sqrt() * es.sqrt()).max(1e-12)) as f32
+}
+
+/// The best normalised cross-correlation between `recorded` and the looped
+/// `source` (both 48 kHz): found on 10 ms energy envelopes first, then
+/// refined at 8 kHz around the best few envelope lags.
+fn best_alignment(recorded: &[f32], source: &[f32]) -> f32 {
+    let (r8, s8) = (decimate(recorded, 6), decimate(source, 6));
+    let env = |x: &[f32]| -> Vec<f32> { x.chunks_exact(80).map(rms).collect() };
+    let (re, se) = (env(&r8), env(&s8));
+    let mut coarse: Vec<(f32, usize)> = (0..se.len())
+        .map(|lag| (corr_at(&re, &se, lag), lag))
+        .collect();
+    coarse.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut best = f32::MIN;
+    for &(_, lag) in coarse.iter().take(3) {
+        let centre = lag * 80;
+        for d in 0..=320 {
+            let l = (centre + s8.len() * 2 + d - 160) % s8.len();
+            best = best.max(corr_at(&r8, &s8, l));
+        }
+    }
+    best
+}
+
+/// The 10 ms block levels (dBFS) of a recording.
+fn block_levels(x: &[f32]) -> Vec<f32> {
+    x.chunks_exact(BLOCK)
+        .map(streamflow::media::audio::level_dbfs)
+        .collect()
+}
+
+fn clock_of(client: &Client) -> u64 {
+    client
+        .wait_for(Duration::from_secs(10), |e| e["type"] == "audio_clock")
+        .and_then(|e| e["started_us"].as_u64())
+        .expect("audio_clock event")
+}
+
+/// Waits until `receiver` hears `sender` (a second of packets).
+fn wait_heard(receiver: &Client, sender: &str, timeout: Duration) {
+    receiver
+        .wait_for(timeout, |e| {
+            e["type"] == "audio_stats" && e["from"] == sender && e["packets"].as_u64() >= Some(45)
+        })
+        .unwrap_or_else(|| panic!("never heard {sender}: {}", receiver.stderr.lock().unwrap()));
+}
+
+/// Two senders (speech, a tone) and a listener recording its mix: both are
+/// in the recording, nothing clips, and the recording runs in real time.
+#[test]
+fn speech_and_tone_reach_a_recording_listener_mixed_and_in_real_time() {
+    let dir = temp_dir("mix");
+    let Some(speech_path) = speech(&dir) else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let relay = rt.block_on(relay());
+    let url = relay.url();
+    let invite = fresh_invite();
+    let out = dir.join("heard.wav");
+    let speech_arg = speech_path.to_str().unwrap().to_string();
+    let talker = Client::spawn(
+        &invite,
+        &url,
+        "Talker",
+        &["--source", "none", "--audio-source", &speech_arg],
+    );
+    let hummer = Client::spawn(
+        &invite,
+        &url,
+        "Hummer",
+        &["--source", "none", "--audio-source", "tone:1000"],
+    );
+    let mut listener = Client::spawn(
+        &invite,
+        &url,
+        "Listener",
+        &[
+            "--source",
+            "none",
+            "--duration",
+            "12",
+            "--audio-sink",
+            out.to_str().unwrap(),
+        ],
+    );
+    let started = clock_of(&listener);
+    let talker_id = talker
+        .wait_for(Duration::from_secs(20), |e| e["type"] == "joined")
+        .and_then(|e| e["you"].as_str().map(String::from))
+        .expect("talker joined");
+    let hummer_id = hummer
+        .wait_for(Duration::from_secs(20), |e| e["type"] == "joined")
+        .and_then(|e| e["you"].as_str().map(String::from))
+        .expect("hummer joined");
+    wait_heard(&listener, &talker_id, Duration::from_secs(25));
+    wait_heard(&listener, &hummer_id, Duration::from_secs(25));
+    assert_eq!(
+        listener.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        listener.stderr.lock().unwrap()
+    );
+    let ended = now_us();
+
+    let heard = wav::read(&out).expect("a valid WAV, written while running");
+    let source = wav::read(&speech_path).unwrap();
+    // Real time: sample n played at started + n/48000 s, and the file
+    // reaches (about) the moment the listener exited.
+    let heard_until = started + heard.len() as u64 * 1_000_000 / u64::from(RATE);
+    let gap_ms = (ended as i64 - heard_until as i64) / 1000;
+    assert!(
+        (-100..1_500).contains(&gap_ms),
+        "recording ends {gap_ms} ms before the exit"
+    );
+    // Never clipped (the limiter's ceiling is −0.5 dBFS).
+    let peak = heard.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    assert!(peak < 0.95, "peak {peak}");
+    // The last 4 s, when both were surely flowing.
+    let tail = &heard[heard.len() - 4 * RATE as usize..];
+    let tone = tone_amplitude(tail, 1000.0);
+    let off_tone = tone_amplitude(tail, 1370.0);
+    assert!(tone > 0.1, "tone amplitude {tone}");
+    assert!(tone > 10.0 * off_tone, "tone {tone} vs {off_tone} off it");
+    // The speech, with the tone notched out, lines up with its source.
+    let speech_heard = notch(tail, 1000.0);
+    let source_notched = notch(&source, 1000.0);
+    let window = &speech_heard[..(source.len().min(2 * RATE as usize))];
+    let c = best_alignment(window, &source_notched);
+    assert!(c >= 0.5, "speech cross-correlation {c}");
+    eprintln!("speech correlation {c:.2}, tone {tone:.3}, peak {peak:.3}, end gap {gap_ms} ms");
+    drop((talker, hummer));
+    rt.block_on(relay.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Muting silences a member within 200 ms at the others (it still sends
+/// packets of silence); unmuting brings the voice back.
+#[test]
+fn mute_silences_the_tone_within_200_ms_and_unmute_brings_it_back() {
+    let dir = temp_dir("mute");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let relay = rt.block_on(relay());
+    let url = relay.url();
+    let invite = fresh_invite();
+    let out = dir.join("heard.wav");
+    let mut hummer = Client::spawn(
+        &invite,
+        &url,
+        "Hummer",
+        &["--source", "none", "--audio-source", "tone:700"],
+    );
+    let mut listener = Client::spawn(
+        &invite,
+        &url,
+        "Listener",
+        &["--source", "none", "--audio-sink", out.to_str().unwrap()],
+    );
+    let started = clock_of(&listener);
+    let hummer_id = hummer
+        .wait_for(Duration::from_secs(20), |e| e["type"] == "joined")
+        .and_then(|e| e["you"].as_str().map(String::from))
+        .expect("hummer joined");
+    wait_heard(&listener, &hummer_id, Duration::from_secs(25));
+    std::thread::sleep(Duration::from_millis(500));
+    let muted_at = now_us();
+    hummer.command(r#"{"type":"mute"}"#);
+    listener
+        .wait_for(Duration::from_secs(5), |e| {
+            e["type"] == "peer_muted" && e["muted"] == true
+        })
+        .expect("peer_muted true");
+    std::thread::sleep(Duration::from_millis(1500));
+    let unmuted_at = now_us();
+    hummer.command(r#"{"type":"unmute"}"#);
+    listener
+        .wait_for(Duration::from_secs(5), |e| {
+            e["type"] == "peer_muted" && e["muted"] == false
+        })
+        .expect("peer_muted false");
+    std::thread::sleep(Duration::from_millis(1500));
+    listener.command(r#"{"type":"leave"}"#);
+    assert_eq!(listener.wait(Duration::from_secs(10)), Some(0));
+
+    let heard = wav::read(&out).unwrap();
+    let levels = block_levels(&heard);
+    let block_at = |us: u64| ((us.saturating_sub(started)) / 10_000) as usize;
+    let (m, u) = (block_at(muted_at), block_at(unmuted_at));
+    assert!(
+        levels[m.saturating_sub(20)..m].iter().all(|l| *l > -25.0),
+        "the tone was on before muting"
+    );
+    let silent = levels[m..]
+        .iter()
+        .position(|l| *l < -45.0)
+        .expect("the tone stopped");
+    assert!(silent <= 20, "silent {} ms after mute", silent * 10);
+    assert!(
+        levels[m + 30..u].iter().all(|l| *l < -45.0),
+        "silence held while muted"
+    );
+    let back = levels[u..]
+        .iter()
+        .position(|l| *l > -25.0)
+        .expect("the tone came back");
+    assert!(back <= 50, "back {} ms after unmute", back * 10);
+    eprintln!("mute took {} ms, unmute {} ms", silent * 10, back * 10);
+    rt.block_on(relay.shutdown());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A receiver behind a thin downlink keeps (nearly) all its voice while
+/// its video is what gets dropped.
+#[test]
+fn a_throttled_receiver_keeps_its_voice_while_video_drops() {
+    use streamflow::bench::throttle::{throttle, Direction};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let relay = rt.block_on(relay());
+    // 240 kbit/s: about 120 for voice (with framing) leaves too little for
+    // 30 fps of video.
+    let proxy = rt.block_on(throttle(relay.addr(), Direction::Down));
+    proxy
+        .rate
+        .store(30_000, std::sync::atomic::Ordering::Relaxed);
+    let invite = fresh_invite();
+    let sender = Client::spawn(
+        &invite,
+        &relay.url(),
+        "Sender",
+        &["--audio-source", "tone:500"],
+    );
+    let mut thin = Client::spawn(
+        &invite,
+        &proxy.url,
+        "Thin",
+        &["--source", "none", "--duration", "20"],
+    );
+    let sender_id = sender
+        .wait_for(Duration::from_secs(20), |e| e["type"] == "joined")
+        .and_then(|e| e["you"].as_str().map(String::from))
+        .expect("sender joined");
+    wait_heard(&thin, &sender_id, Duration::from_secs(25));
+    let from = Instant::now() + Duration::from_secs(3);
+    std::thread::sleep(Duration::from_secs(3));
+    let until = Instant::now() + Duration::from_secs(10);
+    std::thread::sleep(Duration::from_secs(10));
+    let stats = thin.between("audio_stats", from, until);
+    let packets: u64 = stats
+        .iter()
+        .filter(|s| s["from"] == sender_id.as_str())
+        .map(|s| s["packets"].as_u64().unwrap())
+        .sum();
+    let seconds = stats
+        .iter()
+        .filter(|s| s["from"] == sender_id.as_str())
+        .count() as u64;
+    let frames = thin.between("frame", from, until).len() as f64 / 10.0;
+    let _ = thin.wait(Duration::from_secs(20));
+    eprintln!("voice {packets} packets in {seconds} s; video {frames:.1} fps");
+    assert!(seconds >= 8, "{seconds} stats lines");
+    assert!(
+        packets * 100 >= seconds * 50 * 95,
+        "voice kept only {packets} of {} packets",
+        seconds * 50
+    );
+    assert!(
+        frames < 27.0,
+        "video was not what gave way: {frames:.1} fps"
+    );
+    rt.block_on(relay.shutdown());
+}
+
+/// What the relay sees of voice: messages of kind `audio`, all the same
+/// size, with nothing constant past the frame header (no Opus TOC, no
+/// length fields in the clear).
+#[test]
+fn the_relay_sees_constant_size_sealed_audio() {
+    use base64::Engine;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let relay = rt.block_on(relay());
+    let (tap_url, tapped) = rt.block_on(common::tap(relay.url()));
+    let invite = fresh_invite();
+    let talker = Client::spawn(
+        &invite,
+        &relay.url(),
+        "Talker",
+        &["--source", "none", "--audio-source", "tone:300"],
+    );
+    let listener = Client::spawn(&invite, &tap_url, "Listener", &["--source", "none"]);
+    let id = talker
+        .wait_for(Duration::from_secs(20), |e| e["type"] == "joined")
+        .and_then(|e| e["you"].as_str().map(String::from))
+        .expect("joined");
+    wait_heard(&listener, &id, Duration::from_secs(25));
+    std::thread::sleep(Duration::from_secs(3));
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let blobs: Vec<Vec<u8>> = tapped
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        .filter(|m| m["type"] == "blob" && m["kind"] == "audio")
+        .map(|m| b64.decode(m["data"].as_str().unwrap()).unwrap())
+        .collect();
+    assert!(blobs.len() >= 150, "{} audio blobs", blobs.len());
+    let sizes: std::collections::BTreeSet<usize> = blobs.iter().map(Vec::len).collect();
+    assert_eq!(sizes.len(), 1, "audio sizes vary: {sizes:?}");
+    // Past the frame header (type, signature, SFrame header) every byte
+    // looks random: no value at a fixed offset in more than 10% of blobs.
+    let len = blobs[0].len();
+    let constant: Vec<usize> = (0..len)
+        .filter(|&i| {
+            let mut counts = [0usize; 256];
+            for b in &blobs {
+                counts[b[i] as usize] += 1;
+            }
+            *counts.iter().max().unwrap() * 10 > blobs.len()
+        })
+        .collect();
+    assert!(
+        constant.iter().all(|&i| i < 80),
+        "bytes at fixed offsets repeat past the header: {constant:?} (len {len})"
+    );
+    rt.block_on(relay.shutdown());
+}
+
+/// Echo cancellation: the far end's voice comes back through the
+/// microphone at −6 dB, 50 ms late; after the canceller converges, what it
+/// lets through is at least 20 dB below that echo (ERLE).
+#[test]
+fn echo_cancellation_removes_a_simulated_echo() {
+    use streamflow::media::audio::voice::VoiceProcessor;
+    let dir = temp_dir("aec");
+    let Some(speech_path) = speech(&dir) else {
+        return;
+    };
+    let far_voice = wav::read(&speech_path).unwrap();
+    let (mut processor, mut far_end) = VoiceProcessor::new(true, false).unwrap();
+    let delay = RATE as usize / 20; // 50 ms
+    let seconds = 20;
+    let far: Vec<f32> = (0..seconds * RATE as usize)
+        .map(|i| far_voice[i % far_voice.len()])
+        .collect();
+    let mut echo_energy = 0.0f64;
+    let mut out_energy = 0.0f64;
+    for (k, chunk) in far.chunks_exact(BLOCK).enumerate() {
+        let block: [f32; BLOCK] = chunk.try_into().unwrap();
+        far_end.played(&block);
+        let mut mic = [0.0f32; BLOCK];
+        for (i, m) in mic.iter_mut().enumerate() {
+            let at = k * BLOCK + i;
+            *m = if at >= delay {
+                0.5 * far[at - delay]
+            } else {
+                0.0
+            };
+        }
+        let echo = mic;
+        processor.process(&mut mic);
+        // Converged by then: score the last third.
+        if k * BLOCK >= far.len() * 2 / 3 {
+            echo_energy += echo.iter().map(|s| f64::from(s * s)).sum::<f64>();
+            out_energy += mic.iter().map(|s| f64::from(s * s)).sum::<f64>();
+        }
+    }
+    let erle = 10.0 * (echo_energy / out_energy.max(1e-12)).log10();
+    eprintln!("ERLE {erle:.1} dB");
+    assert!(erle >= 20.0, "ERLE {erle:.1} dB");
+    // Not a mute: with the far end silent, our own voice (a tone here)
+    // goes through.
+    let mut kept = Vec::new();
+    for k in 0..200 {
+        far_end.played(&[0.0; BLOCK]);
+        let mut mic = [0.0f32; BLOCK];
+        for (i, m) in mic.iter_mut().enumerate() {
+            let t = (k * BLOCK + i) as f32 / RATE as f32;
+            *m = 0.2 * (2.0 * std::f32::consts::PI * 600.0 * t).sin();
+        }
+        processor.process(&mut mic);
+        if k >= 100 {
+            kept.extend_from_slice(&mic);
+        }
+    }
+    let near = tone_amplitude(&kept, 600.0);
+    eprintln!("near-end tone kept at {near:.3} of 0.2");
+    assert!(near > 0.1, "the near end was suppressed too: {near}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `streamflow devices` says what there is (here, likely nothing) and how
+/// to do without.
+#[test]
+fn devices_lists_what_the_flags_can_name() {
+    let out = Command::new(common::BIN).arg("devices").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for heading in ["Cameras", "Microphones", "Speakers"] {
+        assert!(text.contains(heading), "{text}");
+    }
+    // ALSA's own complaints (no sound card) never reach the terminal.
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("ALSA lib"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
