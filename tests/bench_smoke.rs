@@ -67,6 +67,27 @@ fn relay_and_e2e() {
     assert!(value(&r, "delivery_ratio") > 0.5);
     assert!(value(&r, "latency_p50_ms") >= 0.0);
     assert!(value(&r, "relay_rss_max_mib") > 0.0);
+    assert!(value(&r, "relay_kib_per_connection").is_finite());
+    // The attacks, small: the budget holds and the canary call flows.
+    let a = bench(&[
+        "abuse",
+        "--max-memory",
+        "32MiB",
+        "--seconds",
+        "3",
+        "--fragmenters",
+        "20",
+        "--non-readers",
+        "2",
+        "--idle",
+        "50",
+    ]);
+    assert!(value(&a, "relay_rss_max_mib") > 0.0);
+    assert!(value(&a, "canary_delivery_ratio") > 0.5);
+    assert!(
+        value(&a, "memory_shed") + value(&a, "upgrades_refused_503") > 0.0,
+        "{a}"
+    );
     let e = bench(&["e2e", "--peers", "2", "--seconds", "3"]);
     assert!(value(&e, "delivered_fps_per_stream") > 5.0);
     assert!(value(&e, "glass_to_glass_p50_ms") > 0.0);

@@ -66,18 +66,8 @@ fn redis_at(port: u16) -> Option<Proc> {
 }
 
 fn relay_process(redis_port: u16, ttl: &str) -> (Proc, String) {
-    let port = free_port();
-    let child = Command::new(BIN)
-        .args(["relay", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--redis", &format!("redis://127.0.0.1:{redis_port}")])
-        .args(["--redis-presence-ttl", ttl])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_port(port);
-    (Proc(child), format!("ws://127.0.0.1:{port}"))
+    let (proc, url, _) = relay_process_with(redis_port, ttl, &[]);
+    (proc, url)
 }
 
 fn frames_from(c: &Client, peer: &str) -> usize {
@@ -250,4 +240,220 @@ fn redis_outage_keeps_local_delivery_and_cross_relay_resumes() {
     );
     assert!(a.0.try_wait().unwrap().is_none(), "relay A crashed");
     assert!(b.0.try_wait().unwrap().is_none(), "relay B crashed");
+}
+
+/// A bare protocol-v1 client (no call, just presence), for the tests that
+/// look at who each relay thinks is in a room.
+mod bare {
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::{json, Value};
+    use tokio_tungstenite::tungstenite::Message;
+
+    pub type Ws = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    /// Joins `room`; returns the socket, our id and the welcome's peers.
+    pub async fn join(url: &str, room: &str) -> (Ws, String, Vec<String>) {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect");
+        ws.send(Message::Text(
+            json!({"type":"join","room":room,"v":1}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+        loop {
+            let Some(Ok(Message::Text(t))) = ws.next().await else {
+                panic!("no welcome from {url}");
+            };
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "welcome" {
+                let mut peers: Vec<String> = v["peers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p.as_str().unwrap().to_string())
+                    .collect();
+                peers.sort();
+                return (ws, v["you"].as_str().unwrap().to_string(), peers);
+            }
+            if v["type"] == "error" {
+                return (
+                    ws,
+                    String::new(),
+                    vec![format!("error:{}", v["code"].as_str().unwrap())],
+                );
+            }
+        }
+    }
+
+    /// Joins, looks at the welcome, and leaves: who `url`'s relay says is
+    /// in `room` now.
+    pub async fn roster(url: &str, room: &str) -> Vec<String> {
+        let (mut ws, _, peers) = join(url, room).await;
+        let _ = ws
+            .send(Message::Text(json!({"type":"leave"}).to_string().into()))
+            .await;
+        let _ = ws.close(None).await;
+        peers
+    }
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli (Debian package redis-tools, with redis-server)");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn relay_process_with(redis_port: u16, ttl: &str, extra: &[&str]) -> (Proc, String, u16) {
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args(["relay", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--redis", &format!("redis://127.0.0.1:{redis_port}")])
+        .args(["--redis-presence-ttl", ttl])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_port(port);
+    (Proc(child), format!("ws://127.0.0.1:{port}"), port)
+}
+
+fn relay_metric(port: u16, name: &str) -> f64 {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("metric {name} missing"))
+}
+
+/// Refused joins (`too_many_rooms`, and `room_full` caused by peers on
+/// another relay) leave nothing behind: no Redis subscription, no room.
+#[test]
+fn refused_joins_leave_nothing_behind() {
+    let redis_port = free_port();
+    let Some(_redis) = redis_at(redis_port) else {
+        return;
+    };
+    let (_a, url_a, port_a) = relay_process_with(
+        redis_port,
+        "9s",
+        &[
+            "--max-rooms",
+            "2",
+            "--max-peers-per-room",
+            "2",
+            "--max-strikes",
+            "1000",
+        ],
+    );
+    let (_b, url_b, _) = relay_process_with(redis_port, "9s", &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // The sockets that must stay joined live until the checks below.
+    let _members = rt.block_on(async {
+        let (keep, _, _) = bare::join(&url_a, "keep").await;
+        // Two on relay B fill room "full" for relay A's limit of 2.
+        let (f1, _, _) = bare::join(&url_b, "full").await;
+        let (f2, _, _) = bare::join(&url_b, "full").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for _ in 0..20 {
+            let (_, _, answer) = bare::join(&url_a, "full").await;
+            assert_eq!(answer, vec!["error:room_full".to_string()]);
+        }
+        // One room is left under the limit: fill it, then ask for more.
+        let (other, _, _) = bare::join(&url_a, "other").await;
+        for i in 0..200 {
+            let (_, _, answer) = bare::join(&url_a, &format!("extra{i}")).await;
+            assert_eq!(answer, vec!["error:too_many_rooms".to_string()]);
+        }
+        (keep, f1, f2, other)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let channels = redis_cli(redis_port, &["PUBSUB", "CHANNELS", "sf:room:*"]);
+    let mut channels: Vec<&str> = channels.split_whitespace().collect();
+    channels.sort();
+    assert_eq!(
+        channels,
+        vec!["sf:room:full", "sf:room:keep", "sf:room:other"]
+    );
+    let full_subscribers = redis_cli(redis_port, &["PUBSUB", "NUMSUB", "sf:room:full"]);
+    assert_eq!(
+        full_subscribers.split_whitespace().nth(1),
+        Some("1"),
+        "only relay B: {full_subscribers}"
+    );
+    assert_eq!(relay_metric(port_a, "streamflow_relay_rooms"), 2.0);
+}
+
+/// After a Redis outage in which members left on both relays, presence
+/// converges to exactly what one relay would show: no ghosts. And a relay
+/// killed (-9) during the outage has its members removed too.
+#[test]
+fn presence_converges_after_a_redis_outage() {
+    let redis_port = free_port();
+    let Some(redis) = redis_at(redis_port) else {
+        return;
+    };
+    let (_a, url_a, port_a) = relay_process_with(redis_port, "6s", &[]);
+    let (_b, url_b, _) = relay_process_with(redis_port, "6s", &[]);
+    let (mut c, url_c, _) = relay_process_with(redis_port, "6s", &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (keep_a, keep_b, ghosts) = rt.block_on(async {
+        let (a1, id_a1, _) = bare::join(&url_a, "r").await;
+        let (a2, _, _) = bare::join(&url_a, "r").await;
+        let (b1, id_b1, _) = bare::join(&url_b, "r").await;
+        let (b2, _, _) = bare::join(&url_b, "r").await;
+        let (c1, _, _) = bare::join(&url_c, "r").await;
+        // Everyone sees everyone across relays before the outage.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while bare::roster(&url_a, "r").await.len() < 5 {
+            assert!(Instant::now() < deadline, "presence never spread");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        ((a1, id_a1), (b1, id_b1), (a2, b2, c1))
+    });
+    drop(redis);
+    std::thread::sleep(Duration::from_millis(500));
+    // During the outage: one member leaves on each side, relay C dies.
+    drop(ghosts);
+    c.0.kill().unwrap();
+    let _ = c.0.wait();
+    std::thread::sleep(Duration::from_secs(2));
+    let _redis = redis_at(redis_port).expect("redis restarts");
+    let back = Instant::now();
+    let mut expected = vec![keep_a.1.clone(), keep_b.1.clone()];
+    expected.sort();
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (on_a, on_b) = (
+                bare::roster(&url_a, "r").await,
+                bare::roster(&url_b, "r").await,
+            );
+            if on_a == expected && on_b == expected {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "presence never converged: A says {on_a:?}, B says {on_b:?}, expected {expected:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    eprintln!(
+        "presence converged {:.1} s after Redis returned",
+        back.elapsed().as_secs_f64()
+    );
+    assert_eq!(relay_metric(port_a, "streamflow_relay_peers"), 1.0);
+    drop((keep_a, keep_b));
 }

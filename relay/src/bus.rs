@@ -12,6 +12,15 @@
 //! - Redis down: local delivery goes on (publishes are dropped and counted),
 //!   the task reconnects with backoff and re-syncs presence when it returns.
 //!   Nothing here ever blocks a connection task.
+//! - Presence converges after any outage: each relay is the authority on
+//!   its own members. Departures it couldn't publish are replayed when Redis
+//!   returns; it then asks the others for their full lists ("R"), answers
+//!   such requests with its own ("S"), and repeats its lists every third of
+//!   the TTL. A full list *replaces* what a relay knew of that relay in the
+//!   room, so a departure missed while not subscribed can't leave a ghost.
+//! - Joins that are refused (room full, too many rooms) leave nothing
+//!   behind, and liveness beats on its own task, so a long re-sync can't
+//!   make the others think this relay died.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -64,6 +73,11 @@ enum Command {
     Publish {
         room: String,
         envelope: String,
+    },
+    /// A join was refused after `EnsureRoom`: drop the room if nobody of
+    /// ours is in it (nothing may be left behind).
+    Release {
+        room: String,
     },
 }
 
@@ -124,6 +138,7 @@ impl Bus {
             deliver,
             local: HashMap::new(),
             missing_since: HashMap::new(),
+            unpublished: Vec::new(),
         };
         tokio::spawn(task.run(rx));
         Ok(bus)
@@ -162,6 +177,13 @@ impl Bus {
     fn room_has_remotes(&self, room: &str) -> bool {
         let remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
         remote.get(room).is_some_and(|m| !m.is_empty())
+    }
+
+    /// Undoes [`Bus::ensure_room`] for a join that was refused.
+    pub fn release_room(&self, room: &str) {
+        self.send(Command::Release {
+            room: room.to_string(),
+        });
     }
 
     pub fn joined(&self, room: &str, peer: PeerId) {
@@ -216,7 +238,14 @@ struct Task {
     local: HashMap<String, HashSet<PeerId>>,
     /// Remote relays whose liveness key we found missing, and since when.
     missing_since: HashMap<String, tokio::time::Instant>,
+    /// Departures that happened while Redis was away: published (and
+    /// removed from the roster) when it is back, even for rooms we no
+    /// longer have members in, so no relay keeps them as ghosts.
+    unpublished: Vec<(String, PeerId, LeaveReason)>,
 }
+
+/// Departures remembered while Redis is away, at most.
+const MAX_UNPUBLISHED: usize = 100_000;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Reload {
@@ -225,6 +254,48 @@ enum Reload {
 }
 
 type Conn = redis::aio::MultiplexedConnection;
+
+/// Refreshes our liveness key (it expires after half the presence TTL).
+async fn beat(conn: &mut Conn, id: &str, ttl: Duration) -> redis::RedisResult<()> {
+    let ttl_ms = (ttl / 2).as_millis().max(100) as u64;
+    redis::cmd("SET")
+        .arg(alive(id))
+        .arg(1)
+        .arg("PX")
+        .arg(ttl_ms)
+        .query_async::<()>(conn)
+        .await
+}
+
+/// Beats every sixth of the TTL until aborted (or Redis goes away, which
+/// the bus task notices on its own connection).
+async fn heartbeat_loop(mut conn: Conn, id: String, ttl: Duration) {
+    let mut tick = tokio::time::interval((ttl / 6).max(Duration::from_millis(100)));
+    loop {
+        tick.tick().await;
+        if beat(&mut conn, &id, ttl).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The heartbeat task, stopped when the connected period ends.
+struct Beat(tokio::task::JoinHandle<()>);
+
+impl Drop for Beat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Another relay asks the room's relays to list their members.
+fn is_sync_request(text: &str, me: &str) -> bool {
+    let mut parts = text.splitn(4, '\n');
+    matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some("v1"), Some(relay), Some("R")) if relay != me
+    )
+}
 
 impl Task {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
@@ -266,11 +337,45 @@ impl Task {
             Command::Joined { room, peer } => {
                 self.local.entry(room).or_default().insert(peer);
             }
-            Command::Left { room, peer, .. } => self.forget_local(&room, peer),
+            Command::Left { room, peer, reason } => {
+                if self.unpublished.len() < MAX_UNPUBLISHED {
+                    self.unpublished.push((room.clone(), peer, reason));
+                }
+                self.forget_local(&room, peer);
+            }
             Command::Publish { .. } => {
                 self.stats.dropped.fetch_add(1, Relaxed);
             }
+            Command::Release { room } => {
+                self.release_local(&room);
+            }
         }
+    }
+
+    /// Forgets a room nobody of ours is in (a refused join).
+    fn release_local(&mut self, room: &str) -> bool {
+        if self.local.get(room).is_some_and(HashSet::is_empty) {
+            self.local.remove(room);
+            self.lock_remote().remove(room);
+            return true;
+        }
+        false
+    }
+
+    /// Tells the other relays exactly who of ours is in `room` now (they
+    /// replace what they knew of us there).
+    async fn publish_sync(&self, conn: &mut Conn, room: &str) -> redis::RedisResult<()> {
+        let list: Vec<String> = self
+            .local
+            .get(room)
+            .map(|set| set.iter().map(|p| p.to_string()).collect())
+            .unwrap_or_default();
+        let envelope = format!(
+            "v1\n{}\nS\n0000000000000000\n-\n-\n{}",
+            self.id,
+            list.join(",")
+        );
+        self.publish(conn, room, envelope).await
     }
 
     fn forget_local(&mut self, room: &str, peer: PeerId) {
@@ -297,7 +402,22 @@ impl Task {
         let pubsub = self.client.get_async_pubsub().await?;
         let (mut sink, mut stream) = pubsub.split();
         self.heartbeat(&mut conn).await?;
+        // Liveness beats on its own from now on: a long re-sync must not
+        // make the other relays think this one died.
+        let _beat = Beat(tokio::spawn(heartbeat_loop(
+            conn.clone(),
+            self.id.clone(),
+            self.ttl,
+        )));
+        // Departures we couldn't publish while away, first: even for rooms
+        // we no longer serve, the other relays must drop these peers.
+        for (room, peer, reason) in std::mem::take(&mut self.unpublished) {
+            let _: () = conn.hdel(roster(&room), peer.to_string()).await?;
+            let envelope = format!("v1\n{}\nL\n{peer}\n-\n-\n{}", self.id, reason.as_str());
+            self.publish(&mut conn, &room, envelope).await?;
+        }
         // Re-sync after (re)connecting: our members, subscriptions, rosters.
+        self.local.retain(|_, set| !set.is_empty());
         let rooms: Vec<String> = self.local.keys().cloned().collect();
         for room in &rooms {
             sink.subscribe(channel(room)).await?;
@@ -305,21 +425,22 @@ impl Task {
             for peer in peers {
                 self.register(&mut conn, room, peer).await?;
             }
-            // Tell the other relays exactly who is here now: joins and
-            // leaves during the outage were never published.
-            let list: Vec<String> = self.local[room].iter().map(|p| p.to_string()).collect();
-            let envelope = format!(
-                "v1\n{}\nS\n0000000000000000\n-\n-\n{}",
-                self.id,
-                list.join(",")
-            );
-            self.publish(&mut conn, room, envelope).await?;
+            // Tell the other relays exactly who is here now (joins and
+            // leaves during the outage were never published), and ask them
+            // to do the same: whoever re-subscribes last still hears it.
+            self.publish_sync(&mut conn, room).await?;
+            let request = format!("v1\n{}\nR\n0000000000000000\n-\n-\n", self.id);
+            self.publish(&mut conn, room, request).await?;
             self.reload_roster(&mut conn, room, Reload::Merge).await?;
         }
         self.missing_since.clear();
         self.stats.connected.store(true, Relaxed);
         info!(relay = %self.id, "redis bus connected");
         let mut sweep = tokio::time::interval((self.ttl / 6).max(Duration::from_millis(100)));
+        // A full sync now and then: presence converges even if a message
+        // was lost (to a relay that wasn't subscribed yet, say).
+        let mut resync = tokio::time::interval((self.ttl / 3).max(Duration::from_secs(1)));
+        resync.tick().await;
         loop {
             tokio::select! {
                 c = commands.recv() => {
@@ -336,6 +457,11 @@ impl Task {
                             let _ = done.send(());
                         }
                         Command::Joined { room, peer } => {
+                            if !self.local.contains_key(&room) {
+                                // Released meanwhile by another joiner's
+                                // refusal: subscribe again.
+                                sink.subscribe(channel(&room)).await?;
+                            }
                             self.local.entry(room.clone()).or_default().insert(peer);
                             self.register(&mut conn, &room, peer).await?;
                             let envelope = format!("v1\n{}\nJ\n{peer}\n-\n-\n", self.id);
@@ -356,6 +482,11 @@ impl Task {
                             }
                         }
                         Command::Publish { room, envelope } => self.publish(&mut conn, &room, envelope).await?,
+                        Command::Release { room } => {
+                            if self.release_local(&room) {
+                                sink.unsubscribe(channel(&room)).await?;
+                            }
+                        }
                     }
                 }
                 msg = stream.next() => {
@@ -364,26 +495,28 @@ impl Task {
                     };
                     let room = msg.get_channel_name().strip_prefix("sf:room:").unwrap_or_default().to_string();
                     if let Ok(text) = std::str::from_utf8(msg.get_payload_bytes()) {
-                        self.on_envelope(room, text).await;
+                        if is_sync_request(text, &self.id) && self.local.contains_key(&room) {
+                            self.publish_sync(&mut conn, &room).await?;
+                        } else {
+                            self.on_envelope(room, text).await;
+                        }
                     }
                 }
                 _ = sweep.tick() => {
-                    self.heartbeat(&mut conn).await?;
                     self.sweep(&mut conn).await?;
+                }
+                _ = resync.tick() => {
+                    let rooms: Vec<String> = self.local.keys().cloned().collect();
+                    for room in rooms {
+                        self.publish_sync(&mut conn, &room).await?;
+                    }
                 }
             }
         }
     }
 
     async fn heartbeat(&self, conn: &mut Conn) -> redis::RedisResult<()> {
-        let ttl_ms = (self.ttl / 2).as_millis().max(100) as u64;
-        redis::cmd("SET")
-            .arg(alive(&self.id))
-            .arg(1)
-            .arg("PX")
-            .arg(ttl_ms)
-            .query_async::<()>(conn)
-            .await
+        beat(conn, &self.id, self.ttl).await
     }
 
     async fn register(&self, conn: &mut Conn, room: &str, peer: PeerId) -> redis::RedisResult<()> {

@@ -34,40 +34,68 @@ pub struct RelayConfig {
     pub tls_key: Option<PathBuf>,
 
     /// Largest client message accepted, in bytes (JSON text as sent).
-    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    #[arg(long, default_value_t = 1 << 20, value_parser = at_least_one, value_name = "BYTES")]
     pub max_message_bytes: usize,
 
+    /// Largest control message (handshakes, keys, chat; real ones are under
+    /// 1 KiB). Suffixes KiB, MiB.
+    #[arg(long, default_value = "64KiB", value_parser = crate::memory::parse_size, value_name = "SIZE")]
+    pub max_control_bytes: usize,
+
+    /// Bytes per second one connection may send, sustained; bursts up to
+    /// twice --max-message-bytes. Past it the relay reads that connection
+    /// more slowly (TCP pushes back on the sender) and drops nothing. Far
+    /// above any call (a video stream is ~0.5 Mbit/s), it keeps bulk
+    /// senders from crowding out everyone else's calls. Suffixes KiB, MiB.
+    #[arg(long, default_value = "4MiB", value_parser = crate::memory::parse_size, value_name = "SIZE")]
+    pub max_bytes_per_sec: usize,
+
+    /// Memory the relay may hold for clients in all (buffers, unfinished
+    /// messages, queued output). Near it new connections are refused and
+    /// the biggest offenders are disconnected, so calls keep flowing.
+    /// Suffixes KiB, MiB, GiB.
+    #[arg(long, default_value = "512MiB", value_parser = crate::memory::parse_size, value_name = "SIZE")]
+    pub max_memory: usize,
+
+    /// A message must arrive whole within this long of its first byte, or
+    /// the connection is closed (a slow or never-finished message pins
+    /// memory).
+    #[arg(long, default_value = "10s", value_parser = parse_interval, value_name = "DURATION")]
+    pub message_deadline: Duration,
+
     /// Most peers in one room; one more gets `room_full`.
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one, value_name = "N")]
     pub max_peers_per_room: usize,
 
     /// Most rooms at once; a join that would open one more gets `too_many_rooms`.
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    #[arg(long, default_value_t = 10_000, value_parser = at_least_one, value_name = "N")]
     pub max_rooms: usize,
 
     /// Sustained messages per second per connection (directed sends included).
-    #[arg(long, default_value_t = 200, value_name = "N")]
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     pub rate_per_sec: u32,
 
     /// Messages a connection may send at once above the sustained rate.
-    #[arg(long, default_value_t = 400, value_name = "N")]
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     pub rate_burst: u32,
 
     /// Most simultaneous connections from one IP address (default: no per-IP limit).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_parser = at_least_one, value_name = "N")]
     pub max_connections_per_ip: Option<usize>,
 
-    /// Most simultaneous connections in all; further ones are closed at once.
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    /// Most simultaneous connections in all; further ones are closed at once
+    /// (/healthz and /metrics still answer). Also bounded by the open-file
+    /// limit, which the relay raises to its maximum at start.
+    #[arg(long, default_value_t = 100_000, value_parser = at_least_one, value_name = "N")]
     pub max_connections: usize,
 
-    /// Send a WebSocket ping this often (e.g. 20s, 500ms).
-    #[arg(long, default_value = "20s", value_parser = parse_duration, value_name = "DURATION")]
+    /// Send a WebSocket ping this often (e.g. 20s, 500ms; at least 10ms).
+    #[arg(long, default_value = "20s", value_parser = parse_interval, value_name = "DURATION")]
     pub ping_interval: Duration,
 
     /// Drop a peer that sent nothing (not even a pong) for this long, announced
     /// as `peer_left` with reason `timeout`.
-    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "60s", value_parser = parse_interval, value_name = "DURATION")]
     pub idle_timeout: Duration,
 
     /// Media frames queued per receiver before its oldest media from the same
@@ -79,12 +107,15 @@ pub struct RelayConfig {
     #[arg(long, default_value_t = 8 << 20, value_parser = clap::value_parser!(u64).range(1..=(8 << 20)), value_name = "BYTES")]
     pub media_queue_bytes: u64,
 
-    /// Control messages queued per receiver; a receiver whose backlog exceeds it
-    /// is disconnected. Default and minimum: 4 x --max-peers-per-room.
+    /// Control messages queued per receiver. One member may hold a quarter of
+    /// them at another (more is refused, and the sender told); a receiver
+    /// that can't take the relay's own (presence) is disconnected. Default
+    /// and minimum: 4 x --max-peers-per-room.
     #[arg(long, value_name = "N")]
     pub control_queue_messages: Option<usize>,
 
-    /// Control bytes queued per receiver before it is disconnected.
+    /// Control bytes queued per receiver. One member may hold
+    /// 4 x --max-control-bytes of them at another (more is refused).
     #[arg(long, default_value_t = 16 << 20, value_name = "BYTES")]
     pub control_queue_bytes: usize,
 
@@ -111,8 +142,9 @@ pub struct RelayConfig {
     pub redis_presence_ttl: Duration,
 
     /// Protocol violations (bad messages, rate-limit episodes, ...) tolerated
-    /// within 30 s before the connection is closed.
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    /// within 30 s before the connection is closed (and its address must
+    /// wait a few seconds before connecting again).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     pub max_strikes: u32,
 }
 
@@ -155,6 +187,24 @@ impl RelayConfig {
     }
 }
 
+/// A count of at least 1 (0 would refuse everyone, or leak).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a whole number")),
+    }
+}
+
+/// A timer period: a duration of at least 10 ms (shorter ones would spin).
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < Duration::from_millis(10) {
+        return Err(format!("{text:?} is too short: at least 10ms"));
+    }
+    Ok(d)
+}
+
 /// Parses `250ms`, `20s`, `2m` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -194,6 +244,10 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_secs(60));
         assert!(c.media_queue_frames >= 32 && c.media_queue_bytes <= 8 << 20);
         assert_eq!(c.control_queue_messages(), 256);
+        assert_eq!(c.max_memory, 512 << 20);
+        assert_eq!(c.max_control_bytes, 64 << 10);
+        assert_eq!(c.max_bytes_per_sec, 4 << 20);
+        assert_eq!(c.message_deadline, Duration::from_secs(10));
     }
 
     #[test]
@@ -205,5 +259,27 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5h").is_err());
+        assert!(parse_interval("0.0001ms").is_err());
+        assert_eq!(parse_interval("10ms"), Ok(Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn nonsense_values_are_refused_at_start() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: RelayConfig,
+        }
+        let parse = |args: &[&str]| {
+            Wrapper::try_parse_from(std::iter::once("relay").chain(args.iter().copied()))
+                .map(|_| ())
+        };
+        assert!(parse(&["--ping-interval", "0.0001ms"]).is_err());
+        assert!(parse(&["--max-peers-per-room", "0"]).is_err());
+        assert!(parse(&["--max-rooms", "0"]).is_err());
+        assert!(parse(&["--rate-per-sec", "0"]).is_err());
+        assert!(parse(&["--max-memory", "0"]).is_err());
+        assert!(parse(&["--max-memory", "1GiB", "--max-control-bytes", "16KiB"]).is_ok());
     }
 }

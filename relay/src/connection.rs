@@ -5,6 +5,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -17,25 +18,37 @@ use tracing::{debug, info};
 
 use crate::hub::Member;
 use crate::limits::{Strikes, TokenBucket};
+use crate::memory::{Account, Shed};
 use crate::outbox::{Next, Outbox};
 use crate::peer::PeerId;
 use crate::protocol::{ClientMessage, ErrorCode, Kind, LeaveReason, ProtocolError, ServerMessage};
 use crate::server::Shared;
 
+/// Messages bigger than this yield to other tasks once handled.
+const YIELD_AFTER_BYTES: usize = 64 << 10;
 /// How long a quiet connection must behave before its strikes are forgiven.
 const STRIKE_WINDOW: Duration = Duration::from_secs(30);
-/// Messages batched into one flush when the outbox has several ready, up to
-/// this many bytes: bigger batches would move media out of the queue (where
-/// stale frames are dropped) into buffers where they can only wait.
-const MAX_BATCH_BYTES: usize = 4 * 1024;
+/// Messages batched into one flush when the outbox has several ready. A
+/// batch that the socket can't take at once waits in the WebSocket's write
+/// buffer, where stale media can no longer be dropped: so batches stay small
+/// (the kernel's unsent limit) while the socket is slow, and grow, doubling,
+/// while every flush completes at once, which cuts write calls and packets
+/// per message when the relay is busy and its receivers keep up.
+const MIN_BATCH_BYTES: usize = 4 * 1024;
+const MAX_BATCH_BYTES: usize = 64 * 1024;
 
-pub async fn serve<S>(ws: WebSocketStream<S>, shared: Arc<Shared>, remote: std::net::SocketAddr)
-where
+pub async fn serve<S>(
+    ws: WebSocketStream<S>,
+    shared: Arc<Shared>,
+    remote: std::net::SocketAddr,
+    account: Arc<Account>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let peer = PeerId::random();
     let (sink, stream) = ws.split();
     let outbox = Arc::new(Outbox::new(shared.queue_limits, shared.metrics.clone()));
+    account.set_outbox(&outbox);
     let mut writer = tokio::spawn(write_loop(
         sink,
         outbox.clone(),
@@ -45,12 +58,19 @@ where
     debug!(%peer, %remote, "connected");
     let mut conn = Connection {
         peer,
+        remote,
+        account,
         outbox: outbox.clone(),
         shared: shared.clone(),
         member: None,
         bucket: TokenBucket::new(
             shared.config.rate_per_sec,
             shared.config.rate_burst,
+            Instant::now(),
+        ),
+        byte_bucket: TokenBucket::new(
+            u32::try_from(shared.config.max_bytes_per_sec).unwrap_or(u32::MAX),
+            u32::try_from(shared.config.max_message_bytes.saturating_mul(2)).unwrap_or(u32::MAX),
             Instant::now(),
         ),
         strikes: Strikes::new(shared.config.max_strikes, STRIKE_WINDOW),
@@ -63,13 +83,15 @@ where
     }
     // Give the writer a moment to flush what is queued and the close frame;
     // a stalled client gets no more than that. (A finished JoinHandle must
-    // not be polled again.)
+    // not be polled again.) The first close reason given wins.
     outbox.close(1000, "");
-    if !writer_done
-        && tokio::time::timeout(Duration::from_secs(2), &mut writer)
-            .await
-            .is_err()
-    {
+    // A shed connection's buffers are what the relay needs back: it gets
+    // only a moment to take its close frame.
+    let grace = match conn.account.shed_reason() {
+        Some(_) => Duration::from_millis(250),
+        None => Duration::from_secs(2),
+    };
+    if !writer_done && tokio::time::timeout(grace, &mut writer).await.is_err() {
         writer.abort();
     }
     debug!(%peer, "disconnected");
@@ -77,10 +99,15 @@ where
 
 struct Connection {
     peer: PeerId,
+    remote: std::net::SocketAddr,
+    /// Our share of the relay's memory budget.
+    account: Arc<Account>,
     outbox: Arc<Outbox>,
     shared: Arc<Shared>,
     member: Option<Member>,
     bucket: TokenBucket,
+    /// Bytes read: past `--max-bytes-per-sec` reading pauses.
+    byte_bucket: TokenBucket,
     strikes: Strikes,
     /// Start of the current one-second rate-limit episode, if any.
     rate_limited_since: Option<Instant>,
@@ -112,9 +139,32 @@ impl Connection {
         let idle_timeout = self.shared.config.idle_timeout;
         let mut last_seen = tokio::time::Instant::now();
         let shutdown = self.shared.shutdown.clone();
+        let account = self.account.clone();
+        // Until when reading pauses, for a connection over its byte rate.
+        let mut resume = tokio::time::Instant::now();
         loop {
+            let paused = tokio::time::Instant::now() < resume;
             let frame = tokio::select! {
-                frame = stream.next() => frame,
+                frame = stream.next(), if !paused => frame,
+                _ = tokio::time::sleep_until(resume), if paused => continue,
+                _ = account.shed_notify.notified() => {
+                    let (counter, code, why) = match account.shed_reason() {
+                        Some(Shed::Deadline) => (
+                            &self.shared.metrics.message_deadline,
+                            1008,
+                            "message not finished within the deadline",
+                        ),
+                        _ => (
+                            &self.shared.metrics.memory_shed,
+                            1013,
+                            "relay over its memory budget: this connection held the most; try again later",
+                        ),
+                    };
+                    counter.fetch_add(1, Relaxed);
+                    debug!(peer = %self.peer, "shed: {why}");
+                    self.outbox.discard_and_close(code, why);
+                    return LeaveReason::Error;
+                }
                 _ = tokio::time::sleep_until(last_seen + idle_timeout) => {
                     self.shared.metrics.timeouts.fetch_add(1, Relaxed);
                     self.outbox.close(1001, "idle timeout: no pong or message received");
@@ -133,14 +183,34 @@ impl Connection {
                 }
             };
             last_seen = tokio::time::Instant::now();
+            if let Some(Ok(Message::Text(text))) = &frame {
+                resume = last_seen + self.byte_bucket.spend(text.len() as f64, Instant::now());
+            }
             let outcome = match frame {
                 None => return LeaveReason::Error,
-                Some(Ok(Message::Text(text))) => self.on_text(text).await,
+                Some(Ok(Message::Text(text))) => {
+                    let large = text.len() > YIELD_AFTER_BYTES;
+                    let outcome = self.on_text(text).await;
+                    // A big message is a millisecond of work: let the other
+                    // connections' tasks run before reading the next one,
+                    // so a few bulk senders can't delay everyone's calls.
+                    if large {
+                        tokio::task::yield_now().await;
+                    }
+                    outcome
+                }
                 Some(Ok(Message::Binary(_))) => self.reject(ProtocolError::new(
                     ErrorCode::BinaryUnsupported,
                     "binary frames are not part of protocol v1: send JSON text",
                 )),
-                Some(Ok(Message::Close(_))) => return LeaveReason::Leave,
+                Some(Ok(Message::Close(frame))) => {
+                    // RFC 6455 §5.5.1: answer with the same code; an
+                    // invalid one is a protocol error (1002).
+                    let code = frame.map_or(1000, |f| u16::from(f.code));
+                    let reply = if valid_close_code(code) { code } else { 1002 };
+                    self.outbox.close(reply, "");
+                    return LeaveReason::Leave;
+                }
                 Some(Ok(_)) => Ok(()), // ping, pong: liveness only
                 Some(Err(tungstenite::Error::Capacity(e))) => {
                     debug!(peer = %self.peer, "oversize frame: {e}");
@@ -152,6 +222,24 @@ impl Connection {
                         ),
                     ));
                     self.outbox.close(1009, "message too large");
+                    return LeaveReason::Error;
+                }
+                Some(Err(tungstenite::Error::Utf8(_))) => {
+                    // §7.4.1: 1007 for text that isn't UTF-8.
+                    self.send_error(ProtocolError::new(
+                        ErrorCode::BadMessage,
+                        "text frame is not valid UTF-8; closing",
+                    ));
+                    self.outbox.close(1007, "invalid UTF-8");
+                    return LeaveReason::Error;
+                }
+                Some(Err(tungstenite::Error::Protocol(e))) => {
+                    debug!(peer = %self.peer, "protocol error: {e}");
+                    self.send_error(ProtocolError::new(
+                        ErrorCode::BadMessage,
+                        format!("WebSocket protocol error: {e}; closing"),
+                    ));
+                    self.outbox.close(1002, "protocol error");
                     return LeaveReason::Error;
                 }
                 Some(Err(e)) => {
@@ -187,6 +275,8 @@ impl Connection {
         match ClientMessage::parse(text.as_str()) {
             Ok(message) => match self.handle(message).await {
                 Ok(()) => Ok(()),
+                // Flow control, not abuse: said (and struck) once a second.
+                Err(e) if e.code == ErrorCode::RateLimited => self.on_throttled(now, e),
                 Err(e) => self.reject(e),
             },
             Err(e) => self.reject(e),
@@ -202,12 +292,15 @@ impl Connection {
                         format!("already in a room as {}; send leave first", member.peer()),
                     ));
                 }
-                self.shared.hub.prepare_join(&room).await;
-                let member = self
-                    .shared
-                    .hub
-                    .join(&room, self.peer, self.outbox.clone())
-                    .map_err(|code| ProtocolError::new(code, join_refusal(code, &self.shared)))?;
+                let refusal = |code| ProtocolError::new(code, join_refusal(code, &self.shared));
+                self.shared.hub.prepare_join(&room).await.map_err(refusal)?;
+                let member = match self.shared.hub.join(&room, self.peer, self.outbox.clone()) {
+                    Ok(m) => m,
+                    Err(code) => {
+                        self.shared.hub.abandon_join(&room);
+                        return Err(refusal(code));
+                    }
+                };
                 info!(peer = %self.peer, "joined");
                 self.member = Some(member);
                 Ok(())
@@ -216,6 +309,13 @@ impl Connection {
                 let member = self.member.as_ref().ok_or_else(|| {
                     ProtocolError::new(ErrorCode::NotJoined, "join a room before sending")
                 })?;
+                let control_max = self.shared.config.max_control_bytes;
+                if kind == Kind::Control && data.len() > control_max {
+                    return Err(ProtocolError::new(
+                        ErrorCode::TooLarge,
+                        format!("control messages are at most {control_max} bytes (this one: {}); media may be larger", data.len()),
+                    ));
+                }
                 let target = match to {
                     Some(to) => Some(to.parse::<PeerId>().map_err(|_| {
                         ProtocolError::new(ErrorCode::UnknownPeer, "no such peer in this room")
@@ -223,24 +323,30 @@ impl Connection {
                     None => None,
                 };
                 // Serialized once; every receiver shares these bytes.
-                let blob = Utf8Bytes::from(
-                    ServerMessage::Blob {
-                        from: self.peer.to_string().into(),
-                        kind,
-                        data,
-                    }
-                    .to_json(),
-                );
+                let blob = Utf8Bytes::from(ServerMessage::blob_json(
+                    &self.peer.to_string(),
+                    kind,
+                    &data,
+                ));
+                let behind = || {
+                    ProtocolError::new(
+                        ErrorCode::RateLimited,
+                        "a receiver is behind on your control messages: they are being dropped; slow down",
+                    )
+                };
                 match target {
-                    None => {
-                        self.shared.hub.broadcast(member, kind, blob);
-                        Ok(())
-                    }
+                    None => match self.shared.hub.broadcast(member, kind, blob) {
+                        0 => Ok(()),
+                        _ => Err(behind()),
+                    },
                     Some(to) => self
                         .shared
                         .hub
                         .send_to(member, to, kind, blob)
-                        .map_err(|code| ProtocolError::new(code, "no such peer in this room")),
+                        .map_err(|code| match code {
+                            ErrorCode::RateLimited => behind(),
+                            code => ProtocolError::new(code, "no such peer in this room"),
+                        }),
                 }
             }
             ClientMessage::Leave => {
@@ -253,9 +359,22 @@ impl Connection {
         }
     }
 
-    /// Over the rate limit: the message is dropped. One `rate_limited` error
-    /// (and one strike) per second of flooding, not one per message.
+    /// Over the rate limit: the message is dropped.
     fn on_rate_limited(&mut self, now: Instant) -> Result<(), LeaveReason> {
+        let error = ProtocolError::new(
+            ErrorCode::RateLimited,
+            format!(
+                "over {} messages/s (burst {}); messages are being dropped",
+                self.shared.config.rate_per_sec, self.shared.config.rate_burst
+            ),
+        );
+        self.on_throttled(now, error)
+    }
+
+    /// A message dropped for flow control (over the rate limit, or a
+    /// receiver behind on this sender's control): one `rate_limited` error
+    /// (and one strike) per second of it, not one per message.
+    fn on_throttled(&mut self, now: Instant, error: ProtocolError) -> Result<(), LeaveReason> {
         let new_episode = self
             .rate_limited_since
             .is_none_or(|since| now.duration_since(since) >= Duration::from_secs(1));
@@ -263,13 +382,7 @@ impl Connection {
             return Ok(());
         }
         self.rate_limited_since = Some(now);
-        self.reject(ProtocolError::new(
-            ErrorCode::RateLimited,
-            format!(
-                "over {} messages/s (burst {}); messages are being dropped",
-                self.shared.config.rate_per_sec, self.shared.config.rate_burst
-            ),
-        ))
+        self.reject(error)
     }
 
     /// Answers a violation with an `error` and counts a strike; closes the
@@ -279,6 +392,9 @@ impl Connection {
         self.send_error(error);
         if self.strikes.strike(Instant::now()) {
             self.shared.metrics.disconnects_abuse.fetch_add(1, Relaxed);
+            // Reconnecting at once would start the abuse over: the address
+            // waits a little (longer each time).
+            self.shared.penalize(self.remote.ip());
             self.outbox.close(1008, "too many protocol violations");
             return Err(LeaveReason::Error);
         }
@@ -290,6 +406,12 @@ impl Connection {
         let json = ServerMessage::error(error.code, error.message).to_json();
         self.outbox.push(Kind::Control, self.peer, json.into());
     }
+}
+
+/// Close codes a peer may send (RFC 6455 §7.4.1-2): 1000–1003, 1007–1011,
+/// and 3000–4999 for libraries and applications.
+fn valid_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
 }
 
 fn join_refusal(code: ErrorCode, shared: &Shared) -> String {
@@ -306,6 +428,7 @@ where
 {
     let metrics = &shared.metrics;
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    let mut batch_limit = MIN_BATCH_BYTES;
     loop {
         let next = tokio::select! {
             next = outbox.next() => next,
@@ -333,16 +456,29 @@ where
                         code: CloseCode::from(reason.code),
                         reason: reason.reason.into(),
                     };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    // After the client's own close, the WebSocket layer has
+                    // already queued the echo (RFC 6455 §5.5.1) and refuses
+                    // a second close: flushing sends it.
+                    if sink.send(Message::Close(Some(frame))).await.is_err() {
+                        let _ = sink.flush().await;
+                    }
                     return;
                 }
             }
-            if batch < MAX_BATCH_BYTES {
+            if batch < batch_limit {
                 next = outbox.try_next();
             }
         }
-        if sink.flush().await.is_err() {
-            return;
+        let flush = sink.flush();
+        futures_util::pin_mut!(flush);
+        let flushed = match futures_util::poll!(flush.as_mut()) {
+            Poll::Ready(result) => result.map(|()| true),
+            Poll::Pending => flush.await.map(|()| false),
+        };
+        match flushed {
+            Ok(true) => batch_limit = (batch_limit * 2).min(MAX_BATCH_BYTES),
+            Ok(false) => batch_limit = (batch_limit / 2).max(MIN_BATCH_BYTES),
+            Err(_) => return,
         }
     }
 }

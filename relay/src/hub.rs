@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::bus::{Bus, Remote};
+use crate::memory::Budget;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, Pushed};
 use crate::peer::PeerId;
@@ -23,9 +24,13 @@ pub struct Hub {
     rooms: Mutex<HashMap<Arc<str>, Arc<Room>>>,
     max_rooms: usize,
     limits: Limits,
+    /// Control bytes one member may have queued at another.
+    control_share: usize,
     metrics: Arc<Metrics>,
     /// Other relays, when running with Redis.
     bus: Option<Bus>,
+    /// Told when queues grow, so it can shed at once when over its limit.
+    budget: Arc<Budget>,
 }
 
 struct Room {
@@ -60,21 +65,48 @@ impl Room {
 }
 
 impl Hub {
-    pub fn new(max_rooms: usize, limits: Limits, metrics: Arc<Metrics>, bus: Option<Bus>) -> Self {
+    pub fn new(
+        max_rooms: usize,
+        limits: Limits,
+        control_share: usize,
+        metrics: Arc<Metrics>,
+        bus: Option<Bus>,
+        budget: Arc<Budget>,
+    ) -> Self {
         Hub {
             rooms: Mutex::new(HashMap::new()),
             max_rooms,
             limits,
+            control_share,
             metrics,
             bus,
+            budget,
         }
     }
 
-    /// Before [`Hub::join`]: with a bus, subscribe to the room and learn its
-    /// members on other relays (bounded wait).
-    pub async fn prepare_join(&self, room_id: &str) {
+    /// Before [`Hub::join`]: refuses at once what can't succeed (a new room
+    /// past `--max-rooms`), then, with a bus, subscribes to the room and
+    /// learns its members on other relays (bounded wait). A join refused
+    /// after this must call [`Hub::abandon_join`].
+    pub async fn prepare_join(&self, room_id: &str) -> Result<(), ErrorCode> {
+        {
+            let rooms = self.rooms();
+            if !rooms.contains_key(room_id) && rooms.len() >= self.max_rooms {
+                return Err(ErrorCode::TooManyRooms);
+            }
+        }
         if let Some(bus) = &self.bus {
             bus.ensure_room(room_id).await;
+        }
+        Ok(())
+    }
+
+    /// A join refused after [`Hub::prepare_join`]: leaves nothing behind.
+    pub fn abandon_join(&self, room_id: &str) {
+        if let Some(bus) = &self.bus {
+            if !self.rooms().contains_key(room_id) {
+                bus.release_room(room_id);
+            }
         }
     }
 
@@ -92,11 +124,20 @@ impl Hub {
         outbox: Arc<Outbox>,
     ) -> Result<Member, ErrorCode> {
         let mut rooms = self.rooms();
+        let remote = self
+            .bus
+            .as_ref()
+            .map(|b| b.remote_peers(room_id))
+            .unwrap_or_default();
+        // Capacity first: a refused join creates nothing.
         let room = match rooms.get(room_id) {
             Some(room) => room.clone(),
             None => {
                 if rooms.len() >= self.max_rooms {
                     return Err(ErrorCode::TooManyRooms);
+                }
+                if remote.len() >= self.limits.max_peers_per_room {
+                    return Err(ErrorCode::RoomFull);
                 }
                 let id: Arc<str> = Arc::from(room_id);
                 let room = Arc::new(Room {
@@ -109,11 +150,6 @@ impl Hub {
             }
         };
         let mut peers = room.peers_mut();
-        let remote = self
-            .bus
-            .as_ref()
-            .map(|b| b.remote_peers(room_id))
-            .unwrap_or_default();
         if peers.len() + remote.len() >= self.limits.max_peers_per_room {
             return Err(ErrorCode::RoomFull);
         }
@@ -179,24 +215,54 @@ impl Hub {
         }
     }
 
-    /// Queues `message` to every other member; returns how many local
-    /// members it reached.
+    /// Queues `message` to every other member; returns how many receivers
+    /// refused it for being behind on this sender's control messages.
     pub fn broadcast(&self, from: &Member, kind: Kind, message: Utf8Bytes) -> usize {
         if let Some(bus) = &self.bus {
             bus.publish_blob(&from.room.id, from.peer, None, kind, message.as_str());
         }
         let peers = from.room.peers();
-        let mut reached = 0;
+        let mut refused = 0;
         for (id, outbox) in peers.iter() {
-            if *id != from.peer {
-                self.deliver(outbox, kind, from.peer, message.clone());
-                reached += 1;
+            if *id != from.peer
+                && !self.deliver_from_member(outbox, kind, from.peer, message.clone())
+            {
+                refused += 1;
             }
         }
-        reached
+        refused
     }
 
-    /// Queues `message` to one member of the sender's room.
+    /// A member's message to a local receiver: control is charged to the
+    /// sender. False when refused for that.
+    fn deliver_from_member(
+        &self,
+        outbox: &Outbox,
+        kind: Kind,
+        from: PeerId,
+        message: Utf8Bytes,
+    ) -> bool {
+        if kind != Kind::Control {
+            self.deliver(outbox, kind, from, message);
+            return true;
+        }
+        let pushed = outbox.push_member_control(from, message, self.control_share);
+        self.budget.note_growth();
+        match pushed {
+            Pushed::SenderOverShare => {
+                self.metrics.control_refused.fetch_add(1, Relaxed);
+                false
+            }
+            Pushed::Overflow => {
+                self.metrics.disconnects_slow.fetch_add(1, Relaxed);
+                true
+            }
+            _ => true,
+        }
+    }
+
+    /// Queues `message` to one member of the sender's room. `RateLimited`
+    /// when that member is behind on this sender's control messages.
     pub fn send_to(
         &self,
         from: &Member,
@@ -207,8 +273,11 @@ impl Hub {
         let peers = from.room.peers();
         match peers.get(&to) {
             Some(outbox) if to != from.peer => {
-                self.deliver(outbox, kind, from.peer, message);
-                Ok(())
+                if self.deliver_from_member(outbox, kind, from.peer, message) {
+                    Ok(())
+                } else {
+                    Err(ErrorCode::RateLimited)
+                }
             }
             Some(_) => Err(ErrorCode::UnknownPeer),
             None => match &self.bus {
@@ -279,5 +348,6 @@ impl Hub {
         if outbox.push(kind, from, message) == Pushed::Overflow {
             self.metrics.disconnects_slow.fetch_add(1, Relaxed);
         }
+        self.budget.note_growth();
     }
 }

@@ -10,6 +10,7 @@
 //! - `hub`: rooms and fan-out, the seam a multi-relay bus plugs into.
 //! - `outbox`: bounded per-receiver queues.
 //! - `limits`: rate limit and strikes.
+//! - [`memory`]: the global memory budget and the inbound frame tracker.
 //! - [`metrics`]: counters rendered as Prometheus text.
 
 pub mod bus;
@@ -17,6 +18,7 @@ pub mod config;
 mod connection;
 mod hub;
 mod limits;
+pub mod memory;
 pub mod metrics;
 mod outbox;
 mod peer;
@@ -31,9 +33,12 @@ pub use server::{start, RelayHandle};
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal, not in files and pipes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .try_init();
 }
 

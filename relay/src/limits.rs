@@ -23,11 +23,27 @@ impl TokenBucket {
         }
     }
 
-    /// Takes one token if there is one.
-    pub fn try_take(&mut self, now: Instant) -> bool {
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
         self.updated = now;
+    }
+
+    /// Spends `amount` tokens, going into debt if there are too few; returns
+    /// how long until the debt is paid (zero when there was enough).
+    pub fn spend(&mut self, amount: f64, now: Instant) -> Duration {
+        self.refill(now);
+        self.tokens -= amount;
+        if self.tokens >= 0.0 || self.rate <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub fn try_take(&mut self, now: Instant) -> bool {
+        self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
@@ -102,5 +118,17 @@ mod tests {
         assert!(!s.strike(t0));
         assert!(!s.strike(t0));
         assert!(!s.strike(t0 + Duration::from_secs(31)));
+    }
+
+    #[test]
+    fn spending_into_debt_says_how_long_to_wait() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(1000, 2000, t0);
+        assert_eq!(b.spend(1500.0, t0), Duration::ZERO);
+        // 500 left; 1500 more is 1000 in debt: one second at 1000/s.
+        assert_eq!(b.spend(1500.0, t0), Duration::from_secs(1));
+        // Half a second later, half of the debt is paid.
+        let wait = b.spend(0.0, t0 + Duration::from_millis(500));
+        assert!((wait.as_secs_f64() - 0.5).abs() < 1e-6, "{wait:?}");
     }
 }

@@ -26,6 +26,20 @@ pub struct Metrics {
     /// Largest single receiver backlog (bytes) seen since start.
     pub queue_high_water_bytes: AtomicU64,
     pub disconnects_slow: AtomicU64,
+    /// Control messages refused because their sender was over its share of
+    /// a receiver's queue.
+    pub control_refused: AtomicU64,
+    /// Connections closed to keep the relay within --max-memory.
+    pub memory_shed: AtomicU64,
+    /// Connections refused because the memory budget was nearly spent.
+    pub memory_refused: AtomicU64,
+    /// Connections closed for an unfinished message past the deadline.
+    pub message_deadline: AtomicU64,
+    /// TCP (or TLS) connections accepted and not yet upgraded to WebSocket.
+    pub pending_upgrades: AtomicI64,
+    /// Bytes charged to the memory budget (set when /metrics renders).
+    pub memory_used: AtomicI64,
+    pub memory_limit: AtomicI64,
     pub disconnects_abuse: AtomicU64,
     pub timeouts: AtomicU64,
     pub connections_refused: AtomicU64,
@@ -105,6 +119,48 @@ impl Metrics {
             "counter",
             "Media messages dropped because they waited too long (included in media_dropped).",
             c(&self.media_expired),
+        );
+        metric(
+            "control_refused_total",
+            "counter",
+            "Control messages refused: their sender was over its share of a slow receiver's queue.",
+            c(&self.control_refused),
+        );
+        metric(
+            "memory_shed_total",
+            "counter",
+            "Connections closed to keep the relay within --max-memory.",
+            c(&self.memory_shed),
+        );
+        metric(
+            "memory_refused_total",
+            "counter",
+            "Connections refused because the memory budget was nearly spent.",
+            c(&self.memory_refused),
+        );
+        metric(
+            "message_deadline_total",
+            "counter",
+            "Connections closed for a message unfinished past --message-deadline.",
+            c(&self.message_deadline),
+        );
+        metric(
+            "pending_upgrades",
+            "gauge",
+            "TCP connections accepted and not yet upgraded to WebSocket.",
+            g(&self.pending_upgrades),
+        );
+        metric(
+            "memory_used_bytes",
+            "gauge",
+            "Bytes charged to the memory budget (buffers, unfinished messages, queues).",
+            g(&self.memory_used),
+        );
+        metric(
+            "memory_limit_bytes",
+            "gauge",
+            "The memory budget (--max-memory).",
+            g(&self.memory_limit),
         );
         metric(
             "audio_dropped_total",

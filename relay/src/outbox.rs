@@ -7,9 +7,13 @@
 //! - media: at most `media_frames` messages and `media_bytes` bytes; on
 //!   overflow the oldest media from the *same sender* goes first (the latest
 //!   frame wins and other senders keep their place);
-//! - control: never dropped; past `control_messages` or `control_bytes` the
-//!   receiver is marked for disconnection, since it can no longer be kept
-//!   consistent;
+//! - control: never dropped silently. The relay's own (presence) past
+//!   `control_messages` or `control_bytes` marks the receiver for
+//!   disconnection, since it can no longer be kept consistent. Control that
+//!   members send each other is charged to the *sender*: past its share of
+//!   a receiver's queue (bytes or messages), or when that queue is full,
+//!   the sender's messages to that receiver are refused (and the sender
+//!   told), so nobody can get another member disconnected by flooding it;
 //! - audio: a small queue sent after control and before media, so a slow
 //!   receiver loses video first; bounded like media (oldest of the same
 //!   sender dropped first) and with a short maximum age, since late voice
@@ -59,6 +63,9 @@ pub enum Pushed {
     Overflow,
     /// The receiver is already going away.
     Closed,
+    /// A member's control to this receiver is over its share: refused (the
+    /// sender is told; the receiver is not blamed).
+    SenderOverShare,
 }
 
 struct MediaItem {
@@ -128,8 +135,12 @@ impl Lane {
 
 #[derive(Default)]
 struct State {
-    control: VecDeque<Utf8Bytes>,
+    /// Control messages, with the member who sent them (None: the relay's
+    /// own, e.g. presence).
+    control: VecDeque<(Option<PeerId>, Utf8Bytes)>,
     control_bytes: usize,
+    /// Queued control (bytes, messages) per sending member.
+    control_by_sender: std::collections::HashMap<PeerId, (usize, usize)>,
     media: Lane,
     audio: Lane,
     /// No more pushes; the writer sends the queued control, then the close frame.
@@ -177,7 +188,68 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Control a member sends another: charged to the sender, refused past
+    /// `share` bytes or a quarter of the queue's messages queued here from
+    /// that sender, or when the queue is full. A member's control never
+    /// overflows the receiver's queue: only the relay's own (presence)
+    /// can, so nobody can get another member disconnected by flooding it.
+    pub fn push_member_control(&self, from: PeerId, message: Utf8Bytes, share: usize) -> Pushed {
+        let len = message.len();
+        let share_messages = (self.limits.control_messages / 4).max(1);
+        let mut s = self.lock();
+        if s.closed {
+            return Pushed::Closed;
+        }
+        let (bytes, count) = s.control_by_sender.get(&from).copied().unwrap_or((0, 0));
+        let queue_full = s.control.len() >= self.limits.control_messages
+            || s.control_bytes + len > self.limits.control_bytes;
+        if bytes + len > share || count >= share_messages || queue_full {
+            return Pushed::SenderOverShare;
+        }
+        let charge = s.control_by_sender.entry(from).or_insert((0, 0));
+        charge.0 += len;
+        charge.1 += 1;
+        drop(s);
+        self.push_control(Some(from), message)
+    }
+
     pub fn push(&self, kind: Kind, from: PeerId, message: Utf8Bytes) -> Pushed {
+        if kind == Kind::Control {
+            return self.push_control(None, message);
+        }
+        self.push_droppable(kind, from, message)
+    }
+
+    fn push_control(&self, from: Option<PeerId>, message: Utf8Bytes) -> Pushed {
+        let len = message.len();
+        let mut s = self.lock();
+        if s.closed {
+            return Pushed::Closed;
+        }
+        if s.control.len() >= self.limits.control_messages
+            || s.control_bytes + len > self.limits.control_bytes
+        {
+            s.closed = true;
+            s.overflowed = true;
+            s.close_reason = Some(CloseReason {
+                code: 1008,
+                reason: "receiver too slow: control backlog overflowed".into(),
+            });
+            drop(s);
+            self.ready.notify_one();
+            return Pushed::Overflow;
+        }
+        s.control_bytes += len;
+        s.control.push_back((from, message));
+        self.account(1, len as i64);
+        self.metrics
+            .note_backlog(s.control_bytes + s.media.bytes + s.audio.bytes);
+        drop(s);
+        self.ready.notify_one();
+        Pushed::Queued
+    }
+
+    fn push_droppable(&self, kind: Kind, from: PeerId, message: Utf8Bytes) -> Pushed {
         let len = message.len();
         let mut s = self.lock();
         if s.closed {
@@ -185,22 +257,8 @@ impl Outbox {
         }
         let result = match kind {
             Kind::Control => {
-                if s.control.len() >= self.limits.control_messages
-                    || s.control_bytes + len > self.limits.control_bytes
-                {
-                    s.closed = true;
-                    s.overflowed = true;
-                    s.close_reason = Some(CloseReason {
-                        code: 1008,
-                        reason: "receiver too slow: control backlog overflowed".into(),
-                    });
-                    drop(s);
-                    self.ready.notify_one();
-                    return Pushed::Overflow;
-                }
-                s.control_bytes += len;
-                s.control.push_back(message);
-                Pushed::Queued
+                drop(s);
+                return self.push_control(None, message);
             }
             Kind::Media | Kind::Audio => {
                 let (lane, max_items, max_bytes, counter) = if kind == Kind::Media {
@@ -260,8 +318,17 @@ impl Outbox {
     pub fn try_next(&self) -> Option<Next> {
         let mut s = self.lock();
         if !s.overflowed {
-            if let Some(m) = s.control.pop_front() {
+            if let Some((from, m)) = s.control.pop_front() {
                 s.control_bytes -= m.len();
+                if let Some(from) = from {
+                    if let Some(charge) = s.control_by_sender.get_mut(&from) {
+                        charge.0 -= m.len();
+                        charge.1 -= 1;
+                        if charge.1 == 0 {
+                            s.control_by_sender.remove(&from);
+                        }
+                    }
+                }
                 self.account(-1, -(m.len() as i64));
                 return Some(Next::Send(m));
             }
@@ -313,6 +380,23 @@ impl Outbox {
         }
         drop(s);
         self.ready.notify_one();
+    }
+
+    /// Drops everything queued (its memory is freed now, not after a slow
+    /// receiver has read it) and closes: for a connection shed to keep the
+    /// relay within its memory budget.
+    pub fn discard_and_close(&self, code: u16, reason: impl Into<String>) {
+        let mut s = self.lock();
+        let messages = s.control.len() + s.media.items.len() + s.audio.items.len();
+        let bytes = s.control_bytes + s.media.bytes + s.audio.bytes;
+        s.control.clear();
+        s.control_bytes = 0;
+        s.control_by_sender.clear();
+        s.media = Lane::default();
+        s.audio = Lane::default();
+        drop(s);
+        self.account(-(messages as i64), -(bytes as i64));
+        self.close(code, reason);
     }
 
     /// True when the receiver was closed because its control backlog overflowed.
@@ -426,6 +510,59 @@ mod tests {
         }
         let (n, bytes) = o.backlog();
         assert!(bytes <= 10 && n == 2, "{n} messages, {bytes} bytes");
+    }
+
+    #[tokio::test]
+    async fn a_members_control_flood_is_charged_to_it_not_to_the_receiver() {
+        let o = Outbox::new(
+            QueueLimits {
+                control_messages: 16,
+                ..outbox(8, 1000).limits
+            },
+            Arc::new(Metrics::default()),
+        );
+        // Share 300 bytes: the flooder's fourth message is refused...
+        for _ in 0..3 {
+            assert_eq!(
+                o.push_member_control(PeerId(7), msg(&"x".repeat(100)), 300),
+                Pushed::Queued
+            );
+        }
+        assert_eq!(
+            o.push_member_control(PeerId(7), msg(&"x".repeat(100)), 300),
+            Pushed::SenderOverShare
+        );
+        // ...as is the fifth small one (a quarter of 16 messages)...
+        for _ in 0..4 {
+            assert_eq!(
+                o.push_member_control(PeerId(9), msg("m"), 300),
+                Pushed::Queued
+            );
+        }
+        assert_eq!(
+            o.push_member_control(PeerId(9), msg("m"), 300),
+            Pushed::SenderOverShare
+        );
+        // ...while others still get through and the receiver stays, even
+        // when many senders together fill its queue.
+        assert_eq!(
+            o.push_member_control(PeerId(8), msg("hi"), 300),
+            Pushed::Queued
+        );
+        for sender in 10..18 {
+            o.push_member_control(PeerId(sender), msg("s"), 300);
+        }
+        assert_eq!(
+            o.push_member_control(PeerId(20), msg("s"), 300),
+            Pushed::SenderOverShare
+        );
+        assert!(!o.overflowed());
+        // Once the receiver reads, the sender has room again.
+        text(&o).await;
+        assert_eq!(
+            o.push_member_control(PeerId(7), msg("ok"), 300),
+            Pushed::Queued
+        );
     }
 
     #[tokio::test]

@@ -30,8 +30,20 @@ use tracing::{debug, info, warn};
 
 use crate::config::RelayConfig;
 use crate::hub::Hub;
+use crate::memory::{Budget, CountingIo};
 use crate::metrics::Metrics;
 use crate::outbox::QueueLimits;
+
+/// Sockets accepted beyond --max-connections so /healthz and /metrics still
+/// answer when the relay is full (WebSocket upgrades get 503 meanwhile).
+const HEALTH_RESERVE: usize = 64;
+/// File descriptors kept for everything but client sockets (Redis, logs,
+/// listeners).
+const FD_RESERVE: u64 = 64;
+/// The quickest the budget reacts twice in a row to going over its limit.
+const BUDGET_REACT: Duration = Duration::from_millis(5);
+/// How often the memory budget and message deadlines are checked.
+const BUDGET_CHECK: Duration = Duration::from_millis(100);
 
 /// State every connection task shares.
 pub struct Shared {
@@ -45,6 +57,52 @@ pub struct Shared {
     /// WebSocket connection tasks, awaited on shutdown.
     tasks: TaskTracker,
     counts: Mutex<ConnectionCounts>,
+    /// Everything clients make the relay hold (`--max-memory`).
+    pub budget: Arc<Budget>,
+    /// Addresses that were closed for abuse, and until when they wait.
+    penalties: Mutex<HashMap<IpAddr, Penalty>>,
+}
+
+/// A short wait for an address whose connection was closed for abuse:
+/// doubling with repeat offences (2 s, 4 s, … 2 min).
+#[derive(Clone, Copy)]
+struct Penalty {
+    until: std::time::Instant,
+    offences: u32,
+}
+
+/// Penalised addresses remembered at most (oldest forgotten first).
+const MAX_PENALTIES: usize = 100_000;
+
+impl Shared {
+    /// The connection from `ip` was closed for abuse: make it wait before
+    /// the next one.
+    pub fn penalize(&self, ip: IpAddr) {
+        let now = std::time::Instant::now();
+        let mut p = self.penalties.lock().unwrap_or_else(|e| e.into_inner());
+        if p.len() >= MAX_PENALTIES {
+            p.retain(|_, pen| pen.until > now);
+            if p.len() >= MAX_PENALTIES {
+                return;
+            }
+        }
+        let entry = p.entry(ip).or_insert(Penalty {
+            until: now,
+            offences: 0,
+        });
+        // Offences long forgiven start over.
+        if now.duration_since(entry.until) > Duration::from_secs(600) {
+            entry.offences = 0;
+        }
+        entry.offences = (entry.offences + 1).min(7);
+        entry.until = now + Duration::from_secs(1 << entry.offences);
+    }
+
+    fn penalized(&self, ip: IpAddr) -> bool {
+        let p = self.penalties.lock().unwrap_or_else(|e| e.into_inner());
+        p.get(&ip)
+            .is_some_and(|pen| pen.until > std::time::Instant::now())
+    }
 }
 
 #[derive(Default)]
@@ -176,6 +234,7 @@ pub async fn start(config: RelayConfig) -> anyhow::Result<RelayHandle> {
         None => addr,
     };
     let metrics = Arc::new(Metrics::default());
+    raise_fd_limit(config.max_connections);
     let (remote_tx, mut remote_rx) = tokio::sync::mpsc::channel(4096);
     let bus = match &config.redis {
         Some(url) => {
@@ -195,10 +254,25 @@ pub async fn start(config: RelayConfig) -> anyhow::Result<RelayHandle> {
         audio_bytes: QueueLimits::AUDIO_BYTES,
         audio_max_age: QueueLimits::AUDIO_MAX_AGE,
     };
+    let budget = Budget::new(config.max_memory, metrics.clone());
+    metrics
+        .memory_limit
+        .store(config.max_memory as i64, Relaxed);
+    // A member's control at one receiver: a few of the largest messages.
+    let control_share = (4 * config.max_control_bytes).max(64 << 10);
     let shared = Arc::new(Shared {
-        hub: Hub::new(config.max_rooms, config.limits(), metrics.clone(), bus),
+        hub: Hub::new(
+            config.max_rooms,
+            config.limits(),
+            control_share,
+            metrics.clone(),
+            bus,
+            budget.clone(),
+        ),
         metrics,
         queue_limits,
+        budget,
+        penalties: Mutex::new(HashMap::new()),
         shutdown: CancellationToken::new(),
         farewell: Mutex::new((1001, "relay shutting down".into())),
         tasks: TaskTracker::new(),
@@ -218,6 +292,34 @@ pub async fn start(config: RelayConfig) -> anyhow::Result<RelayHandle> {
                     },
                     _ = shared.shutdown.cancelled() => return,
                 }
+            }
+        });
+    }
+    {
+        // The memory budget and message deadlines, watched centrally (one
+        // timer, not one per connection).
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(BUDGET_CHECK);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    // Over the budget between ticks: shed now, then pause
+                    // briefly so a flood of growth isn't a busy loop.
+                    _ = shared.budget.over_limit() => {
+                        shared.budget.enforce();
+                        tokio::time::sleep(BUDGET_REACT).await;
+                    }
+                    _ = shared.shutdown.cancelled() => return,
+                }
+                shared
+                    .budget
+                    .expire_unfinished(shared.config.message_deadline);
+                shared.budget.enforce();
+                shared
+                    .metrics
+                    .memory_used
+                    .store(shared.budget.used() as i64, Relaxed);
             }
         });
     }
@@ -291,13 +393,18 @@ async fn accept_loop(
     serve_metrics: bool,
 ) {
     let mut connections = tokio::task::JoinSet::new();
+    let mut last_accept_warning: Option<std::time::Instant> = None;
     loop {
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    // Usually EMFILE: back off instead of spinning.
-                    warn!("accept failed: {e}");
+                    // Usually EMFILE: back off instead of spinning, and say
+                    // so once in a while, not ten times a second.
+                    if last_accept_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                        warn!("accept failed: {e} (out of file descriptors? lower --max-connections)");
+                        last_accept_warning = Some(std::time::Instant::now());
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -373,6 +480,7 @@ async fn serve_http<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let _pending = Pending::new(&shared.metrics);
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let shared = shared.clone();
         let guard = guard.clone();
@@ -398,6 +506,15 @@ fn route(
     let Some(accept_key) = websocket_accept_key(&req) else {
         return endpoint(&req, &shared, serve_metrics);
     };
+    // Full: the socket was let in (so health checks answer), the call not.
+    if shared.metrics.connections.load(Relaxed) >= shared.config.max_connections as i64 {
+        shared.metrics.connections_refused.fetch_add(1, Relaxed);
+        return refusal("the relay is full (--max-connections); try another relay or later\n");
+    }
+    let Some(account) = shared.budget.admit() else {
+        shared.metrics.memory_refused.fetch_add(1, Relaxed);
+        return refusal("the relay is at its memory budget (--max-memory); try again shortly\n");
+    };
     let upgrade = hyper::upgrade::on(&mut req);
     let limit = shared.config.max_message_bytes;
     // Let a moderately oversize message through to answer it with `too_large`;
@@ -406,6 +523,8 @@ fn route(
         .max_message_size(Some(limit.saturating_mul(2).max(limit + 4096)))
         .max_frame_size(Some(limit.saturating_mul(2).max(limit + 4096)))
         .max_write_buffer_size(16 << 20)
+        // Small buffers: they are per connection, whatever it does.
+        .write_buffer_size(16 << 10)
         // Each read zero-fills this much; frames are a few KiB.
         .read_buffer_size(16 << 10);
     let tasks = shared.tasks.clone();
@@ -414,13 +533,9 @@ fn route(
         match upgrade.await {
             Ok(upgraded) => {
                 shared.metrics.connections.fetch_add(1, Relaxed);
-                let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(ws_config),
-                )
-                .await;
-                crate::connection::serve(ws, shared.clone(), remote).await;
+                let io = CountingIo::new(TokioIo::new(upgraded), account.clone());
+                let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
+                crate::connection::serve(ws, shared.clone(), remote, account).await;
                 shared.metrics.connections.fetch_sub(1, Relaxed);
             }
             Err(e) => debug!(%remote, "upgrade failed: {e}"),
@@ -435,6 +550,69 @@ fn route(
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
     response
+}
+
+/// A plain-text 503 for an upgrade the relay can't take now.
+fn refusal(reason: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(reason.as_bytes())));
+    *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    r
+}
+
+/// Counts a socket in the `pending_upgrades` gauge while it serves HTTP.
+struct Pending(Arc<Metrics>);
+
+impl Pending {
+    fn new(metrics: &Arc<Metrics>) -> Self {
+        metrics.pending_upgrades.fetch_add(1, Relaxed);
+        Pending(metrics.clone())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.pending_upgrades.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Raises the open-file soft limit to the hard limit (each connection is a
+/// descriptor; the usual soft limit of 1024 runs out long before
+/// --max-connections), and warns when even that is too low.
+fn raise_fd_limit(max_connections: usize) {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct given.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return;
+            }
+            if limit.rlim_cur < limit.rlim_max {
+                let raised = libc::rlimit {
+                    rlim_cur: limit.rlim_max,
+                    rlim_max: limit.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    limit = raised;
+                }
+            }
+        }
+        let needed = max_connections as u64 + HEALTH_RESERVE as u64 + FD_RESERVE;
+        if limit.rlim_cur < needed {
+            warn!(
+                "the open-file limit is {}: about {} connections fit, not --max-connections {max_connections}; raise it (ulimit -n, LimitNOFILE=) or lower --max-connections",
+                limit.rlim_cur,
+                limit.rlim_cur.saturating_sub(HEALTH_RESERVE as u64 + FD_RESERVE)
+            );
+        }
+    }
 }
 
 /// `Sec-WebSocket-Accept` for a valid RFC 6455 upgrade request, else `None`.
@@ -488,8 +666,11 @@ struct ConnectionGuard {
 
 impl ConnectionGuard {
     fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Option<Self> {
+        if shared.penalized(ip) {
+            return None;
+        }
         let mut counts = shared.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if counts.total >= shared.config.max_connections {
+        if counts.total >= shared.config.max_connections + HEALTH_RESERVE {
             return None;
         }
         let count = counts.per_ip.entry(ip).or_insert(0);

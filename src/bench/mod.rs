@@ -1,6 +1,7 @@
 //! `streamflow bench …`: repeatable measurements, printed as a table or JSON.
 //! Benchmarks are not tests: CI runs each once with tiny settings.
 
+mod abuse;
 mod audio;
 mod e2e;
 mod ladder;
@@ -26,6 +27,10 @@ pub struct BenchArgs {
 enum Which {
     /// Load a relay with R rooms × P peers sending F fps of B-byte frames.
     Relay(relay::RelayBenchArgs),
+    /// The memory attacks together against a relay with a budget, while a
+    /// canary room keeps a call going: peak RSS against the budget, and the
+    /// canary's delivery and latency.
+    Abuse(abuse::AbuseArgs),
     /// Per-stage cost of the media pipeline, per frame, both directions.
     Pipeline(local::LocalArgs),
     /// Half-block rendering: µs and bytes written per frame, per colour mode.
@@ -51,6 +56,7 @@ enum Which {
 pub async fn run(args: BenchArgs) -> ExitCode {
     let result = match args.which {
         Which::Relay(a) => relay::run(a).await,
+        Which::Abuse(a) => abuse::run(a).await,
         Which::Pipeline(a) => local::pipeline(a),
         Which::Render(a) => local::render(a),
         Which::Crypto(a) => local::crypto(a),

@@ -50,6 +50,14 @@ pub struct RelayBenchArgs {
     /// Seconds measured, after everyone joined.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     seconds: u64,
+    /// Pin the child relay(s) to these CPUs (a `taskset -c` list, e.g. `0`),
+    /// to measure throughput per core; run the generator itself under
+    /// `taskset -c 1` so the two don't share a core.
+    #[arg(long, value_name = "CPUS")]
+    relay_cpus: Option<String>,
+    /// Extra flags for the child relay(s), e.g. `--relay-flag=--socket-unsent-limit=64KiB`.
+    #[arg(long = "relay-flag", value_name = "FLAG", allow_hyphen_values = true)]
+    relay_flags: Vec<String>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -62,10 +70,10 @@ struct Counters {
     bytes_received: AtomicU64,
 }
 
-struct ChildRelay {
-    child: Child,
-    url: String,
-    metrics: std::net::SocketAddr,
+pub(super) struct ChildRelay {
+    pub child: Child,
+    pub url: String,
+    pub metrics: std::net::SocketAddr,
 }
 
 impl Drop for ChildRelay {
@@ -81,23 +89,32 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-/// Starts `streamflow relay` as a child and waits until it answers /healthz.
-async fn spawn_relay(redis: Option<&str>) -> anyhow::Result<ChildRelay> {
+/// Starts `streamflow relay` with `flags` as a child (pinned to `cpus`, a
+/// `taskset -c` list, when given) and waits until it accepts connections.
+pub(super) async fn spawn_relay(
+    cpus: Option<&str>,
+    flags: &[String],
+) -> anyhow::Result<ChildRelay> {
     let port = free_port()?;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let exe = std::env::current_exe().context("locating the streamflow binary")?;
-    let mut cmd = Command::new(exe);
+    // Pinned before it starts, so its runtime sizes itself to those CPUs.
+    let mut cmd = match cpus {
+        Some(cpus) => {
+            let mut taskset = Command::new("taskset");
+            taskset.args(["-c", cpus]).arg(exe);
+            taskset
+        }
+        None => Command::new(exe),
+    };
     cmd.args(["relay", "--listen", &addr.to_string()])
-        // The generator's own peers are well-behaved: lift the flood limit so
-        // it measures forwarding, not rate limiting.
-        .args(["--rate-per-sec", "100000", "--rate-burst", "100000"])
+        .args(flags)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    if let Some(url) = redis {
-        cmd.args(["--redis", url]);
-    }
-    let child = cmd.spawn().context("starting `streamflow relay`")?;
+    let child = cmd
+        .spawn()
+        .context("starting `streamflow relay` (is `taskset` installed, for --relay-cpus?)")?;
     let relay = ChildRelay {
         child,
         url: format!("ws://{addr}"),
@@ -113,7 +130,7 @@ async fn spawn_relay(redis: Option<&str>) -> anyhow::Result<ChildRelay> {
     bail!("the child relay did not start listening on {addr}")
 }
 
-async fn scrape(addr: std::net::SocketAddr, metric: &str) -> Option<f64> {
+pub(super) async fn scrape(addr: std::net::SocketAddr, metric: &str) -> Option<f64> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -151,7 +168,7 @@ async fn check_reachable(url: &str) -> anyhow::Result<()> {
 }
 
 /// Pulls the 8-byte send timestamp out of a blob without a full JSON parse.
-fn sent_at(text: &str) -> Option<u64> {
+pub(super) fn sent_at(text: &str) -> Option<u64> {
     let start = text.find("\"data\":\"")? + 8;
     let head = text.get(start..start + 12)?;
     let bytes = B64.decode(head).ok()?;
@@ -169,7 +186,23 @@ pub async fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
             .into());
         }
         for _ in 0..args.relay_count.max(1) {
-            children.push(spawn_relay(args.redis.as_deref()).await?);
+            // The generator's own peers are well-behaved: lift the flood
+            // limit so it measures forwarding, not rate limiting.
+            let mut flags: Vec<String> = [
+                "--rate-per-sec",
+                "100000",
+                "--rate-burst",
+                "100000",
+                "--max-bytes-per-sec",
+                "1GiB",
+            ]
+            .map(String::from)
+            .to_vec();
+            if let Some(url) = &args.redis {
+                flags.extend(["--redis".to_string(), url.clone()]);
+            }
+            flags.extend(args.relay_flags.iter().cloned());
+            children.push(spawn_relay(args.relay_cpus.as_deref(), &flags).await?);
         }
         if args.redis.is_some() {
             // Let the relays' buses connect before clients arrive.
@@ -183,6 +216,13 @@ pub async fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
     for url in &urls {
         check_reachable(url).await?;
     }
+    let relay_rss = |children: &[ChildRelay]| -> f64 {
+        children
+            .iter()
+            .filter_map(|c| process_rss_mib(c.child.id()))
+            .sum()
+    };
+    let rss_idle = relay_rss(&children);
     let counters = Arc::new(Counters::default());
     let latencies = Arc::new(Mutex::new(Vec::<f64>::with_capacity(1 << 20)));
     let measuring = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -283,11 +323,7 @@ pub async fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
     let sampler = async {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let rss: f64 = children
-                .iter()
-                .filter_map(|c| process_rss_mib(c.child.id()))
-                .sum();
-            rss_samples.push(rss);
+            rss_samples.push(relay_rss(&children));
         }
     };
     let all = futures_util::future::join_all(tasks);
@@ -355,9 +391,34 @@ pub async fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
         let first = rss_samples.first().copied().unwrap_or(f64::NAN);
         let last = rss_samples.last().copied().unwrap_or(f64::NAN);
         let max = rss_samples.iter().copied().fold(f64::NAN, f64::max);
+        report.row("relay_rss_idle_mib", rss_idle, "MiB");
         report.row("relay_rss_start_mib", first, "MiB");
         report.row("relay_rss_end_mib", last, "MiB");
         report.row("relay_rss_max_mib", max, "MiB");
+        // Flat means the second half holds no more than the first did.
+        let half = rss_samples.len() / 2;
+        let max_of = |s: &[f64]| s.iter().copied().fold(f64::NAN, f64::max);
+        report.row(
+            "relay_rss_drift_mib",
+            max_of(&rss_samples[half..]) - max_of(&rss_samples[..half.max(1)]),
+            "MiB",
+        );
+        report.row(
+            "relay_kib_per_connection",
+            (first - rss_idle) * 1024.0 / total as f64,
+            "KiB",
+        );
+        if rss_samples.len() >= 120 {
+            let per_minute: Vec<String> = rss_samples
+                .iter()
+                .step_by(60)
+                .map(|m| format!("{m:.0}"))
+                .collect();
+            report.note(format!(
+                "relay RSS each minute (MiB): {}",
+                per_minute.join(" ")
+            ));
+        }
     } else {
         report.note("external relay: its RSS, CPU and drops are not visible from here");
     }
