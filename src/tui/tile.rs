@@ -235,26 +235,11 @@ pub fn meter(level_dbfs: f32) -> String {
 /// disagree on how wide their sequences are, which breaks borders), cut to
 /// `columns` with an ellipsis.
 pub fn display_name(name: &str, columns: usize) -> String {
-    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
     let clean: String = name
         .chars()
         .filter(|c| !matches!(c, '\u{200D}' | '\u{FE0E}' | '\u{FE0F}') && !c.is_control())
         .collect();
-    if clean.width() <= columns {
-        return clean;
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in clean.chars() {
-        let w = c.width().unwrap_or(0);
-        if used + w + 1 > columns {
-            break;
-        }
-        out.push(c);
-        used += w;
-    }
-    out.push('…');
-    out
+    super::ui::truncate(&clean, columns)
 }
 
 #[cfg(test)]

@@ -119,6 +119,34 @@ pub struct Microphone {
     stop: Arc<AtomicBool>,
 }
 
+/// On a device's own thread: starts the stream, says whether it did, and
+/// keeps it alive until `stop` (cpal streams can't move between threads).
+fn hold_stream(
+    built: Result<cpal::Stream, cpal::BuildStreamError>,
+    shown: &str,
+    ready: &mpsc::Sender<Result<(), String>>,
+    stop: &AtomicBool,
+) {
+    let stream = match built {
+        Ok(s) => match s.play() {
+            Ok(()) => s,
+            Err(e) => {
+                let _ = ready.send(Err(format!("{shown} would not play: {e}")));
+                return;
+            }
+        },
+        Err(e) => {
+            let _ = ready.send(Err(format!("{shown}: {e}")));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    while !stop.load(Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(stream);
+}
+
 impl Microphone {
     pub fn open(name: Option<&str>) -> Result<Self, String> {
         let device = find(true, name)?;
@@ -147,26 +175,7 @@ impl Microphone {
                     |e| tracing::warn!("microphone: {e}"),
                     None,
                 );
-                let stream = match stream.and_then(|s| {
-                    s.play()
-                        .map(|_| s)
-                        .map_err(|e| cpal::BuildStreamError::BackendSpecific {
-                            err: cpal::BackendSpecificError {
-                                description: e.to_string(),
-                            },
-                        })
-                }) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(format!("{shown}: {e}")));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(()));
-                while !stop_thread.load(Relaxed) {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                drop(stream);
+                hold_stream(stream, &shown, &ready_tx, &stop_thread);
             })
             .map_err(|e| e.to_string())?;
         ready_rx
@@ -265,22 +274,7 @@ impl Speaker {
                     |e| tracing::warn!("speaker: {e}"),
                     None,
                 );
-                let stream = match stream {
-                    Ok(s) if s.play().is_ok() => s,
-                    Ok(_) => {
-                        let _ = ready_tx.send(Err(format!("{shown} would not play")));
-                        return;
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(format!("{shown}: {e}")));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(()));
-                while !stop_thread.load(Relaxed) {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                drop(stream);
+                hold_stream(stream, &shown, &ready_tx, &stop_thread);
             })
             .map_err(|e| e.to_string())?;
         ready_rx
