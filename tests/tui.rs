@@ -111,28 +111,29 @@ fn app_in_a_call() -> App {
     app
 }
 
+/// The screen as one line (rows joined by a space), so words that wrap
+/// across rows can still be found.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[test]
 fn small_terminals_keep_the_safety_words_whole() {
     let words = "safety: abdominal unsworn gladness tapioca";
     for (w, h) in [(80u16, 24u16), (60, 20), (40, 12)] {
         let mut app = app_in_a_call();
         let text = screen(&mut app, w, h);
-        let flat = text
-            .lines()
-            .map(str::trim_end)
-            .collect::<Vec<_>>()
-            .join(" ");
+        let flat = one_line(&text);
         assert!(flat.contains(words), "{w}x{h}: safety words cut:\n{text}");
         assert!(text.contains('▀'), "{w}x{h}: video shown:\n{text}");
         snapshot(&format!("call_{w}x{h}"), &text);
         // Chat opens as a strip, with who is in the call.
         app.on_key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
         let text = screen(&mut app, w, h);
-        let flat = text
-            .lines()
-            .map(str::trim_end)
-            .collect::<Vec<_>>()
-            .join(" ");
+        let flat = one_line(&text);
         assert!(
             flat.contains(words),
             "{w}x{h} chat: safety words cut:\n{text}"
