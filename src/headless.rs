@@ -28,9 +28,19 @@ pub fn event_json(event: &SessionEvent) -> Option<Value> {
             Event::PeerVerified {
                 peer,
                 name,
+                tag,
                 safety_words,
             } => {
-                json!({"type":"peer_verified","peer":peer,"name":name,"safety_words":safety_words})
+                json!({"type":"peer_verified","peer":peer,"name":name,"tag":tag,"safety_words":safety_words})
+            }
+            Event::PeerRenamed { peer, old, new } => {
+                json!({"type":"peer_renamed","peer":peer,"old":old,"new":new})
+            }
+            Event::PassphraseDisagrees { peer } => {
+                json!({"type":"passphrase_disagrees","peer":peer})
+            }
+            Event::UnverifiedChurn { count } => {
+                json!({"type":"unverified_churn","count":count})
             }
             Event::PeerLeft { peer, reason } => {
                 json!({"type":"peer_left","peer":peer,"reason":reason})

@@ -129,3 +129,12 @@ fn audio() {
     assert!(value(&a, "wire_kbps_per_stream") > 24.0);
     assert!(value(&a, "cpu_percent_per_member") > 0.0);
 }
+
+#[test]
+fn words() {
+    let w = bench(&["words", "--members", "3", "--changes", "1", "--gap", "0.2"]);
+    // Three members: each pair runs one handshake, from both sides.
+    assert_eq!(value(&w, "n3_handshakes_per_join"), 6.0);
+    assert!(value(&w, "n3_words_after_join_p50_ms") > 0.0);
+    assert!(value(&w, "n3_words_after_leave_p50_ms") > 0.0);
+}

@@ -179,11 +179,15 @@ fn wrong_passphrase_exits_3_and_a_lone_joiner_waits() {
     assert_eq!(lone.of_type("joined").len(), 1);
     assert!(lone.of_type("error").is_empty());
 
+    // Two members who agree; an intruder with other words is refused by
+    // both: that is the verdict.
     let invite = fresh_invite();
-    let mut member = Client::spawn(&invite, &url, "Member", &["--duration", "30"]);
-    member
-        .wait_for(Duration::from_secs(20), |e| e["type"] == "joined")
-        .expect("member joined");
+    let mut member = Client::spawn(&invite, &url, "Member", &["--duration", "40"]);
+    let other = Client::spawn(&invite, &url, "Other", &["--duration", "40"]);
+    for m in [&member, &other] {
+        m.wait_for(Duration::from_secs(20), |e| e["type"] == "peer_verified")
+            .expect("the members verified each other");
+    }
     let (room, _) = invite.split_once('-').unwrap();
     let wrong = format!("{room}-these-are-not-the-right-words");
     let started = std::time::Instant::now();
@@ -197,14 +201,50 @@ fn wrong_passphrase_exits_3_and_a_lone_joiner_waits() {
     let errors = intruder.of_type("error");
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0]["code"], "wrong_passphrase");
-    // The member flagged the intruder and carried on.
-    member
-        .wait_for(Duration::from_secs(5), |e| e["type"] == "auth_mismatch")
-        .expect("member flags auth_mismatch");
+    // The members flagged the intruder and carried on.
+    for m in [&member, &other] {
+        m.wait_for(Duration::from_secs(5), |e| e["type"] == "auth_mismatch")
+            .expect("member flags auth_mismatch");
+    }
     assert!(
         member.child.try_wait().unwrap().is_none(),
         "member still in the call"
     );
+    rt.block_on(relay.shutdown());
+}
+
+/// A lone member with other words can't tell who is wrong, nor can the
+/// joiner: no "wrong passphrase" (exit 3) from one refusal. The joiner is
+/// told the member here disagrees, keeps waiting, and its `--duration`
+/// ends with exit 0.
+#[test]
+fn one_member_with_other_words_is_not_a_verdict() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let relay = rt.block_on(relay());
+    let url = relay.url();
+    let invite = fresh_invite();
+    let (room, _) = invite.split_once('-').unwrap();
+    let squatter = Client::spawn(
+        &format!("{room}-these-are-other-words"),
+        &url,
+        "Squatter",
+        &["--duration", "40"],
+    );
+    squatter
+        .wait_for(Duration::from_secs(20), |e| e["type"] == "joined")
+        .expect("joined");
+    let mut joiner = Client::spawn(&invite, &url, "Joiner", &["--duration", "9"]);
+    let told = joiner.wait_for(Duration::from_secs(25), |e| {
+        e["type"] == "passphrase_disagrees"
+    });
+    assert!(told.is_some(), "{}", joiner.stderr.lock().unwrap());
+    assert_eq!(
+        joiner.wait(Duration::from_secs(25)),
+        Some(0),
+        "{}",
+        joiner.stderr.lock().unwrap()
+    );
+    assert!(joiner.of_type("error").is_empty());
     rt.block_on(relay.shutdown());
 }
 

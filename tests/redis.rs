@@ -457,3 +457,107 @@ fn presence_converges_after_a_redis_outage() {
     assert_eq!(relay_metric(port_a, "streamflow_relay_peers"), 1.0);
     drop((keep_a, keep_b));
 }
+
+/// Control from a member on another relay used to be queued as the relay's
+/// own and charged to nobody: one sender on relay B could close a receiver
+/// on relay A (its control backlog overflowed), with no `rate_limited`.
+/// Now it is charged to its sender like local control: past its share the
+/// rest is refused, the sender is told through its own relay, and the
+/// receiver stays.
+#[test]
+fn control_over_the_bus_is_charged_to_its_remote_sender() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let redis_port = free_port();
+    let Some(_redis) = redis_at(redis_port) else {
+        return;
+    };
+    let (_a, url_a, port_a) = relay_process_with(redis_port, "9s", &[]);
+    let (_b, url_b, _) = relay_process_with(redis_port, "9s", &["--max-strikes", "1000"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // The receiver on A reads nothing for now (a tiny receive buffer:
+        // the backlog stays in relay A's queue).
+        let port: u16 = url_a.rsplit(':').next().unwrap().parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let tcp = socket
+            .connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .await
+            .unwrap();
+        let (mut victim, _) = tokio_tungstenite::client_async(
+            url_a.clone(),
+            tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+        )
+        .await
+        .unwrap();
+        let text = |v: serde_json::Value| Message::Text(v.to_string().into());
+        victim
+            .send(text(serde_json::json!({"type":"join","room":"r","v":1})))
+            .await
+            .unwrap();
+        let victim_id = loop {
+            let Some(Ok(Message::Text(t))) = victim.next().await else {
+                panic!("no welcome");
+            };
+            let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "welcome" {
+                break v["you"].as_str().unwrap().to_string();
+            }
+        };
+        // The sender on B, once B knows the receiver.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut flooder = loop {
+            let (ws, _, peers) = bare::join(&url_b, "r").await;
+            if peers.contains(&victim_id) {
+                break ws;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "relay B never learned the receiver"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        // More than the receiver's whole control queue (256 messages).
+        let data = "A".repeat(2 << 10);
+        for _ in 0..300 {
+            flooder
+                .send(text(serde_json::json!(
+                    {"type":"send","kind":"control","to":victim_id,"data":data}
+                )))
+                .await
+                .unwrap();
+        }
+        let mut told = false;
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until && !told {
+            match tokio::time::timeout(Duration::from_millis(500), flooder.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+                    told = v["code"] == "rate_limited"
+                        && v["message"].as_str().unwrap_or("").contains("behind");
+                }
+                Ok(_) => break,
+                Err(_) => {}
+            }
+        }
+        assert!(told, "the remote sender is told to slow down");
+        assert_eq!(
+            relay_metric(port_a, "streamflow_relay_slow_receiver_disconnects_total"),
+            0.0,
+            "the receiver was closed for a remote sender's flood"
+        );
+        assert!(relay_metric(port_a, "streamflow_relay_control_refused_total") > 0.0);
+        // The receiver, reading again, is still connected.
+        let mut got = 0;
+        while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(2), victim.next()).await {
+            match m {
+                Ok(Message::Text(_)) => got += 1,
+                Ok(Message::Close(c)) => panic!("the receiver was closed: {c:?}"),
+                Ok(_) => {}
+                Err(e) => panic!("the receiver's connection failed: {e}"),
+            }
+        }
+        assert!(got > 0);
+    });
+}

@@ -54,6 +54,12 @@ pub enum Remote {
         kind: Kind,
         json: String,
     },
+    /// Control a member of ours sent was refused at another relay: a
+    /// receiver there is behind on it. The member is told, as if local.
+    Refused {
+        room: String,
+        peer: PeerId,
+    },
 }
 
 enum Command {
@@ -198,6 +204,17 @@ impl Bus {
             room: room.to_string(),
             peer,
             reason,
+        });
+    }
+
+    /// Tells the relay of `from` (a member on another relay) that its
+    /// control to one of ours was refused: it is charged like a local
+    /// sender, and told to slow down.
+    pub fn publish_refusal(&self, room: &str, from: PeerId) {
+        let envelope = format!("v1\n{}\nX\n{from}\n-\ncontrol\n", self.id);
+        self.send(Command::Publish {
+            room: room.to_string(),
+            envelope,
         });
     }
 
@@ -738,6 +755,7 @@ impl Task {
                 };
                 Remote::Left { room, peer, reason }
             }
+            "X" => Remote::Refused { room, peer },
             "B" => {
                 let kind = Kind::parse(kind).unwrap_or(Kind::Control);
                 let to = to.parse::<PeerId>().ok();

@@ -75,6 +75,7 @@ pub async fn serve<S>(
         ),
         strikes: Strikes::new(shared.config.max_strikes, STRIKE_WINDOW),
         rate_limited_since: None,
+        unknown_peer_since: None,
     };
     let (reason, writer_done) = conn.read_loop(stream, &mut writer).await;
     if let Some(member) = conn.member.take() {
@@ -111,6 +112,7 @@ struct Connection {
     strikes: Strikes,
     /// Start of the current one-second rate-limit episode, if any.
     rate_limited_since: Option<Instant>,
+    unknown_peer_since: Option<Instant>,
 }
 
 impl Connection {
@@ -277,6 +279,13 @@ impl Connection {
                 Ok(()) => Ok(()),
                 // Flow control, not abuse: said (and struck) once a second.
                 Err(e) if e.code == ErrorCode::RateLimited => self.on_throttled(now, e),
+                // A message to someone who left a moment ago: a race every
+                // client hits when members come and go, not abuse. Said
+                // once a second, never struck.
+                Err(e) if e.code == ErrorCode::UnknownPeer => {
+                    self.on_unknown_peer(now, e);
+                    Ok(())
+                }
                 Err(e) => self.reject(e),
             },
             Err(e) => self.reject(e),
@@ -383,6 +392,18 @@ impl Connection {
         }
         self.rate_limited_since = Some(now);
         self.reject(error)
+    }
+
+    /// A directed send to a peer not in the room: told at most once a
+    /// second.
+    fn on_unknown_peer(&mut self, now: Instant, error: ProtocolError) {
+        let due = self
+            .unknown_peer_since
+            .is_none_or(|since| now.duration_since(since) >= Duration::from_secs(1));
+        if due {
+            self.unknown_peer_since = Some(now);
+            self.send_error(error);
+        }
     }
 
     /// Answers a violation with an `error` and counts a strike; closes the

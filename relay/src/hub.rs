@@ -31,6 +31,8 @@ pub struct Hub {
     bus: Option<Bus>,
     /// Told when queues grow, so it can shed at once when over its limit.
     budget: Arc<Budget>,
+    /// When each remote sender's control was last refused here.
+    last_refusal: Mutex<HashMap<PeerId, std::time::Instant>>,
 }
 
 struct Room {
@@ -81,6 +83,7 @@ impl Hub {
             metrics,
             bus,
             budget,
+            last_refusal: Mutex::new(HashMap::new()),
         }
     }
 
@@ -293,14 +296,21 @@ impl Hub {
     /// Delivers what another relay sent to this relay's members of the room.
     pub fn deliver_remote(&self, event: Remote) {
         let room_id = match &event {
-            Remote::Joined { room, .. } | Remote::Left { room, .. } | Remote::Blob { room, .. } => {
-                room.clone()
-            }
+            Remote::Joined { room, .. }
+            | Remote::Left { room, .. }
+            | Remote::Blob { room, .. }
+            | Remote::Refused { room, .. } => room.clone(),
         };
         let Some(room) = self.rooms().get(room_id.as_str()).cloned() else {
             return;
         };
         let peers = room.peers();
+        if let Remote::Refused { peer, .. } = &event {
+            if let Some(outbox) = peers.get(peer) {
+                self.tell_behind(*peer, outbox);
+            }
+            return;
+        }
         let (from, kind, message, to) = match event {
             Remote::Joined { peer, .. } => (
                 peer,
@@ -327,7 +337,28 @@ impl Hub {
                 kind,
                 json,
                 ..
-            } => (from, kind, json, to),
+            } => {
+                // A member's blob: control is charged to its sender, on
+                // whichever relay it is.
+                let message = Utf8Bytes::from(json);
+                let targets: Vec<&Arc<Outbox>> = match to {
+                    Some(to) => peers.get(&to).into_iter().collect(),
+                    None => peers.values().collect(),
+                };
+                let mut refused = false;
+                for outbox in targets {
+                    refused |= !self.deliver_from_member(outbox, kind, from, message.clone());
+                }
+                if refused {
+                    if let Some(bus) = &self.bus {
+                        if self.refusal_due(from) {
+                            bus.publish_refusal(&room_id, from);
+                        }
+                    }
+                }
+                return;
+            }
+            Remote::Refused { .. } => return,
         };
         let message = Utf8Bytes::from(message);
         match to {
@@ -342,6 +373,35 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// Refusals of a remote sender's control are reported to its relay at
+    /// most once a second (a flood of them is one fact).
+    fn refusal_due(&self, from: PeerId) -> bool {
+        let now = std::time::Instant::now();
+        let mut last = self.last_refusal.lock().unwrap_or_else(|e| e.into_inner());
+        if last.len() > 4096 {
+            last.retain(|_, at| now.duration_since(*at) < std::time::Duration::from_secs(1));
+        }
+        match last.get(&from) {
+            Some(at) if now.duration_since(*at) < std::time::Duration::from_secs(1) => false,
+            _ => {
+                last.insert(from, now);
+                true
+            }
+        }
+    }
+
+    /// Our member's control was refused at another relay (a receiver there
+    /// is behind on it): the same `rate_limited` a local refusal gets.
+    fn tell_behind(&self, peer: PeerId, outbox: &Outbox) {
+        self.metrics.error(ErrorCode::RateLimited);
+        let json = ServerMessage::error(
+            ErrorCode::RateLimited,
+            "a receiver is behind on your control messages: they are being dropped; slow down",
+        )
+        .to_json();
+        self.deliver(outbox, Kind::Control, peer, json.into());
     }
 
     fn deliver(&self, outbox: &Outbox, kind: Kind, from: PeerId, message: Utf8Bytes) {

@@ -11,9 +11,11 @@
 //!   `control_messages` or `control_bytes` marks the receiver for
 //!   disconnection, since it can no longer be kept consistent. Control that
 //!   members send each other is charged to the *sender*: past its share of
-//!   a receiver's queue (bytes or messages), or when that queue is full,
-//!   the sender's messages to that receiver are refused (and the sender
-//!   told), so nobody can get another member disconnected by flooding it;
+//!   a receiver's queue (bytes or messages), or when that queue is full up
+//!   to the quarter kept for the relay's own presence messages, the
+//!   sender's messages to that receiver are refused (and the sender told),
+//!   so nobody, alone or together, can get another member disconnected by
+//!   flooding it (members on other relays are charged the same way);
 //! - audio: a small queue sent after control and before media, so a slow
 //!   receiver loses video first; bounded like media (oldest of the same
 //!   sender dropped first) and with a short maximum age, since late voice
@@ -201,8 +203,11 @@ impl Outbox {
             return Pushed::Closed;
         }
         let (bytes, count) = s.control_by_sender.get(&from).copied().unwrap_or((0, 0));
-        let queue_full = s.control.len() >= self.limits.control_messages
-            || s.control_bytes + len > self.limits.control_bytes;
+        // Members together get three quarters of the queue: the rest is
+        // kept for the relay's own presence messages.
+        let (messages_for_members, bytes_for_members) = members_part(&self.limits);
+        let queue_full =
+            s.control.len() >= messages_for_members || s.control_bytes + len > bytes_for_members;
         if bytes + len > share || count >= share_messages || queue_full {
             return Pushed::SenderOverShare;
         }
@@ -213,6 +218,8 @@ impl Outbox {
         self.push_control(Some(from), message)
     }
 
+    /// Control the relay says itself (presence, errors): may use the whole
+    /// queue, the part kept from members included.
     pub fn push(&self, kind: Kind, from: PeerId, message: Utf8Bytes) -> Pushed {
         if kind == Kind::Control {
             return self.push_control(None, message);
@@ -414,6 +421,15 @@ impl Outbox {
     }
 }
 
+/// How much of a control queue members may fill together (messages,
+/// bytes): three quarters; the relay's own presence keeps the rest.
+fn members_part(limits: &QueueLimits) -> (usize, usize) {
+    (
+        limits.control_messages - limits.control_messages / 4,
+        limits.control_bytes - limits.control_bytes / 4,
+    )
+}
+
 impl Drop for Outbox {
     fn drop(&mut self) {
         let (messages, bytes) = self.backlog();
@@ -557,8 +573,14 @@ mod tests {
             Pushed::SenderOverShare
         );
         assert!(!o.overflowed());
+        // The members' part is full; presence still fits, a quarter of it.
+        for _ in 0..4 {
+            assert_eq!(o.push(Kind::Control, PeerId(0), msg("p")), Pushed::Queued);
+        }
         // Once the receiver reads, the sender has room again.
-        text(&o).await;
+        for _ in 0..5 {
+            text(&o).await;
+        }
         assert_eq!(
             o.push_member_control(PeerId(7), msg("ok"), 300),
             Pushed::Queued

@@ -267,6 +267,109 @@ async fn a_control_flood_is_charged_to_its_sender_not_the_victim() {
     assert_no_task_panics();
 }
 
+/// Several members, each inside its own share, together fill a receiver's
+/// control queue; then someone joins. The relay's presence message used to
+/// overflow the queue and close the receiver (1008, "control backlog
+/// overflowed"). Now members together get three quarters of it: the last
+/// of them are refused (and told), the presence message fits, and the
+/// receiver stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn senders_together_cannot_crowd_out_presence() {
+    let relay = relay(|c| c.max_strikes = 1000).await;
+    let url = relay.url();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(relay.addr()).await.unwrap();
+    let (mut victim, _) =
+        tokio_tungstenite::client_async(url.clone(), tokio_tungstenite::MaybeTlsStream::Plain(tcp))
+            .await
+            .unwrap();
+    send(&mut victim, json!({"type":"join","room":"r","v":1})).await;
+    let victim_id = recv(&mut victim).await["you"].as_str().unwrap().to_string();
+    // The default queue holds 256 control messages, a quarter of them from
+    // any one sender: five senders send 64 each, inside their shares.
+    let data = "A".repeat(2 << 10);
+    let mut senders = Vec::new();
+    for _ in 0..5 {
+        let mut s = Client::join(&url, "r").await;
+        for _ in 0..64 {
+            s.send(json!({"type":"send","kind":"control","to":victim_id,"data":data}))
+                .await;
+        }
+        senders.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let late = Client::join(&url, "r").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut told = 0;
+    for s in &mut senders {
+        while let Some(m) = s.try_recv(Duration::from_millis(200)).await {
+            told += usize::from(m["code"] == "rate_limited");
+        }
+    }
+    assert!(told > 0, "the last senders are told to slow down");
+    let m = metrics(&relay).await;
+    assert_eq!(
+        metric(&m, "streamflow_relay_slow_receiver_disconnects_total"),
+        0.0,
+        "the receiver was closed for the relay's own presence message"
+    );
+    // The victim, reading again, gets the presence message.
+    let mut saw_join = false;
+    while let Some(v) = try_recv(&mut victim, Duration::from_secs(2)).await {
+        assert_ne!(v["type"], "__closed", "the victim was closed: {v}");
+        saw_join |= v["type"] == "peer_joined" && v["peer"] == late.id.as_str();
+    }
+    assert!(saw_join, "presence reached the receiver");
+    relay.shutdown().await;
+    assert_no_task_panics();
+}
+
+/// Members come and go; handshake messages to one who just left get
+/// `unknown_peer`. That race used to count as a protocol violation: twenty
+/// of them and the sender was closed, its address penalised. Now it is
+/// said at most once a second and costs nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_to_a_departed_peer_are_not_punished() {
+    let relay = relay(|_| {}).await;
+    let url = relay.url();
+    let mut sender = Client::join(&url, "r").await;
+    let mut gone = Client::join(&url, "r").await;
+    let gone_id = gone.id.clone();
+    gone.send(json!({"type":"leave"})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..100 {
+        sender
+            .send(json!({"type":"send","kind":"control","to":gone_id,"data":"AA=="}))
+            .await;
+    }
+    let mut errors = 0;
+    while let Some(m) = sender.try_recv(Duration::from_millis(500)).await {
+        assert_ne!(m["type"], "__closed", "closed for a race: {m}");
+        if m["type"] == "error" {
+            assert_eq!(m["code"], "unknown_peer");
+            errors += 1;
+        }
+    }
+    assert!(
+        (1..=2).contains(&errors),
+        "{errors} errors for one second of them"
+    );
+    // Still in the room: a new member hears it.
+    let mut other = Client::join(&url, "r").await;
+    sender
+        .send(json!({"type":"send","kind":"media","data":"AA=="}))
+        .await;
+    loop {
+        let m = other.recv().await;
+        if m["type"] == "blob" {
+            break;
+        }
+    }
+    relay.shutdown().await;
+    assert_no_task_panics();
+}
+
 /// RFC 6455: the client's close code is echoed, an invalid one is answered
 /// with 1002, and text that isn't UTF-8 with 1007.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ pub mod stats;
 mod thin;
 pub mod throttle;
 pub mod tty;
+mod words;
 
 use std::process::ExitCode;
 
@@ -51,6 +52,9 @@ enum Which {
     /// Voice: mouth-to-ear latency (loopback and a jittery link), wire
     /// bitrate per stream, CPU per member with video and voice.
     Audio(audio::AudioArgs),
+    /// What the safety words' rounds cost: time until everyone shows the
+    /// same words after a join or leave, handshakes and messages per change.
+    Words(words::WordsArgs),
 }
 
 pub async fn run(args: BenchArgs) -> ExitCode {
@@ -65,6 +69,7 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         Which::Tty(a) => tty::run(a).await,
         Which::Ladder(a) => ladder::run(a),
         Which::Audio(a) => audio::run(a).await,
+        Which::Words(a) => words::run(a).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

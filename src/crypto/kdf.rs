@@ -60,12 +60,11 @@ pub fn derive_psk(room: &str, secret: &str, params: KdfParams) -> Result<Key32, 
     argon
         .hash_password_into(secret.as_bytes(), &salt_full[..16], stretched.as_mut())
         .map_err(|e| KdfError(e.to_string()))?;
-    // Every buffer we own is wiped: the Argon2 output (Zeroizing), the PRK
-    // (below) and the output copy. The `Hkdf` value itself keeps its keyed
-    // HMAC state in fields hkdf/hmac 0.12 don't wipe on drop (the crates
-    // have no `zeroize` support); it is a stack value gone when this
-    // function returns.
+    // Every buffer is wiped: the Argon2 output (Zeroizing), the PRK
+    // (below), the `Hkdf`'s keyed HMAC state ([`Wiped`]; hkdf/hmac 0.12
+    // don't wipe it themselves) and the output copy.
     let (mut prk, hk) = Hkdf::<Sha256>::extract(Some(room.as_bytes()), stretched.as_ref());
+    let hk = super::wipe::Wiped::new(hk);
     zeroize::Zeroize::zeroize(prk.as_mut_slice());
     let mut psk = [0u8; 32];
     hk.expand(b"streamflow/1 psk", &mut psk)

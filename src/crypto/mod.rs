@@ -9,6 +9,7 @@
 //! - [`frame`]: the plaintext layout inside sender-key messages.
 //! - [`safety`]: safety words.
 //! - [`secret`]: zeroizing, redacted key type.
+//! - [`wipe`]: keyed HKDF/HMAC state wiped on drop.
 
 pub mod frame;
 pub mod kdf;
@@ -19,3 +20,4 @@ pub mod safety;
 pub mod secret;
 pub mod sframe;
 pub mod sign;
+pub mod wipe;

@@ -1,15 +1,20 @@
 //! Pairwise channels between two members (DESIGN.md §3):
 //! commitment to hello → hello {v, E, N, S} in the clear → symmetric SPAKE2
 //! (password = psk, identity = transcript) → X25519 mixed in →
-//! per-direction keys and a confirmation MAC.
+//! per-direction keys, a confirmation MAC, and a signature by S over the
+//! transcript inside the channel (S is proven, never merely claimed).
 //!
-//! The relay sees commitments and hellos (fresh public keys and nonces,
-//! nothing derived from the passphrase) and SPAKE2 messages, which give an
-//! active attacker one online guess per run and no offline oracle. The X25519
+//! The relay sees commitments and hellos (public keys and nonces, nothing
+//! derived from the passphrase) and SPAKE2 messages, which give an active
+//! attacker one online guess per run and no offline oracle. The X25519
 //! exchange makes keys forward secret: a passphrase leaked later does not
-//! open recorded calls. A member reveals its hello to a peer only once it
-//! holds that peer's commitment, so nobody can pick its hello after seeing
-//! the other's: what the safety words hash is fixed before it is known.
+//! open recorded calls.
+//!
+//! E is one key per connection; N is drawn afresh for every round of the
+//! room's commit-then-reveal protocol ([`crate::room`]), so a hello, once
+//! revealed, is never reused: the next round has a new N, a new commitment
+//! and a new handshake. Pairwise messages are addressed by the two N's, so
+//! nothing from one round can be taken for another's.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -23,11 +28,14 @@ use zeroize::Zeroizing;
 use super::kdf::lp;
 use super::replay::{ReplayError, ReplayWindow};
 use super::secret::Key32;
+use super::sign::{self, SigningIdentity, SIGNATURE_LEN};
+use super::wipe::Wiped;
 
-/// 2: commitments before hellos, and the signing key in the hello.
-pub const PROTOCOL_VERSION: u8 = 2;
+/// 3: a fresh N per round, messages addressed by N, signing keys proven.
+pub const PROTOCOL_VERSION: u8 = 3;
 pub const SPAKE2_MSG_LEN: usize = 33;
 pub const CONFIRM_LEN: usize = 32;
+pub const NONCE_LEN: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PairwiseError {
@@ -41,24 +49,25 @@ pub enum PairwiseError {
     Replay(#[from] ReplayError),
 }
 
-/// What a member reveals to each peer once it holds the peer's
-/// commitment: a fresh X25519 key and nonce, and its signing key.
+/// What a member reveals once it holds the commitments of its round: its
+/// connection's X25519 key, this round's nonce, and its signing key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hello {
     pub v: u8,
     pub e: [u8; 32],
-    pub n: [u8; 16],
+    pub n: [u8; NONCE_LEN],
     /// Ed25519 public key the member signs its frames with.
     pub s: [u8; 32],
 }
 
 impl Hello {
-    /// `SHA-256(lp("streamflow/2 commit" ‖ v ‖ E ‖ N ‖ S))`: sent first;
-    /// the hello later must match it.
+    /// `SHA-256(lp("streamflow/3 commit" ‖ v ‖ E ‖ N ‖ S))`: sent first;
+    /// the hello later must match it. N is 128 random bits, so the
+    /// commitment hides the hello until it is revealed.
     pub fn commitment(&self) -> [u8; 32] {
         use sha2::Digest;
         Sha256::digest(lp(&[
-            b"streamflow/2 commit",
+            b"streamflow/3 commit",
             &[self.v],
             &self.e,
             &self.n,
@@ -68,8 +77,9 @@ impl Hello {
     }
 }
 
-/// This member's ephemeral identity for one connection. A reconnect makes a
-/// new one (the signing key stays, see [`super::sign`]).
+/// This member's ephemeral identity for one connection: an X25519 key for
+/// the whole connection, and a nonce renewed every round. A reconnect
+/// makes a new one (the signing key stays, see [`super::sign`]).
 pub struct LocalIdentity {
     secret: ReusableSecret,
     hello: Hello,
@@ -78,18 +88,29 @@ pub struct LocalIdentity {
 impl LocalIdentity {
     pub fn generate(rng: &mut impl rand_core::CryptoRngCore, signing_key: [u8; 32]) -> Self {
         let secret = ReusableSecret::random_from_rng(&mut *rng);
-        let mut n = [0u8; 16];
-        rng.fill_bytes(&mut n);
         let e = PublicKey::from(&secret).to_bytes();
-        LocalIdentity {
+        let mut me = LocalIdentity {
             secret,
             hello: Hello {
                 v: PROTOCOL_VERSION,
                 e,
-                n,
+                n: [0; NONCE_LEN],
                 s: signing_key,
             },
-        }
+        };
+        me.renew(rng);
+        me
+    }
+
+    /// A new round: a fresh nonce, so a new hello and a new commitment.
+    pub fn renew(&mut self, rng: &mut impl rand_core::CryptoRngCore) {
+        rng.fill_bytes(&mut self.hello.n);
+    }
+
+    /// Tests that model an attacker searching for its values set N directly.
+    #[cfg(test)]
+    pub fn set_nonce(&mut self, n: [u8; NONCE_LEN]) {
+        self.hello.n = n;
     }
 
     pub fn hello(&self) -> Hello {
@@ -102,7 +123,8 @@ impl LocalIdentity {
 }
 
 /// `T = lp(v ‖ ROOM ‖ sort(E_A‖N_A‖S_A, E_B‖N_B‖S_B))`: the same bytes on
-/// both sides; binds each side's signing key into the handshake.
+/// both sides; binds each side's signing key and round nonce into the
+/// handshake.
 pub fn transcript(room: &str, a: &Hello, b: &Hello) -> Vec<u8> {
     let part = |h: &Hello| {
         let mut p = Vec::with_capacity(80);
@@ -116,13 +138,19 @@ pub fn transcript(room: &str, a: &Hello, b: &Hello) -> Vec<u8> {
     lp(&[&[a.v.min(b.v)], room.as_bytes(), &first, &second])
 }
 
+/// What a member's proof of its signing key covers: a label and the
+/// handshake transcript (unique to this pair and round).
+fn proof_message(transcript: &[u8]) -> Vec<u8> {
+    lp(&[b"streamflow/3 proof", transcript])
+}
+
 /// One side of a handshake in progress: SPAKE2 started, waiting for the
 /// peer's SPAKE2 message.
 pub struct Handshake {
     spake: Spake2<Ed25519Group>,
     transcript: Vec<u8>,
-    mine: [u8; 32],
-    theirs: [u8; 32],
+    mine: Hello,
+    theirs: Hello,
 }
 
 impl Handshake {
@@ -149,8 +177,8 @@ impl Handshake {
             Handshake {
                 spake,
                 transcript,
-                mine: me.hello.e,
-                theirs: peer.e,
+                mine: me.hello,
+                theirs: *peer,
             },
             msg,
         )
@@ -168,24 +196,23 @@ impl Handshake {
                 .finish(their_msg)
                 .map_err(|_| PairwiseError::BadPake)?,
         );
-        let dh = me.secret.diffie_hellman(&PublicKey::from(self.theirs));
+        let dh = me.secret.diffie_hellman(&PublicKey::from(self.theirs.e));
         if !dh.was_contributory() {
             return Err(PairwiseError::NonContributory);
         }
-        let hk = Hkdf::<Sha256>::new(Some(&spake_key), dh.as_bytes());
+        let hk = Wiped::new(Hkdf::<Sha256>::new(Some(&spake_key), dh.as_bytes()));
         let expand = |label: &[u8], e: &[u8; 32]| {
-            let mut k = [0u8; 32];
-            hk.expand(&lp(&[label, &self.transcript, e]), &mut k)
+            let mut k = Zeroizing::new([0u8; 32]);
+            hk.expand(&lp(&[label, &self.transcript, e]), k.as_mut())
                 .expect("valid length");
-            let key = Key32::from_bytes(k);
-            zeroize::Zeroize::zeroize(&mut k);
-            key
+            Key32::from_bytes(*k)
         };
-        let send_key = expand(b"streamflow/1 key", &self.mine);
-        let recv_key = expand(b"streamflow/1 key", &self.theirs);
-        let my_confirm_key = expand(b"streamflow/1 confirm", &self.mine);
-        let their_confirm_key = expand(b"streamflow/1 confirm", &self.theirs);
-        let confirm = confirm_mac(&my_confirm_key, &self.transcript, &self.mine);
+        let (mine, theirs) = (self.mine.e, self.theirs.e);
+        let send_key = expand(b"streamflow/3 key", &mine);
+        let recv_key = expand(b"streamflow/3 key", &theirs);
+        let my_confirm_key = expand(b"streamflow/3 confirm", &mine);
+        let their_confirm_key = expand(b"streamflow/3 confirm", &theirs);
+        let confirm = confirm_mac(&my_confirm_key, &self.transcript, &mine);
         Ok((
             PairwiseChannel {
                 send: Aes256Gcm::new(send_key.expose().into()),
@@ -203,9 +230,10 @@ impl Handshake {
 }
 
 fn confirm_mac(key: &Key32, transcript: &[u8], e: &[u8; 32]) -> [u8; CONFIRM_LEN] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose()).expect("any key length");
+    let mut mac =
+        Wiped::new(<Hmac<Sha256> as Mac>::new_from_slice(key.expose()).expect("any key length"));
     mac.update(&lp(&[b"confirm", transcript, e]));
-    mac.finalize().into_bytes().into()
+    mac.finalize_reset().into_bytes().into()
 }
 
 /// An established pairwise channel: AES-256-GCM per direction, 96-bit
@@ -217,21 +245,41 @@ pub struct PairwiseChannel {
     recv_window: ReplayWindow,
     their_confirm_key: Key32,
     transcript: Vec<u8>,
-    mine: [u8; 32],
-    theirs: [u8; 32],
+    mine: Hello,
+    theirs: Hello,
 }
 
 impl PairwiseChannel {
     /// Checks the peer's confirmation MAC in constant time.
     pub fn verify_confirm(&self, mac: &[u8]) -> Result<(), PairwiseError> {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(self.their_confirm_key.expose())
-            .expect("any key length");
-        m.update(&lp(&[b"confirm", &self.transcript, &self.theirs]));
-        m.verify_slice(mac).map_err(|_| PairwiseError::Auth)
+        let mut m = Wiped::new(
+            <Hmac<Sha256> as Mac>::new_from_slice(self.their_confirm_key.expose())
+                .expect("any key length"),
+        );
+        m.update(&lp(&[b"confirm", &self.transcript, &self.theirs.e]));
+        m.verify_slice_reset(mac).map_err(|_| PairwiseError::Auth)
     }
 
-    pub fn their_public(&self) -> [u8; 32] {
-        self.theirs
+    /// Our signature over this channel's transcript: proves we hold the
+    /// signing key our hello named. Sent sealed, inside the channel.
+    pub fn prove(&self, signing: &SigningIdentity) -> [u8; SIGNATURE_LEN] {
+        signing.sign(&proof_message(&self.transcript))
+    }
+
+    /// Checks the peer's proof against the signing key its hello named.
+    pub fn verify_proof(&self, signature: &[u8; SIGNATURE_LEN]) -> Result<(), PairwiseError> {
+        sign::verify(&self.theirs.s, &proof_message(&self.transcript), signature)
+            .map_err(|_| PairwiseError::Auth)
+    }
+
+    /// The peer's hello this channel was made with.
+    pub fn theirs(&self) -> &Hello {
+        &self.theirs
+    }
+
+    /// Our hello this channel was made with.
+    pub fn mine(&self) -> &Hello {
+        &self.mine
     }
 
     fn nonce(ctr: u64) -> [u8; 12] {
@@ -244,7 +292,7 @@ impl PairwiseChannel {
     pub fn seal(&mut self, kind: u8, plaintext: &[u8]) -> (u64, Vec<u8>) {
         let ctr = self.send_ctr;
         self.send_ctr = ctr.checked_add(1).expect("2^64 pairwise messages");
-        let aad = lp(&[&[kind], &self.transcript, &self.mine]);
+        let aad = lp(&[&[kind], &self.transcript, &self.mine.e]);
         let ct = self
             .send
             .encrypt(
@@ -260,7 +308,7 @@ impl PairwiseChannel {
 
     pub fn open(&mut self, kind: u8, ctr: u64, ct: &[u8]) -> Result<Vec<u8>, PairwiseError> {
         self.recv_window.check(ctr)?;
-        let aad = lp(&[&[kind], &self.transcript, &self.theirs]);
+        let aad = lp(&[&[kind], &self.transcript, &self.theirs.e]);
         let pt = self
             .recv
             .decrypt(
@@ -278,6 +326,8 @@ mod tests {
     use super::*;
     use rand_chacha::rand_core::SeedableRng;
     use rand_chacha::ChaCha20Rng;
+
+    use crate::crypto::sign::SigningIdentity;
 
     type Finished = Result<(PairwiseChannel, [u8; 32]), PairwiseError>;
 
@@ -331,6 +381,37 @@ mod tests {
         let (cb, confirm_b) = rb.unwrap();
         assert_eq!(cb.verify_confirm(&confirm_a), Err(PairwiseError::Auth));
         assert_eq!(ca.verify_confirm(&confirm_b), Err(PairwiseError::Auth));
+    }
+
+    /// A member proves its signing key inside the channel: the proof is a
+    /// signature over this pair's transcript, so another member's proof
+    /// (over another transcript) or a claimed key without its secret half
+    /// fails.
+    #[test]
+    fn signing_keys_are_proven_not_claimed() {
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        let alice_s = SigningIdentity::generate(&mut rng);
+        let bob_s = SigningIdentity::generate(&mut rng);
+        let mallory_s = SigningIdentity::generate(&mut rng);
+        let a = LocalIdentity::generate(&mut rng, alice_s.public());
+        let b = LocalIdentity::generate(&mut rng, bob_s.public());
+        // Mallory claims Bob's signing key in her hello.
+        let m = LocalIdentity::generate(&mut rng, bob_s.public());
+        let pair = |x: &LocalIdentity, y: &LocalIdentity, rng: &mut ChaCha20Rng| {
+            let (hx, mx) = Handshake::start(x, &y.hello(), "room", &psk(1), rng);
+            let (hy, my) = Handshake::start(y, &x.hello(), "room", &psk(1), rng);
+            (hx.finish(x, &my).unwrap().0, hy.finish(y, &mx).unwrap().0)
+        };
+        let (at_alice, at_bob) = pair(&a, &b, &mut rng);
+        assert!(at_alice.verify_proof(&at_bob.prove(&bob_s)).is_ok());
+        assert!(at_bob.verify_proof(&at_alice.prove(&alice_s)).is_ok());
+        let (alice_with_m, m_with_alice) = pair(&a, &m, &mut rng);
+        // Mallory can only sign with her own key, or replay Bob's proof
+        // from his channel with Alice: neither opens her claim.
+        assert!(alice_with_m
+            .verify_proof(&m_with_alice.prove(&mallory_s))
+            .is_err());
+        assert!(alice_with_m.verify_proof(&at_bob.prove(&bob_s)).is_err());
     }
 
     #[test]
@@ -424,7 +505,7 @@ mod tests {
         );
     }
 
-    /// Frozen (protocol 2): a full two-party handshake from a seeded RNG.
+    /// Frozen (protocol 3): a full two-party handshake from a seeded RNG.
     /// Any silent change of labels, transcript layout or key schedule fails
     /// here.
     #[test]
@@ -455,10 +536,10 @@ mod tests {
     const FROZEN_HANDSHAKE: [&str; 7] = [
         "3d2f5d8f77d00adf4ea03f35b36cd9e1c6bcc4e7230ee0346d6b2c471eb0af66",
         "d0396850d2f9ebf47cfc73cf63d3f7bb",
-        "f65949bf163548561f15fa3ed21830a014195be77dcbee7a2bec925b4d3b55a5",
+        "9bde96ea7ed1ec742294d9a614bdce7022384b3dee6b9cdfd8cd86f139fd01b1",
         "5323586a4d244459730db013a008f75d6499e3f6893c2b36dc568f480ca668ff9a",
-        "97c9a71ddd84e00ce1546217dfa97ea018543aef54f9fa93733e59234773326f",
-        "949230314f47895b6fe6a0b6884326ba20f7d0db11b40057775079abc0d60ab6",
-        "4b810532c3f2c1f1270d92bab82b6e25465b1a5e633f",
+        "64b866bcaff697723037cb3e462fac29f87a96a2ac8b2a505201dffe423c5f30",
+        "f563bf52645c1b03a3449ba22166bd0989b53ee05bc8b524210cd610c533e6b3",
+        "d2199fc5d0992c738b30bb7f0ce7c834671ae60e6748",
     ];
 }

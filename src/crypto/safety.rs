@@ -1,16 +1,13 @@
-//! Safety words: 4 words over SHA-256(ROOM ‖ sorted (E, N, S) of all
-//! verified members). Identical for honest members; they change only when
-//! membership does. Reading them aloud catches a relay in the middle that
-//! knows the passphrase.
+//! Safety words: 4 words over SHA-256(ROOM ‖ sorted (E, N, S) of the
+//! members of one round). Identical for honest members; they change only
+//! when membership does. Reading them aloud catches a relay in the middle
+//! that knows the passphrase.
 //!
-//! What they are worth: 4 words from 7,772 are 51.7 bits. Every member
-//! commits to its (E, N, S) before it sees a peer's ([`super::pairwise`]),
-//! so a relay in the middle must fix what it shows each victim before it
-//! learns that victim's values. The best it can do is learn one side's
-//! words and then search for values that give the other side the same
-//! words: a second-preimage search of about 2^51 hashes per attempt, one
-//! attempt per run (a failure shows different words), never a birthday
-//! search over both sides at once.
+//! What they are worth: 4 words from 7,772 are 51.7 bits. The room's
+//! rounds ([`crate::room`]) make every value that goes into them committed
+//! to before the values it is combined with were revealed, so a relay in
+//! the middle gets one guess at the full width per round it forces: a
+//! match with probability 2^-51.7 each time, never a search.
 
 use sha2::{Digest, Sha256};
 
@@ -18,7 +15,29 @@ use super::kdf::put_lp;
 use super::pairwise::Hello;
 use crate::wordlist;
 
+/// The full width of the words, in bits of the digest they come from.
+pub const FULL_WIDTH: u32 = 256;
+
+/// The words over `members`, from the first `bits` bits of the digest
+/// only (tests narrow the width so that attacks on it finish; the words
+/// are equal exactly when those bits are).
+pub fn safety_words_bits(room: &str, members: &[Hello], bits: u32) -> [&'static str; 4] {
+    let digest = digest(room, members);
+    if bits >= FULL_WIDTH {
+        return words_from(&digest);
+    }
+    let mut narrowed = [0u8; 32];
+    for bit in 0..bits as usize {
+        narrowed[bit / 8] |= digest[bit / 8] & (0x80 >> (bit % 8));
+    }
+    words_from(&Sha256::digest(narrowed).into())
+}
+
 pub fn safety_words(room: &str, members: &[Hello]) -> [&'static str; 4] {
+    safety_words_bits(room, members, FULL_WIDTH)
+}
+
+fn digest(room: &str, members: &[Hello]) -> [u8; 32] {
     let mut parts: Vec<[u8; 80]> = members
         .iter()
         .map(|h| {
@@ -37,7 +56,10 @@ pub fn safety_words(room: &str, members: &[Hello]) -> [&'static str; 4] {
     for p in &parts {
         put_lp(&mut input, p);
     }
-    let digest = Sha256::digest(&input);
+    Sha256::digest(&input).into()
+}
+
+fn words_from(digest: &[u8; 32]) -> [&'static str; 4] {
     let words = wordlist::words();
     let mut out = [""; 4];
     for (i, chunk) in digest.chunks_exact(8).enumerate() {
@@ -54,7 +76,7 @@ mod tests {
 
     fn hello(b: u8) -> Hello {
         Hello {
-            v: 2,
+            v: 3,
             e: [b; 32],
             n: [b.wrapping_add(1); 16],
             s: [b.wrapping_add(2); 32],
@@ -74,5 +96,26 @@ mod tests {
             ..hello(2)
         };
         assert_ne!(ab, safety_words("r", &[hello(1), other_s]));
+    }
+
+    #[test]
+    fn narrowed_words_match_exactly_when_the_leading_bits_do() {
+        let bits = 12;
+        let (mut same, mut tries) = (0, 0);
+        let a = safety_words_bits("r", &[hello(1), hello(2)], bits);
+        for b in 3..=255u8 {
+            tries += 1;
+            let other = safety_words_bits("r", &[hello(1), hello(b)], bits);
+            let leading = |h: &[u8; 32]| u16::from_be_bytes([h[0], h[1]]) >> 4;
+            let equal_bits = leading(&digest("r", &[hello(1), hello(2)]))
+                == leading(&digest("r", &[hello(1), hello(b)]));
+            assert_eq!(other == a, equal_bits);
+            same += usize::from(equal_bits);
+        }
+        assert!(same <= 2, "{same} of {tries} at 12 bits");
+        assert_eq!(
+            safety_words_bits("r", &[hello(1)], FULL_WIDTH),
+            safety_words("r", &[hello(1)])
+        );
     }
 }

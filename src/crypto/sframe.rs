@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 
 use super::replay::ReplayError;
 use super::secret::Key32;
+use super::wipe::Wiped;
 
 pub const SUITE: u16 = 0x0005;
 const NK: usize = 32;
@@ -128,7 +129,7 @@ impl DerivedKey {
 
 /// RFC 9605 §4.4.2 for suite 0x0005 (HKDF-SHA512, Nk = 32, Nn = 12).
 fn derive_key_salt(base_key: &[u8], kid: u64) -> (Zeroizing<[u8; NK]>, [u8; NN]) {
-    let hk = Hkdf::<Sha512>::new(Some(&[]), base_key);
+    let hk = Wiped::new(Hkdf::<Sha512>::new(Some(&[]), base_key));
     let mut key = Zeroizing::new([0u8; NK]);
     let mut salt = [0u8; NN];
     hk.expand(&label(b"SFrame 1.0 Secret key ", kid), key.as_mut())
@@ -148,7 +149,7 @@ fn label(prefix: &[u8], kid: u64) -> Vec<u8> {
 /// One step of the sender-key ratchet: one-way, so a joiner handed epoch n+1
 /// can't compute epoch n.
 pub fn ratchet(base_key: &Key32) -> Key32 {
-    let hk = Hkdf::<Sha256>::from_prk(base_key.expose()).expect("32-byte PRK");
+    let hk = Wiped::new(Hkdf::<Sha256>::from_prk(base_key.expose()).expect("32-byte PRK"));
     let mut next = [0u8; 32];
     hk.expand(b"streamflow/1 sender key ratchet", &mut next)
         .expect("valid length");

@@ -41,6 +41,11 @@ impl SigningIdentity {
         self.key.verifying_key().to_bytes()
     }
 
+    /// Signs `message` (already labelled by the caller).
+    pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        self.key.sign(message).to_bytes()
+    }
+
     /// Signs a sealed frame of ours.
     pub fn sign_frame(
         &self,
@@ -48,10 +53,17 @@ impl SigningIdentity {
         sender_e: &[u8; 32],
         sealed: &[u8],
     ) -> [u8; SIGNATURE_LEN] {
-        self.key
-            .sign(&frame_message(room, sender_e, sealed))
-            .to_bytes()
+        self.sign(&frame_message(room, sender_e, sealed))
     }
+}
+
+/// A short tag for a signing key (4 hex digits): tells apart members who
+/// chose the same name (`alice·3f2a`). Not a fingerprint to verify
+/// anything by: 16 bits, chosen by whoever made the key.
+pub fn short_tag(public: &[u8; PUBLIC_LEN]) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(lp(&[b"streamflow/3 tag", public]));
+    format!("{:02x}{:02x}", h[0], h[1])
 }
 
 /// What a frame signature covers: a label, the room, the sender's X25519
@@ -61,8 +73,7 @@ fn frame_message(room: &str, sender_e: &[u8; 32], sealed: &[u8]) -> Vec<u8> {
     lp(&[b"streamflow/2 frame", room.as_bytes(), sender_e, sealed])
 }
 
-/// Checks `signature` on a sealed frame against the sender's public key
-/// (strict: no malleable or small-order encodings).
+/// Checks `signature` on a sealed frame against the sender's public key.
 pub fn verify_frame(
     public: &[u8; PUBLIC_LEN],
     room: &str,
@@ -70,10 +81,19 @@ pub fn verify_frame(
     sealed: &[u8],
     signature: &[u8; SIGNATURE_LEN],
 ) -> Result<(), BadSignature> {
+    verify(public, &frame_message(room, sender_e, sealed), signature)
+}
+
+/// Checks `signature` on `message` (strict: no malleable or small-order
+/// encodings).
+pub fn verify(
+    public: &[u8; PUBLIC_LEN],
+    message: &[u8],
+    signature: &[u8; SIGNATURE_LEN],
+) -> Result<(), BadSignature> {
     let key = VerifyingKey::from_bytes(public).map_err(|_| BadSignature)?;
     let sig = ed25519_dalek::Signature::from_bytes(signature);
-    key.verify_strict(&frame_message(room, sender_e, sealed), &sig)
-        .map_err(|_| BadSignature)
+    key.verify_strict(message, &sig).map_err(|_| BadSignature)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::pacer::Pacer;
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use streamflow_relay::protocol::{ClientMessage, Kind, LeaveReason, ServerMessage};
@@ -50,6 +51,8 @@ pub enum LinkEvent {
         max_peers: usize,
         /// The relay takes `audio` messages (see [`Kind::Audio`]).
         audio: bool,
+        /// The relay's limit on messages from us: (per second, burst).
+        rate: (u32, u32),
     },
     PeerJoined(String),
     PeerLeft(String, LeaveReason),
@@ -235,6 +238,10 @@ pub async fn connect(
         ready: Notify::new(),
     });
     let relay_has_audio = matches!(welcome, LinkEvent::Welcome { audio: true, .. });
+    let mut pacer = match &welcome {
+        LinkEvent::Welcome { rate, .. } => Pacer::new(rate.0, rate.1, Instant::now()),
+        _ => Pacer::new(0, 0, Instant::now()),
+    };
     let ping_sent: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
 
     // Writer: control first, then audio, then the latest media frame; ping
@@ -258,6 +265,7 @@ pub async fn connect(
                         loop {
                             let next = audio.messages.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
                             let Some(text) = next else { break };
+                            pace(&mut pacer).await;
                             let len = text.len() as u64;
                             stats.bytes_up.fetch_add(len, Relaxed);
                             stats.audio_bytes_up.fetch_add(len, Relaxed);
@@ -272,6 +280,7 @@ pub async fn connect(
                     _ = media.ready.notified() => {
                         let frame = media.frame.lock().unwrap_or_else(|e| e.into_inner()).take();
                         let Some((text, queued)) = frame else { continue };
+                        pace(&mut pacer).await;
                         stats.bytes_up.fetch_add(text.len() as u64, Relaxed);
                         if let Err(e) = sink.send(Message::Text(text.into())).await {
                             let _ = events.send(LinkEvent::Closed(e.to_string())).await;
@@ -289,6 +298,7 @@ pub async fn connect(
                         continue;
                     }
                 };
+                pace(&mut pacer).await;
                 stats.bytes_up.fetch_add(text.len() as u64, Relaxed);
                 if let Err(e) = sink.send(Message::Text(text.into())).await {
                     let _ = events.send(LinkEvent::Closed(e.to_string())).await;
@@ -401,6 +411,28 @@ async fn open_websocket(
     Ok(ws)
 }
 
+/// Waits for the relay's rate limit to allow one more message.
+async fn pace(pacer: &mut Pacer) {
+    let wait = pacer.take(Instant::now());
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Longest peer id taken from a relay.
+const MAX_PEER_ID: usize = 64;
+
+/// Peer ids come from the relay and reach the screen, the logs and the
+/// headless output: 1–64 characters of `[A-Za-z0-9_-]`, or the message is
+/// dropped. (Ours are 16 hex digits.)
+fn valid_peer_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_PEER_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 fn parse(text: &str, stats: &LinkStats) -> Option<LinkEvent> {
     stats.bytes_down.fetch_add(text.len() as u64, Relaxed);
     let msg = match ServerMessage::parse(text) {
@@ -410,20 +442,43 @@ fn parse(text: &str, stats: &LinkStats) -> Option<LinkEvent> {
             return None;
         }
     };
+    let checked = |id: &str| {
+        let ok = valid_peer_id(id);
+        if !ok {
+            tracing::debug!("relay message with an invalid peer id dropped");
+        }
+        ok
+    };
     Some(match msg {
         ServerMessage::Welcome {
             you,
             peers,
             limits,
             features,
-        } => LinkEvent::Welcome {
-            you: you.into_owned(),
-            peers: peers.into_iter().map(|p| p.into_owned()).collect(),
-            max_peers: limits.max_peers_per_room,
-            audio: features.iter().any(|f| f == "audio"),
-        },
-        ServerMessage::PeerJoined { peer } => LinkEvent::PeerJoined(peer.into_owned()),
-        ServerMessage::PeerLeft { peer, reason } => LinkEvent::PeerLeft(peer.into_owned(), reason),
+        } => {
+            if !checked(&you) {
+                return None;
+            }
+            LinkEvent::Welcome {
+                you: you.into_owned(),
+                peers: peers
+                    .into_iter()
+                    .filter(|p| checked(p))
+                    .map(|p| p.into_owned())
+                    .collect(),
+                max_peers: limits.max_peers_per_room,
+                audio: features.iter().any(|f| f == "audio"),
+                rate: (limits.rate_per_sec, limits.rate_burst),
+            }
+        }
+        ServerMessage::PeerJoined { peer } if checked(&peer) => {
+            LinkEvent::PeerJoined(peer.into_owned())
+        }
+        ServerMessage::PeerLeft { peer, reason } if checked(&peer) => {
+            LinkEvent::PeerLeft(peer.into_owned(), reason)
+        }
+        ServerMessage::PeerJoined { .. } | ServerMessage::PeerLeft { .. } => return None,
+        ServerMessage::Blob { from, .. } if !checked(&from) => return None,
         ServerMessage::Blob { from, data, .. } => match B64.decode(data.as_bytes()) {
             Ok(data) => LinkEvent::Blob {
                 from: from.into_owned(),
@@ -445,6 +500,32 @@ fn parse(text: &str, stats: &LinkStats) -> Option<LinkEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Peer ids are the relay's choice and reach the screen: anything but
+    /// a short `[A-Za-z0-9_-]` id is dropped where it enters (an id like
+    /// `aéééé` used to crash the TUI, which sliced it by bytes).
+    #[test]
+    fn peer_ids_are_validated_where_they_enter() {
+        let stats = LinkStats::default();
+        for bad in ["aéééé", "", "a b", r"\u001b[2J", &"x".repeat(65)] {
+            let joined = format!(r#"{{"type":"peer_joined","peer":"{bad}"}}"#);
+            assert!(parse(&joined, &stats).is_none(), "{bad:?} taken");
+            let blob = format!(r#"{{"type":"blob","from":"{bad}","kind":"control","data":""}}"#);
+            assert!(parse(&blob, &stats).is_none(), "{bad:?} taken");
+        }
+        let welcome = r#"{"type":"welcome","you":"me1","peers":["ok-1","aéééé","ok_2"],"limits":{"max_message_bytes":1,"max_peers_per_room":4,"rate_per_sec":1,"rate_burst":1,"ping_interval_ms":1,"idle_timeout_ms":1}}"#;
+        match parse(welcome, &stats) {
+            Some(LinkEvent::Welcome { you, peers, .. }) => {
+                assert_eq!(you, "me1");
+                assert_eq!(peers, ["ok-1", "ok_2"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(r#"{"type":"peer_joined","peer":"c4c0693b49460cdc"}"#, &stats),
+            Some(LinkEvent::PeerJoined(p)) if p == "c4c0693b49460cdc"
+        ));
+    }
 
     /// A hostile relay's words reach the screen and stderr: no escapes.
     #[test]

@@ -3,5 +3,6 @@
 
 pub mod backoff;
 pub mod link;
+pub mod pacer;
 pub mod socket;
 pub mod tls;

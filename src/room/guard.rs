@@ -1,13 +1,26 @@
-//! Online-guessing throttle (DESIGN.md §3 "Chat delivery" and issue notes):
-//! every handshake we answer with SPAKE2 lets its sender test one guess at
-//! the passphrase against our confirmation. Unthrottled that is thousands of
-//! guesses a second, and a typed two-word secret falls in seconds.
+//! Online-guessing throttle (DESIGN.md §3): every SPAKE2 run lets the
+//! other side test one guess at the passphrase, once it holds our
+//! confirmation (or learns that its own failed). Unthrottled that is
+//! thousands of guesses a second, and a typed two-word secret falls in
+//! seconds.
 //!
-//! So: at most [`MAX_IN_PROGRESS`] handshakes at once, and after a
-//! newcomer fails to prove the passphrase, new handshakes wait: 0.5 s after
-//! the first failure, doubling to a minute per attempt. Failures from
-//! members who were here before us don't count (they say our invite is
-//! wrong, not that someone is guessing); a quiet 10 minutes forgets them.
+//! - A handshake with a peer that hasn't proven the passphrase yet is
+//!   **charged** when it starts and **refunded** when that peer's
+//!   confirmation checks out. One that ends any other way (a wrong
+//!   confirmation, garbage, a timeout, the peer leaving) is a failure.
+//! - The room orders confirmations so that the member who was there first
+//!   sends its own only after checking the newcomer's: a guesser can't
+//!   test its guess and slip away uncounted.
+//! - A failure in which the peer could test a guess (it had our
+//!   confirmation, or its own was checked) makes new handshakes with
+//!   unproven peers wait: 0.5 s after the first, doubling to a minute per
+//!   attempt; a quiet 10 minutes forgets them. A stall that gave nothing
+//!   away is counted but costs no wait, so a few silent peers can't keep
+//!   everyone else out: they hold a slot until their timeout, no longer.
+//! - At most [`MAX_IN_PROGRESS`] handshakes with unproven peers at once.
+//!
+//! The guard outlives a connection (a relay that drops us doesn't reset
+//! it).
 
 use std::time::{Duration, Instant};
 
@@ -15,23 +28,39 @@ pub const MAX_IN_PROGRESS: usize = 8;
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const FORGET_AFTER: Duration = Duration::from_secs(600);
-/// From this many failures on, the user is told someone may be guessing.
+/// From this many guesses by newcomers on, the user is told someone may be
+/// guessing.
 pub const REPORT_FROM: u32 = 3;
+
+/// How a charged handshake ended without a valid confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The peer could test a guess at the passphrase: it counts toward the
+    /// wait. `newcomer`: it joined after us (so a guesser, not a sign that
+    /// our own invite is wrong), which is what the user is warned about.
+    Guess { newcomer: bool },
+    /// Nothing was given away (it stalled before our confirmation).
+    Stall,
+}
 
 #[derive(Debug, Default)]
 pub struct Guard {
-    failures: u32,
+    /// Failures that gave a guess away: they set the wait.
+    guesses: u32,
+    /// Of those, by newcomers.
+    newcomer_guesses: u32,
+    stalls: u32,
     last_failure: Option<Instant>,
-    /// No handshake starts before this.
+    /// No handshake with an unproven peer starts before this.
     not_before: Option<Instant>,
 }
 
 impl Guard {
     fn backoff(&self) -> Duration {
-        if self.failures == 0 {
+        if self.guesses == 0 {
             return Duration::ZERO;
         }
-        let doublings = (self.failures - 1).min(16);
+        let doublings = (self.guesses - 1).min(16);
         (FIRST_BACKOFF * 2u32.pow(doublings)).min(MAX_BACKOFF)
     }
 
@@ -44,39 +73,55 @@ impl Guard {
         }
     }
 
-    /// May a handshake start now, with `in_progress` already running?
+    /// May a handshake with an unproven peer start now, with `in_progress`
+    /// such handshakes already running?
     pub fn may_start(&mut self, now: Instant, in_progress: usize) -> bool {
         self.forget_if_quiet(now);
         in_progress < MAX_IN_PROGRESS && self.not_before.is_none_or(|t| now >= t)
     }
 
-    /// A handshake started: while failures are fresh, the next one waits.
+    /// A charged handshake started: while guesses are fresh, the next one
+    /// waits.
     pub fn started(&mut self, now: Instant) {
-        if self.failures > 0 {
+        if self.guesses > 0 {
             self.not_before = Some(now + self.backoff());
         }
     }
 
-    /// A newcomer failed to prove the passphrase. Returns (failures, the
-    /// wait now imposed) when the user should hear about it.
-    pub fn failed(&mut self, now: Instant) -> Option<(u32, Duration)> {
+    /// A charged handshake failed. Returns (guesses by newcomers, the wait
+    /// now imposed) when the user should hear about it.
+    pub fn failed(&mut self, now: Instant, how: Failure) -> Option<(u32, Duration)> {
         self.forget_if_quiet(now);
-        self.failures = self.failures.saturating_add(1);
         self.last_failure = Some(now);
-        let wait = self.backoff();
-        self.not_before = Some(now + wait);
-        (self.failures >= REPORT_FROM).then_some((self.failures, wait))
+        match how {
+            Failure::Stall => {
+                self.stalls = self.stalls.saturating_add(1);
+                None
+            }
+            Failure::Guess { newcomer } => {
+                self.guesses = self.guesses.saturating_add(1);
+                let wait = self.backoff();
+                self.not_before = Some(now + wait);
+                if !newcomer {
+                    return None;
+                }
+                self.newcomer_guesses = self.newcomer_guesses.saturating_add(1);
+                (self.newcomer_guesses >= REPORT_FROM).then_some((self.newcomer_guesses, wait))
+            }
+        }
     }
 
-    #[cfg(test)]
-    pub fn failures(&self) -> u32 {
-        self.failures
+    /// Failures so far: (guesses, stalls).
+    pub fn failures(&self) -> (u32, u32) {
+        (self.guesses, self.stalls)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const GUESS: Failure = Failure::Guess { newcomer: true };
 
     #[test]
     fn backoff_doubles_to_a_minute_and_is_forgotten() {
@@ -85,13 +130,13 @@ mod tests {
         assert!(g.may_start(t0, 0));
         g.started(t0);
         assert!(g.may_start(t0, 1), "no wait without failures");
-        assert_eq!(g.failed(t0), None);
+        assert_eq!(g.failed(t0, GUESS), None);
         assert!(!g.may_start(t0, 0));
         assert!(g.may_start(t0 + FIRST_BACKOFF, 0));
-        assert_eq!(g.failed(t0), None);
-        assert_eq!(g.failed(t0), Some((3, Duration::from_secs(2))));
+        assert_eq!(g.failed(t0, GUESS), None);
+        assert_eq!(g.failed(t0, GUESS), Some((3, Duration::from_secs(2))));
         for _ in 0..20 {
-            g.failed(t0);
+            g.failed(t0, GUESS);
         }
         assert!(!g.may_start(t0 + Duration::from_secs(59), 0));
         assert!(g.may_start(t0 + MAX_BACKOFF, 0));
@@ -99,7 +144,28 @@ mod tests {
         assert!(!g.may_start(t0 + MAX_BACKOFF + Duration::from_secs(1), 0));
         // Ten quiet minutes: forgotten.
         assert!(g.may_start(t0 + FORGET_AFTER, 0));
-        assert_eq!(g.failures(), 0);
+        assert_eq!(g.failures(), (0, 0));
+    }
+
+    #[test]
+    fn stalls_are_counted_but_cost_no_wait() {
+        let t0 = Instant::now();
+        let mut g = Guard::default();
+        for _ in 0..50 {
+            assert_eq!(g.failed(t0, Failure::Stall), None);
+        }
+        assert!(g.may_start(t0, 0));
+        assert_eq!(g.failures(), (0, 50));
+    }
+
+    #[test]
+    fn members_refusing_us_slow_us_down_without_a_guessing_alarm() {
+        let t0 = Instant::now();
+        let mut g = Guard::default();
+        for _ in 0..5 {
+            assert_eq!(g.failed(t0, Failure::Guess { newcomer: false }), None);
+        }
+        assert!(!g.may_start(t0, 0));
     }
 
     #[test]

@@ -1,106 +1,82 @@
-//! Pairwise handshakes (DESIGN.md §3) and the pairwise messages after them.
+//! One round's pairwise handshake with each participant (DESIGN.md §3),
+//! and the pairwise messages after it.
 //!
-//! commitment → hello (only once the peer's commitment is in, so nobody can
-//! choose what the safety words hash after seeing the other's) → SPAKE2
-//! (throttled by the guard) → confirmation → our sender key, sealed to it.
+//! hello → SPAKE2 (throttled by the guard) → confirmations, the
+//! newcomer's first (the member who was here first checks it before
+//! sending its own, so a guesser can't test a guess and slip away
+//! uncounted) → each side's proof of its signing key, sealed in the new
+//! channel → our sender key.
 
 use std::time::Instant;
 
 use streamflow_relay::protocol::Kind;
 
-use super::peer::{PeerState, MAX_EARLY};
-use super::wire::{SenderKeyMessage, WireMessage, SEALED_CHAT, SEALED_SENDER_KEY};
+use super::guard::Failure;
+use super::peer::{Hs, MAX_EARLY};
+use super::wire::{
+    ProofMessage, SenderKeyMessage, WireMessage, SEALED_CHAT, SEALED_PROOF, SEALED_SENDER_KEY,
+};
 use super::{chat_event, Event, Output, Room};
-use crate::crypto::pairwise::{Handshake, Hello, PROTOCOL_VERSION};
+use crate::crypto::pairwise::{Handshake, PairwiseChannel, CONFIRM_LEN, NONCE_LEN};
 
 impl Room {
-    /// A peer's commitment: answer with ours if it hasn't had it, then
-    /// reveal our hello to it.
-    pub(super) fn on_commit(&mut self, from: &str, commit: [u8; 32], now: Instant) -> Vec<Output> {
-        let peer = self.peers.get_mut(from).expect("checked by caller");
-        if peer.commit.is_some() {
-            return vec![]; // one commitment per peer id
-        }
-        peer.commit = Some(commit);
-        let mut out = Vec::new();
-        if !peer.commit_sent {
-            peer.commit_sent = true;
-            let mine = WireMessage::Commit(self.me.hello().commitment());
-            out.push(self.send(Some(from), Kind::Control, mine, now));
-        }
-        out.extend(self.reveal_to(from, now));
-        out
-    }
-
-    /// Our hello, to a peer that has both commitments.
-    fn reveal_to(&mut self, from: &str, now: Instant) -> Option<Output> {
-        let peer = self.peers.get_mut(from)?;
-        if peer.hello_sent || peer.commit.is_none() || !peer.commit_sent {
-            return None;
-        }
-        peer.hello_sent = true;
-        Some(self.send(
-            Some(from),
-            Kind::Control,
-            WireMessage::Hello(self.me.hello()),
-            now,
-        ))
-    }
-
-    /// A peer's hello: it must match the commitment it sent before it saw
-    /// ours. Then its handshake waits for the guard.
-    pub(super) fn on_hello(&mut self, from: &str, hello: Hello, now: Instant) -> Vec<Output> {
-        let me = self.me.public();
-        let peer = self.peers.get_mut(from).expect("checked by caller");
-        if peer.hello.is_some() || !matches!(peer.state, PeerState::AwaitingHello) {
-            return vec![]; // one hello per peer id
-        }
-        if hello.v != PROTOCOL_VERSION || peer.commit != Some(hello.commitment()) {
-            // No commitment first, or another hello than committed to.
-            peer.state = PeerState::Failed;
-            return vec![self.failed(from, "hello does not match its commitment".into())];
-        }
-        if hello.e == me || !self.seen_keys.insert(hello.e) {
-            let peer = self.peers.get_mut(from).expect("checked by caller");
-            peer.state = PeerState::Failed;
-            return vec![]; // one handshake per key, ever
-        }
-        let peer = self.peers.get_mut(from).expect("checked by caller");
-        peer.hello = Some(hello);
-        peer.state = PeerState::Queued;
-        self.reveal_to(from, now).into_iter().collect()
-    }
-
-    /// Starts the queued handshakes the guard allows: SPAKE2 answers are
-    /// what lets a guesser test the passphrase, so they are rationed.
+    /// Starts the queued handshakes: with proven members at once, with
+    /// anyone else as the guard allows (each SPAKE2 run lets its peer test
+    /// one guess), oldest first. A peer whose SPAKE2 message is already
+    /// here is waiting on us, not holding anything of ours: it starts even
+    /// when every slot is taken (else peers new to each other can wait on
+    /// each other in a circle until their handshakes time out).
     pub(super) fn start_handshakes(&mut self, now: Instant) -> Vec<Output> {
         let mut out = Vec::new();
         loop {
-            let in_progress = self.peers.values().filter(|p| p.in_progress()).count();
-            let Some(id) = self
+            let unproven_in_progress = self
+                .peers
+                .values()
+                .filter(|p| !p.member && p.hs.in_progress())
+                .count();
+            let next = self
                 .peers
                 .iter()
-                .find(|(_, p)| matches!(p.state, PeerState::Queued))
-                .map(|(id, _)| id.clone())
-            else {
+                .filter_map(|(id, p)| match p.hs {
+                    Hs::Queued(at) => {
+                        let answered = p
+                            .early
+                            .iter()
+                            .any(|m| matches!(m, WireMessage::Pake { .. }));
+                        Some(((!p.member, !answered, at), p.member, answered, id))
+                    }
+                    _ => None,
+                })
+                // Members first, then peers waiting on us, then the longest
+                // waiting.
+                .min_by_key(|(order, ..)| *order)
+                .map(|(_, member, answered, id)| (member, answered, id.clone()));
+            let Some((member, answered, id)) = next else {
                 break;
             };
-            if !self.guard.may_start(now, in_progress) {
-                break;
+            if !member {
+                let holding = if answered { 0 } else { unproven_in_progress };
+                if !self.guard.may_start(now, holding) {
+                    break;
+                }
+                self.guard.started(now);
             }
-            self.guard.started(now);
             let peer = self.peers.get_mut(&id).expect("just found");
             let hello = peer.hello.expect("queued peers have a hello");
             let (handshake, pake) =
                 Handshake::start(&self.me, &hello, &self.room, &self.psk, &mut self.rng);
-            peer.state = PeerState::Handshaking(Box::new(handshake));
+            peer.hs = Hs::Spake(Box::new(handshake));
+            peer.hs_started = Some(now);
+            peer.charged = !member;
+            peer.oracle = false;
+            self.stats.handshakes += 1;
             let early = std::mem::take(&mut peer.early);
             let Ok(msg) = pake.try_into() else {
                 continue; // SPAKE2 messages are 33 bytes; never otherwise
             };
             let msg = WireMessage::Pake {
-                from_e: self.me.public(),
-                to_e: hello.e,
+                from_n: self.me.hello().n,
+                to_n: hello.n,
                 msg,
             };
             out.push(self.send(Some(&id), Kind::Control, msg, now));
@@ -111,133 +87,222 @@ impl Room {
         out
     }
 
-    /// PAKE, confirm and sealed messages, all addressed by (their E, our E).
+    /// PAKE, confirm and sealed messages, all addressed by (their N, our N).
     pub(super) fn on_directed(
         &mut self,
         from: &str,
         msg: WireMessage,
         now: Instant,
     ) -> Vec<Output> {
-        let me = self.me.public();
-        let (from_e, to_e) = match &msg {
-            WireMessage::Pake { from_e, to_e, .. }
-            | WireMessage::Confirm { from_e, to_e, .. }
-            | WireMessage::Sealed { from_e, to_e, .. } => (*from_e, *to_e),
+        let my_n = self.me.hello().n;
+        let (from_n, to_n) = match &msg {
+            WireMessage::Pake { from_n, to_n, .. }
+            | WireMessage::Confirm { from_n, to_n, .. }
+            | WireMessage::Sealed { from_n, to_n, .. } => (*from_n, *to_n),
             _ => return vec![],
         };
-        let peer = self.peers.get_mut(from).expect("checked by caller");
-        if to_e != me {
-            return vec![]; // for an earlier session of ours
+        if let WireMessage::Sealed {
+            ctr, ciphertext, ..
+        } = msg
+        {
+            return self.on_sealed(from, from_n, to_n, ctr, &ciphertext, now);
         }
-        match peer.hello {
-            Some(h) if h.e != from_e => return vec![],
-            Some(_) if !matches!(peer.state, PeerState::Queued) => {}
+        let peer = self.peers.get_mut(from).expect("checked by caller");
+        if peer.excluded() {
+            return vec![];
+        }
+        if let WireMessage::Confirm { mac, .. } = &msg {
+            let settles = peer
+                .settling
+                .as_ref()
+                .is_some_and(|s| s.channel.theirs().n == from_n && s.channel.mine().n == to_n);
+            if settles {
+                return self.settle(from, mac, now);
+            }
+        }
+        if to_n != my_n {
+            return vec![]; // for another round of ours
+        }
+        match (&peer.hs, peer.hello) {
+            (Hs::Spake(_) | Hs::Confirming { .. }, Some(h)) if h.n == from_n => {}
             // Before we are ready: keep their SPAKE2 and confirmation (small,
             // fixed-size, two at most); anything else can't be valid yet.
-            _ => {
-                if matches!(msg, WireMessage::Pake { .. } | WireMessage::Confirm { .. })
-                    && peer.early.len() < MAX_EARLY
-                {
+            (Hs::Idle | Hs::Queued(_), _) => {
+                if peer.early.len() < MAX_EARLY {
                     peer.early.push(msg);
                 }
                 return vec![];
             }
+            _ => return vec![],
         }
         match msg {
             WireMessage::Pake { msg, .. } => self.on_pake(from, &msg, now),
             WireMessage::Confirm { mac, .. } => self.on_confirm(from, &mac, now),
-            WireMessage::Sealed {
-                ctr, ciphertext, ..
-            } => self.on_sealed(from, ctr, &ciphertext, now),
             _ => vec![],
         }
     }
 
     fn on_pake(&mut self, from: &str, msg: &[u8], now: Instant) -> Vec<Output> {
         let peer = self.peers.get_mut(from).expect("checked");
-        // Only a handshake in progress accepts a SPAKE2 message: a replayed
+        // Only a handshake waiting for it takes a SPAKE2 message: a replayed
         // one can never create a second channel or reset counters.
-        let PeerState::Handshaking(_) = peer.state else {
+        let Hs::Spake(_) = peer.hs else {
             return vec![];
         };
-        let PeerState::Handshaking(handshake) =
-            std::mem::replace(&mut peer.state, PeerState::Failed)
-        else {
+        let Hs::Spake(handshake) = std::mem::replace(&mut peer.hs, Hs::Idle) else {
             return vec![];
         };
         match handshake.finish(&self.me, msg) {
             Ok((channel, confirm)) => {
-                let their_e = channel.their_public();
-                peer.state = PeerState::AwaitingConfirm(Box::new(channel));
-                let msg = WireMessage::Confirm {
-                    from_e: self.me.public(),
-                    to_e: their_e,
-                    mac: confirm,
+                // A proven member, or one who was here before us: ours
+                // goes first. A newcomer we don't know confirms first.
+                let first = peer.member || peer.member_before_us;
+                let their_n = channel.theirs().n;
+                peer.hs = Hs::Confirming {
+                    channel: Box::new(channel),
+                    ours: (!first).then_some(confirm),
                 };
-                vec![self.send(Some(from), Kind::Control, msg, now)]
+                // Their confirmation may have come before their SPAKE2.
+                let early = std::mem::take(&mut peer.early);
+                let mut out = Vec::new();
+                if first {
+                    peer.oracle = peer.charged;
+                    out.push(self.send_confirm(from, their_n, confirm, now));
+                }
+                for m in early {
+                    out.extend(self.on_directed(from, m, now));
+                }
+                out
             }
             // Garbage, or a weak key: a broken peer, not a verdict on the
-            // passphrase (only a failed confirmation is one). It still cost
-            // us a handshake, so the guard counts it.
+            // passphrase (only a failed confirmation is one).
             Err(e) => {
                 let mut out = vec![self.failed(from, format!("handshake: {e}"))];
-                out.extend(self.guard_failure(from, now));
+                out.extend(self.end_charged(from, now));
+                out.extend(self.exclude(from, "sent a malformed handshake", now));
                 out
             }
         }
     }
 
-    fn guard_failure(&mut self, from: &str, now: Instant) -> Option<Output> {
-        let newcomer = self.peers.get(from).is_some_and(|p| !p.member_before_us);
-        if !newcomer {
-            return None;
-        }
-        self.guard
-            .failed(now)
-            .map(|(failed, wait)| Output::Event(Event::Guessing { failed, wait }))
+    fn send_confirm(
+        &mut self,
+        to: &str,
+        their_n: [u8; NONCE_LEN],
+        mac: [u8; CONFIRM_LEN],
+        now: Instant,
+    ) -> Output {
+        let msg = WireMessage::Confirm {
+            from_n: self.me.hello().n,
+            to_n: their_n,
+            mac,
+        };
+        self.send(Some(to), Kind::Control, msg, now)
     }
 
-    fn mismatch(&mut self, from: &str, now: Instant) -> Vec<Output> {
-        let peer = self.peers.get_mut(from).expect("checked");
-        peer.state = PeerState::Mismatch;
-        if peer.member_before_us {
-            self.first_mismatch.get_or_insert(now);
+    /// A charged handshake with `id` ends without a valid confirmation.
+    fn end_charged(&mut self, id: &str, now: Instant) -> Option<Output> {
+        let peer = self.peers.get_mut(id)?;
+        if !std::mem::take(&mut peer.charged) {
+            return None;
         }
-        let mut out = vec![Output::Event(Event::AuthMismatch {
-            peer: from.to_string(),
-        })];
-        out.extend(self.guard_failure(from, now));
-        out
+        let how = self.failure_kind(id);
+        self.guard_failure(id, how, now)
+    }
+
+    pub(super) fn guard_failure(&mut self, id: &str, how: Failure, now: Instant) -> Option<Output> {
+        if let Some(p) = self.peers.get_mut(id) {
+            p.charged = false;
+        }
+        self.guard
+            .failed(now, how)
+            .map(|(failed, wait)| Output::Event(Event::Guessing { failed, wait }))
     }
 
     fn on_confirm(&mut self, from: &str, mac: &[u8], now: Instant) -> Vec<Output> {
         let peer = self.peers.get_mut(from).expect("checked");
-        let PeerState::AwaitingConfirm(channel) = &peer.state else {
+        if !matches!(peer.hs, Hs::Confirming { .. }) {
+            // Before their SPAKE2 (reordered): keep it for when we are
+            // ready; never let it end the handshake under way.
+            if matches!(peer.hs, Hs::Spake(_)) && peer.early.len() < MAX_EARLY {
+                peer.early.push(WireMessage::Confirm {
+                    from_n: peer.hello.map(|h| h.n).unwrap_or_default(),
+                    to_n: self.me.hello().n,
+                    mac: mac.try_into().unwrap_or([0; CONFIRM_LEN]),
+                });
+            }
             return vec![];
-        };
-        if channel.verify_confirm(mac).is_err() {
-            return self.mismatch(from, now);
         }
-        let PeerState::AwaitingConfirm(channel) =
-            std::mem::replace(&mut peer.state, PeerState::Failed)
-        else {
+        let Hs::Confirming { channel, ours } = std::mem::replace(&mut peer.hs, Hs::Idle) else {
             return vec![];
         };
-        peer.state = PeerState::Verified(channel);
-        peer.last_auth = now;
-        self.refresh_safety_words();
-        // A newcomer must not read what we sealed before it joined: move our
-        // key one ratchet step on (the others follow by themselves) if it has
-        // been used, then hand the newcomer the current key only.
+        let their_n = channel.theirs().n;
         let mut out = Vec::new();
-        if self.key.has_sealed() {
-            out.extend(self.ratchet(now));
+        if channel.verify_confirm(mac).is_err() {
+            // Tell them too (they learn nothing new: this run's one guess
+            // is spent and counted).
+            if let Some(ours) = ours {
+                peer.oracle = peer.charged;
+                out.push(self.send_confirm(from, their_n, ours, now));
+            }
+            out.extend(self.mismatch(from, now));
+            return out;
         }
-        out.extend(self.deliver_key(from, now));
+        peer.charged = false; // refunded
+        if let Some(ours) = ours {
+            out.push(self.send_confirm(from, their_n, ours, now));
+        }
+        let peer = self.peers.get_mut(from).expect("checked");
+        peer.old_channel = peer.channel.replace(channel);
+        peer.hs = Hs::Proving;
+        let proof = ProofMessage {
+            signature: peer
+                .channel
+                .as_ref()
+                .expect("just set")
+                .prove(&self.signing),
+            name: self.name.clone(),
+        }
+        .encode();
+        out.extend(self.seal_pairwise(from, SEALED_PROOF, &proof, now));
         out
     }
 
-    /// Seals `plaintext` to one verified peer over the pairwise channel.
+    /// A confirmation for a handshake an earlier round abandoned after
+    /// giving our confirmation away: refunded if it checks out, a mismatch
+    /// (counted, and part of the verdict on our passphrase) if not.
+    fn settle(&mut self, from: &str, mac: &[u8], now: Instant) -> Vec<Output> {
+        let peer = self.peers.get_mut(from).expect("checked");
+        let Some(settling) = peer.settling.take() else {
+            return vec![];
+        };
+        if settling.channel.verify_confirm(mac).is_ok() {
+            return vec![];
+        }
+        let how = Failure::Guess {
+            newcomer: !peer.member_before_us,
+        };
+        let mut out: Vec<Output> = self.guard_failure(from, how, now).into_iter().collect();
+        out.extend(self.mismatch(from, now));
+        out
+    }
+
+    /// Their confirmation did not check out: the wrong passphrase, or a
+    /// guess.
+    fn mismatch(&mut self, from: &str, now: Instant) -> Vec<Output> {
+        let mut out = vec![Output::Event(Event::AuthMismatch {
+            peer: from.to_string(),
+        })];
+        let peer = self.peers.get_mut(from).expect("checked");
+        if peer.member_before_us {
+            self.verdict.refused(from, now);
+        }
+        out.extend(self.end_charged(from, now));
+        out.extend(self.exclude(from, "failed to prove the passphrase", now));
+        out
+    }
+
+    /// Seals `plaintext` to one member over the newest channel with it.
     fn seal_pairwise(
         &mut self,
         to: &str,
@@ -245,15 +310,12 @@ impl Room {
         plaintext: &[u8],
         now: Instant,
     ) -> Option<Output> {
-        let me = self.me.public();
         let peer = self.peers.get_mut(to)?;
-        let PeerState::Verified(channel) = &mut peer.state else {
-            return None;
-        };
+        let channel = peer.channel.as_mut()?;
         let (ctr, ciphertext) = channel.seal(kind, plaintext);
         let msg = WireMessage::Sealed {
-            from_e: me,
-            to_e: channel.their_public(),
+            from_n: channel.mine().n,
+            to_n: channel.theirs().n,
             ctr,
             ciphertext,
         };
@@ -261,35 +323,63 @@ impl Room {
     }
 
     pub(super) fn deliver_key(&mut self, to: &str, now: Instant) -> Option<Output> {
+        if !self.peers.get(to)?.member {
+            return None;
+        }
         let plaintext = SenderKeyMessage {
             kid: self.key.kid(),
             base: self.key.base().clone(),
-            name: self.name.clone(),
         }
         .encode();
         self.seal_pairwise(to, SEALED_SENDER_KEY, &plaintext, now)
     }
 
-    /// A chat line for one verified member only, sealed pairwise: nobody
-    /// else can read it, whatever the relay does with it. (For lines typed
-    /// before a reconnect, owed to the members of then.)
+    /// A chat line for one member only, sealed pairwise: nobody else can
+    /// read it, whatever the relay does with it. (For lines typed before a
+    /// reconnect, owed to the members of then.)
     pub fn send_private_chat(&mut self, to: &str, text: &str, now: Instant) -> Option<Output> {
+        if !self.peers.get(to)?.member {
+            return None;
+        }
         self.seal_pairwise(to, SEALED_CHAT, text.as_bytes(), now)
     }
 
-    fn on_sealed(&mut self, from: &str, ctr: u64, ct: &[u8], now: Instant) -> Vec<Output> {
+    fn on_sealed(
+        &mut self,
+        from: &str,
+        from_n: [u8; NONCE_LEN],
+        to_n: [u8; NONCE_LEN],
+        ctr: u64,
+        ct: &[u8],
+        now: Instant,
+    ) -> Vec<Output> {
         let peer = self.peers.get_mut(from).expect("checked");
-        let PeerState::Verified(channel) = &mut peer.state else {
+        if peer.excluded() {
             return vec![];
+        }
+        let fits = |c: &PairwiseChannel| c.theirs().n == from_n && c.mine().n == to_n;
+        let (channel, newest) = match (&mut peer.channel, &mut peer.old_channel) {
+            (Some(c), _) if fits(c) => (c, true),
+            (_, Some(c)) if fits(c) => (c, false),
+            _ => return vec![self.failed(from, "sealed for no channel of ours".into())],
         };
-        // Key deliveries and private chat are told apart by their AAD.
-        let (kind, plaintext) = match channel.open(SEALED_SENDER_KEY, ctr, ct) {
-            Ok(p) => (SEALED_SENDER_KEY, zeroize::Zeroizing::new(p)),
-            Err(_) => match channel.open(SEALED_CHAT, ctr, ct) {
-                Ok(p) => (SEALED_CHAT, zeroize::Zeroizing::new(p)),
-                Err(e) => return vec![self.failed(from, e.to_string())],
-            },
+        // The three kinds are told apart by their AAD.
+        let mut opened = None;
+        for kind in [SEALED_SENDER_KEY, SEALED_PROOF, SEALED_CHAT] {
+            if let Ok(p) = channel.open(kind, ctr, ct) {
+                opened = Some((kind, zeroize::Zeroizing::new(p)));
+                break;
+            }
+        }
+        let Some((kind, plaintext)) = opened else {
+            return vec![self.failed(from, "pairwise message did not open".into())];
         };
+        if kind == SEALED_PROOF {
+            return self.on_proof(from, newest, &plaintext, now);
+        }
+        if !peer.member {
+            return vec![self.failed(from, "sealed message before a proof".into())];
+        }
         if kind == SEALED_CHAT {
             let name = peer.name.clone().unwrap_or_else(|| from.to_string());
             return vec![chat_event(from, name, &plaintext)];
@@ -298,16 +388,83 @@ impl Room {
             return vec![self.failed(from, "malformed key message".into())];
         };
         peer.keyring.deliver(key.kid, key.base, now);
-        let first = peer.name.is_none();
-        peer.name = Some(key.name.clone());
-        if first {
-            vec![Output::Event(Event::PeerVerified {
-                peer: from.to_string(),
-                name: key.name,
-                safety_words: self.safety_words.clone(),
-            })]
+        vec![]
+    }
+
+    /// Their signing key, proven inside the channel. The first proof on
+    /// this connection makes them a member: they get our sender key (after
+    /// one ratchet step, so they can't read what we sealed before).
+    fn on_proof(
+        &mut self,
+        from: &str,
+        newest: bool,
+        plaintext: &[u8],
+        now: Instant,
+    ) -> Vec<Output> {
+        let Ok(proof) = ProofMessage::decode(plaintext) else {
+            return vec![self.failed(from, "malformed proof".into())];
+        };
+        let peer = self.peers.get_mut(from).expect("checked");
+        let channel = if newest {
+            peer.channel.as_ref()
         } else {
-            vec![]
+            peer.old_channel.as_ref()
         }
+        .expect("opened under it");
+        let s = channel.theirs().s;
+        let current = newest && matches!(peer.hs, Hs::Proving);
+        if channel.verify_proof(&proof.signature).is_err() {
+            let mut out = vec![self.failed(from, "signing key not proven".into())];
+            out.extend(self.exclude(from, "did not prove its signing key", now));
+            return out;
+        }
+        let mut out = Vec::new();
+        // One signing key, one member: a second proof of it is the same
+        // member back on a new connection (it holds the secret half), and
+        // the old connection is gone.
+        let twins: Vec<String> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| id.as_str() != from && p.proven_s == Some(s))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for twin in twins {
+            out.extend(self.remove_peer(&twin, "replaced", now));
+        }
+        let peer = self.peers.get_mut(from).expect("checked");
+        peer.proven_s = Some(s);
+        peer.last_auth = now;
+        let first = !peer.member;
+        peer.member = true;
+        let old_name = peer.name.replace(proof.name.clone());
+        if current {
+            peer.hs = Hs::Done;
+            peer.hs_started = None;
+            self.refresh_safety_words();
+        }
+        if first {
+            // A newcomer must not read what we sealed before it joined: move
+            // our key one ratchet step on (the others follow by themselves)
+            // if it has been used, then hand the newcomer the current key.
+            if self.key.has_sealed() {
+                out.extend(self.ratchet(now));
+            }
+            out.push(Output::Event(Event::PeerVerified {
+                peer: from.to_string(),
+                name: proof.name,
+                tag: crate::crypto::sign::short_tag(&s),
+                safety_words: self.safety_words.clone(),
+            }));
+        } else if old_name.as_deref() != Some(proof.name.as_str()) {
+            out.push(Output::Event(Event::PeerRenamed {
+                peer: from.to_string(),
+                old: old_name.unwrap_or_default(),
+                new: proof.name,
+            }));
+        }
+        if current || first {
+            out.extend(self.deliver_key(from, now));
+        }
+        out
     }
 }

@@ -4,17 +4,21 @@
 //! (messages to send, events to show). The network task and the UI drive it;
 //! tests drive it with scripted events and a fake clock.
 //!
-//! - `handshake`: commitments, hellos, SPAKE2, confirmation, the pairwise
-//!   messages that follow (sender keys, private chat).
+//! - `round`: rounds of commit-then-reveal; the safety words.
+//! - `handshake`: SPAKE2, confirmations, proofs of signing keys, the
+//!   pairwise messages that follow (sender keys, private chat).
 //! - `peer`: what we know of each peer; freshness; bounded sets.
-//! - `guard`: the online-guessing throttle.
+//! - [`guard`]: the online-guessing throttle (outlives a connection).
+//! - `notices`: the wrong-passphrase verdict and churn warnings.
 //! - [`chat`]: who a chat line may reach, across reconnects.
 //! - [`wire`]: the binary messages.
 
 pub mod chat;
-mod guard;
+pub mod guard;
 mod handshake;
+mod notices;
 mod peer;
+pub(crate) mod round;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -25,13 +29,14 @@ use streamflow_relay::protocol::{Kind, LeaveReason};
 
 use crate::crypto::frame::{FramePlaintext, Stream};
 use crate::crypto::kdf::put_lp;
-use crate::crypto::pairwise::{Hello, LocalIdentity};
-use crate::crypto::safety::safety_words;
+use crate::crypto::pairwise::LocalIdentity;
 use crate::crypto::secret::Key32;
 use crate::crypto::sframe::{kid, SenderKey, SframeError};
 use crate::crypto::sign::{self, SigningIdentity};
 use guard::Guard;
-use peer::{BoundedSet, Peer, PeerState};
+use notices::{Churn, Verdict};
+use peer::{BoundedSet, Peer};
+use round::Round;
 use wire::{WireMessage, MAX_NAME_BYTES};
 
 /// Protocol timers (DESIGN.md §3), overridable in tests.
@@ -95,10 +100,19 @@ pub enum Event {
     PeerJoined {
         peer: String,
     },
+    /// A peer proved the passphrase and its signing key (the first time on
+    /// this connection). `tag` tells apart members with the same name.
     PeerVerified {
         peer: String,
         name: String,
+        tag: String,
         safety_words: String,
+    },
+    /// A member's name changed (names are self-chosen).
+    PeerRenamed {
+        peer: String,
+        old: String,
+        new: String,
     },
     PeerLeft {
         peer: String,
@@ -107,7 +121,21 @@ pub enum Event {
     AuthMismatch {
         peer: String,
     },
+    /// At least two members who were here first refused our passphrase and
+    /// nobody confirmed it.
     WrongPassphrase,
+    /// The one member here refused our passphrase (and nobody confirmed
+    /// it): one of us has another invite, and we can't tell who. Not a
+    /// verdict: we keep waiting.
+    PassphraseDisagrees {
+        peer: String,
+    },
+    /// Peers keep joining and leaving (or failing) before they verify:
+    /// each such departure may be a relay trying its luck at the safety
+    /// words. `count` in the last minute.
+    UnverifiedChurn {
+        count: usize,
+    },
     KeyRotated {
         epoch: u64,
     },
@@ -148,6 +176,12 @@ pub struct RoomStats {
     pub decrypt_failures: u64,
     /// Peer ids the relay announced beyond what we keep.
     pub peers_ignored: u64,
+    /// Rounds started (commit-then-reveal).
+    pub rounds: u64,
+    /// Of those, forced: a participant dropped out after our reveal.
+    pub forced_rounds: u64,
+    /// SPAKE2 handshakes started.
+    pub handshakes: u64,
 }
 
 /// How sure we are of the passphrase.
@@ -166,23 +200,37 @@ pub struct Room {
     timings: Timings,
     rng: Box<dyn rand_core::CryptoRngCore + Send>,
     signing: Arc<SigningIdentity>,
+    /// Our X25519 key for this connection, and this round's nonce.
     me: LocalIdentity,
+    round: Round,
     you: Option<String>,
     peers: HashMap<String, Peer>,
     max_peers: usize,
-    /// X25519 keys seen in this session: one handshake per key.
-    seen_keys: BoundedSet<[u8; 32]>,
+    /// Our own commitments on this connection: one of them coming back as
+    /// a peer's is a reflection, ignored. (Another peer's values under a
+    /// new id are harmless: only their owner can finish a handshake with
+    /// them, and the words count each value once.)
+    own_commits: BoundedSet<[u8; 32]>,
     safety_words: String,
+    /// Width of the safety words (tests narrow it to run attacks).
+    safety_bits: u32,
     key: SenderKey,
     /// How many times our key changed (what the UI calls the epoch).
     rotations: u64,
     key_since: Instant,
     fresh_since: Instant,
     last_sent: Instant,
-    first_mismatch: Option<Instant>,
-    wrong_reported: bool,
+    verdict: Verdict,
+    churn: Churn,
     guard: Guard,
     pub stats: RoomStats,
+    /// Tests: the nonce our next round uses (an attacker choosing its
+    /// values), and the old behaviour to attack (a revealed value kept for
+    /// the next round).
+    #[cfg(test)]
+    forced_nonce: Option<[u8; crate::crypto::pairwise::NONCE_LEN]>,
+    #[cfg(test)]
+    reuse_revealed_values: bool,
 }
 
 impl Room {
@@ -196,9 +244,10 @@ impl Room {
         now: Instant,
     ) -> Self {
         let me = LocalIdentity::generate(&mut rng, signing.public());
+        let round = Round::new(now);
         let key = SenderKey::new(kid(0, 0), Key32::random(&mut rng));
         let name = crate::sanitize::clean(wire::truncate_utf8(name, MAX_NAME_BYTES));
-        let mut room = Room {
+        Room {
             room: room.to_string(),
             psk,
             name,
@@ -206,23 +255,39 @@ impl Room {
             rng,
             signing,
             me,
+            round,
             you: None,
             peers: HashMap::new(),
             max_peers: MAX_PEERS,
-            seen_keys: BoundedSet::new(4 * MAX_PEERS),
+            own_commits: BoundedSet::new(64),
             safety_words: String::new(),
+            safety_bits: crate::crypto::safety::FULL_WIDTH,
             key,
             rotations: 0,
             key_since: now,
             fresh_since: now,
             last_sent: now,
-            first_mismatch: None,
-            wrong_reported: false,
+            verdict: Verdict::default(),
+            churn: Churn::default(),
             guard: Guard::default(),
             stats: RoomStats::default(),
-        };
-        room.refresh_safety_words();
-        room
+            #[cfg(test)]
+            forced_nonce: None,
+            #[cfg(test)]
+            reuse_revealed_values: false,
+        }
+    }
+
+    /// Keeps the guessing throttle of an earlier connection: a relay that
+    /// drops us must not get a fresh allowance of guesses.
+    pub fn with_guard(mut self, guard: Guard) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    /// The throttle, to carry over to the next connection.
+    pub fn take_guard(&mut self) -> Guard {
+        std::mem::take(&mut self.guard)
     }
 
     pub fn you(&self) -> Option<&str> {
@@ -251,55 +316,47 @@ impl Room {
         self.peers
             .iter()
             .filter(|(_, p)| p.is_verified())
-            .filter_map(|(id, p)| Some((p.hello?.s, id.clone())))
+            .filter_map(|(id, p)| Some((p.proven_s?, id.clone())))
             .collect()
     }
 
     pub fn is_mismatched(&self, peer: &str) -> bool {
-        matches!(
-            self.peers.get(peer).map(|p| &p.state),
-            Some(PeerState::Mismatch)
-        )
+        self.peers.get(peer).is_some_and(|p| p.excluded())
+    }
+
+    fn anyone_verified(&self) -> bool {
+        self.peers.values().any(|p| p.is_verified())
     }
 
     pub fn verification(&self) -> Verification {
-        if self.peers.values().any(|p| p.is_verified()) {
+        if self.anyone_verified() {
             Verification::Verified
-        } else if self.wrong_reported {
+        } else if self.verdict.wrong_reported() {
             Verification::Wrong
         } else {
             Verification::Unverified
         }
     }
 
-    /// A member who was here before us failed to confirm the passphrase,
-    /// and nobody has confirmed it: at the end of a short call, that is
-    /// the verdict even before [`Timings::wrong_passphrase_after`].
+    /// Members who were here before us refused our passphrase, and nobody
+    /// has confirmed it: at the end of a short call, that is the verdict
+    /// even before [`Timings::wrong_passphrase_after`].
     pub fn refused_and_unconfirmed(&self) -> bool {
-        self.first_mismatch.is_some() && !self.peers.values().any(|p| p.is_verified())
+        self.verdict.refused_by_several() && !self.anyone_verified()
     }
 
-    /// Safety words over all verified members and us; empty while nobody
-    /// is verified (there is nothing to compare yet).
+    /// Safety words over this round's values: ours and every participant's,
+    /// once all of them proved themselves in it. Empty until then (there
+    /// is nothing to compare yet).
     pub fn safety_words(&self) -> &str {
         &self.safety_words
     }
 
-    /// Recomputes the safety words; called whenever the set of verified
-    /// members changes (and only then: they are read after every event).
-    fn refresh_safety_words(&mut self) {
-        let mut members: Vec<Hello> = self
-            .peers
-            .values()
-            .filter(|p| p.is_verified())
-            .filter_map(|p| p.hello)
-            .collect();
-        if members.is_empty() {
-            self.safety_words.clear();
-            return;
-        }
-        members.push(self.me.hello());
-        self.safety_words = safety_words(&self.room, &members).join(" ");
+    /// Narrows the words to `bits` (tests, to run attacks at a width
+    /// where searches finish).
+    #[cfg(test)]
+    pub fn set_safety_bits(&mut self, bits: u32) {
+        self.safety_bits = bits;
     }
 
     fn metadata(&self, sender_e: &[u8; 32]) -> Vec<u8> {
@@ -328,8 +385,7 @@ impl Room {
             room: self.room.clone(),
             peers: self.peers.len(),
         })];
-        let commit = WireMessage::Commit(self.me.hello().commitment());
-        out.push(self.send(None, Kind::Control, commit, now));
+        out.extend(self.start_round(now));
         out
     }
 
@@ -362,16 +418,36 @@ impl Room {
     }
 
     fn remove_peer(&mut self, peer: &str, reason: &'static str, now: Instant) -> Vec<Output> {
+        let mut out: Vec<Output> = self
+            .note_unverified_departure(peer, now)
+            .into_iter()
+            .collect();
         let Some(gone) = self.peers.remove(peer) else {
             return vec![];
         };
-        let mut out = vec![Output::Event(Event::PeerLeft {
+        if gone.settling.is_some() {
+            // It had our confirmation and left without showing its own.
+            let how = guard::Failure::Guess {
+                newcomer: !gone.member_before_us,
+            };
+            self.guard.failed(now, how);
+        } else if gone.charged {
+            let how = if gone.oracle {
+                guard::Failure::Guess {
+                    newcomer: !gone.member_before_us,
+                }
+            } else {
+                guard::Failure::Stall
+            };
+            self.guard.failed(now, how);
+        }
+        out.push(Output::Event(Event::PeerLeft {
             peer: peer.to_string(),
             reason,
-        })];
+        }));
+        out.extend(self.participant_lost(peer, now));
         // It held our key: replace it with a fresh one the rest get pairwise.
         if gone.is_verified() {
-            self.refresh_safety_words();
             out.extend(self.rotate_fresh(now));
         }
         out
@@ -390,7 +466,11 @@ impl Room {
             return vec![];
         }
         let mut out = match msg {
-            WireMessage::Commit(c) => self.on_commit(from, c, now),
+            WireMessage::Commit {
+                round,
+                commit,
+                seen,
+            } => self.on_commit(from, round, commit, seen, now),
             WireMessage::Hello(h) => self.on_hello(from, h, now),
             WireMessage::Frame { signature, sealed } => {
                 self.on_frame(from, &sealed, &signature, now, now_us)
@@ -417,16 +497,17 @@ impl Room {
         now: Instant,
         now_us: u64,
     ) -> Vec<Output> {
-        let Some(their) = self.peers[from].hello else {
+        let peer = &self.peers[from];
+        let (Some(their_e), Some(their_s), true) = (peer.e, peer.proven_s, peer.member) else {
             return vec![self.failed(from, "no key yet".into())];
         };
-        let metadata = self.metadata(&their.e);
+        let metadata = self.metadata(&their_e);
         let room = self.room.clone();
         let peer = self.peers.get_mut(from).expect("checked by caller");
         // The tag first (cheap, and rejects non-members), then the
         // signature (rejects members posing as this one), then the replay
         // window moves.
-        let verified = || sign::verify_frame(&their.s, &room, &their.e, sealed, signature).is_ok();
+        let verified = || sign::verify_frame(&their_s, &room, &their_e, sealed, signature).is_ok();
         let opened = match peer.keyring.open(sealed, &metadata, now, verified) {
             Ok(o) => o,
             Err(SframeError::UnknownKey) if peer.keyring.is_empty() => {
@@ -556,15 +637,12 @@ impl Room {
     /// about every 100 ms.
     pub fn tick(&mut self, now: Instant, timestamp_us: u64) -> Vec<Output> {
         let mut out = Vec::new();
-        if let Some(first) = self.first_mismatch {
-            if !self.wrong_reported
-                && now.duration_since(first) >= self.timings.wrong_passphrase_after
-                && !self.peers.values().any(|p| p.is_verified())
-            {
-                self.wrong_reported = true;
-                out.push(Output::Event(Event::WrongPassphrase));
-            }
-        }
+        let verified = self.anyone_verified();
+        out.extend(
+            self.verdict
+                .tick(now, self.timings.wrong_passphrase_after, verified)
+                .map(Output::Event),
+        );
         let silent: Vec<String> = self
             .peers
             .iter()
@@ -586,6 +664,7 @@ impl Room {
                 out.push(o);
             }
         }
+        out.extend(self.round_timers(now));
         out.extend(self.start_handshakes(now));
         for peer in self.peers.values_mut() {
             peer.keyring.purge(now);
@@ -596,8 +675,38 @@ impl Room {
 
 #[cfg(test)]
 impl Room {
+    /// The hellos our current words are over (ours and the participants'),
+    /// if the round is complete.
+    fn round_hellos(&self) -> Option<Vec<crate::crypto::pairwise::Hello>> {
+        if self.safety_words.is_empty() {
+            return None;
+        }
+        let mut v: Vec<_> = self
+            .round
+            .participants
+            .keys()
+            .filter_map(|id| self.peers.get(id)?.hello)
+            .collect();
+        v.push(self.me.hello());
+        Some(v)
+    }
+
+    /// The established channel with the participant whose hello is `h`.
+    fn channel_to(
+        &mut self,
+        h: &crate::crypto::pairwise::Hello,
+    ) -> Option<&mut crate::crypto::pairwise::PairwiseChannel> {
+        let id = self
+            .round
+            .participants
+            .keys()
+            .find(|id| self.peers.get(*id).and_then(|p| p.hello) == Some(*h))?
+            .clone();
+        self.peers.get_mut(&id)?.channel.as_deref_mut()
+    }
+
     /// A well-formed SPAKE2 message from this room to `peer` (for tests).
-    fn spake_message_for_tests(&mut self, peer: &Hello) -> [u8; 33] {
+    fn spake_message_for_tests(&mut self, peer: &crate::crypto::pairwise::Hello) -> [u8; 33] {
         let (_, msg) = crate::crypto::pairwise::Handshake::start(
             &self.me,
             peer,

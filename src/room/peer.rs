@@ -7,24 +7,57 @@ use std::time::Instant;
 
 use super::wire::WireMessage;
 use crate::crypto::keyring::SenderKeyring;
-use crate::crypto::pairwise::{Handshake, Hello, PairwiseChannel};
+use crate::crypto::pairwise::{Handshake, Hello, PairwiseChannel, CONFIRM_LEN};
 
-pub(super) enum PeerState {
-    /// Known from presence, or committed; no hello yet.
-    AwaitingHello,
-    /// Its hello matched its commitment; our SPAKE2 waits for the guard.
-    Queued,
-    /// SPAKE2 started; waiting for their SPAKE2 message.
-    Handshaking(Box<Handshake>),
-    /// Keys derived; waiting for their confirmation.
-    AwaitingConfirm(Box<PairwiseChannel>),
-    Verified(Box<PairwiseChannel>),
-    /// Their confirmation did not match: wrong passphrase, or a guess.
-    Mismatch,
-    /// A malformed handshake (garbage SPAKE2, a weak key, a hello that
-    /// doesn't match its commitment): ignored, and not a verdict on the
-    /// passphrase.
-    Failed,
+/// Where this round's handshake with a peer stands.
+pub(super) enum Hs {
+    /// Nothing under way this round.
+    Idle,
+    /// Their hello is in and they take part in our round; our SPAKE2
+    /// waits for the guard.
+    Queued(Instant),
+    /// Our SPAKE2 message is out; waiting for theirs.
+    Spake(Box<Handshake>),
+    /// Keys derived; waiting for their confirmation. `ours` is our own,
+    /// held back until theirs checks out (they are a newcomer we don't
+    /// know yet), or `None` once sent.
+    Confirming {
+        channel: Box<PairwiseChannel>,
+        ours: Option<[u8; CONFIRM_LEN]>,
+    },
+    /// Both confirmations checked: the channel is [`Peer::channel`];
+    /// waiting for their proof of the signing key.
+    Proving,
+    /// Proven in this round.
+    Done,
+}
+
+impl Hs {
+    /// Counts against the guard's limit on handshakes at once.
+    pub fn in_progress(&self) -> bool {
+        matches!(self, Hs::Spake(_) | Hs::Confirming { .. } | Hs::Proving)
+    }
+}
+
+/// Whether a peer takes part in our rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Standing {
+    Active,
+    /// Didn't commit, reveal or finish in time: left out of rounds until
+    /// it sends a new commitment (a few times at most).
+    Lapsed,
+    /// Failed to prove the passphrase or its signing key, or sent
+    /// something malformed: never again on this peer id.
+    Excluded(&'static str),
+}
+
+/// A handshake of an earlier round that gave the peer our confirmation
+/// (a chance to test its guess at the passphrase) before its own checked
+/// out: it is settled when its confirmation comes (refunded) or not
+/// (a failure), even though the round moved on.
+pub(super) struct Settling {
+    pub channel: Box<PairwiseChannel>,
+    pub since: Instant,
 }
 
 /// Handshake messages that may arrive before we are ready for them (their
@@ -33,23 +66,43 @@ pub(super) enum PeerState {
 pub(super) const MAX_EARLY: usize = 2;
 
 pub(super) struct Peer {
-    /// Their commitment to the hello to come.
+    /// Their latest commitment, and the round number it came with.
     pub commit: Option<[u8; 32]>,
-    /// Our commitment has reached them (broadcast after they joined, or
-    /// sent to them).
-    pub commit_sent: bool,
-    /// Our hello went to them.
-    pub hello_sent: bool,
-    /// Their hello, once it matched their commitment.
+    pub commit_round: u64,
+    /// It arrived (or arrived again) after our last reveal: usable in our
+    /// next round.
+    pub commit_fresh: bool,
+    /// Their hello for `commit`, once revealed.
     pub hello: Option<Hello>,
-    pub state: PeerState,
+    /// Their X25519 key: one per connection, fixed once seen.
+    pub e: Option<[u8; 32]>,
+    pub hs: Hs,
+    /// When the current handshake started (its timeout).
+    pub hs_started: Option<Instant>,
+    /// The guard was charged for this handshake and not yet refunded.
+    pub charged: bool,
+    /// Our confirmation went out before theirs checked out.
+    pub oracle: bool,
+    pub settling: Option<Settling>,
+    /// The newest established channel (keys, proofs, private chat), and
+    /// the one before it, still opened for what was sealed under it.
+    pub channel: Option<Box<PairwiseChannel>>,
+    pub old_channel: Option<Box<PairwiseChannel>>,
+    /// Proved the passphrase and its signing key on this connection: it
+    /// holds our sender key and gets our fresh ones.
+    pub member: bool,
+    /// The signing key it proved.
+    pub proven_s: Option<[u8; 32]>,
+    pub standing: Standing,
+    pub readmissions: u8,
     pub name: Option<String>,
     pub keyring: SenderKeyring,
     /// Last fresh authentic traffic (the silence rule).
     pub last_auth: Instant,
     pub freshness: Freshness,
     pub early: Vec<WireMessage>,
-    /// Was in the room when we joined: its verdict decides WrongPassphrase.
+    /// Was in the room when we joined: its verdict decides WrongPassphrase,
+    /// and we confirm to it first.
     pub member_before_us: bool,
 }
 
@@ -57,10 +110,21 @@ impl Peer {
     pub fn new(now: Instant, member_before_us: bool) -> Self {
         Peer {
             commit: None,
-            commit_sent: member_before_us,
-            hello_sent: false,
+            commit_round: 0,
+            commit_fresh: false,
             hello: None,
-            state: PeerState::AwaitingHello,
+            e: None,
+            hs: Hs::Idle,
+            hs_started: None,
+            charged: false,
+            oracle: false,
+            settling: None,
+            channel: None,
+            old_channel: None,
+            member: false,
+            proven_s: None,
+            standing: Standing::Active,
+            readmissions: 0,
             name: None,
             keyring: SenderKeyring::default(),
             last_auth: now,
@@ -71,15 +135,15 @@ impl Peer {
     }
 
     pub fn is_verified(&self) -> bool {
-        matches!(self.state, PeerState::Verified(_))
+        self.member
     }
 
-    /// Counts against the limit on handshakes at once.
-    pub fn in_progress(&self) -> bool {
-        matches!(
-            self.state,
-            PeerState::Handshaking(_) | PeerState::AwaitingConfirm(_)
-        )
+    pub fn active(&self) -> bool {
+        self.standing == Standing::Active
+    }
+
+    pub fn excluded(&self) -> bool {
+        matches!(self.standing, Standing::Excluded(_))
     }
 }
 
@@ -137,6 +201,10 @@ impl<T: Hash + Eq + Clone> BoundedSet<T> {
             }
         }
         true
+    }
+
+    pub fn contains(&self, value: &T) -> bool {
+        self.set.contains(value)
     }
 
     #[cfg(test)]

@@ -4,11 +4,12 @@
 //!
 //! `version u8 | type u8 | fields…`
 
-use crate::crypto::pairwise::{Hello, CONFIRM_LEN, SPAKE2_MSG_LEN};
+use crate::crypto::pairwise::{Hello, CONFIRM_LEN, NONCE_LEN, SPAKE2_MSG_LEN};
 use crate::crypto::sign::SIGNATURE_LEN;
 
-/// 2: commitments, signed frames, fixed-size key messages.
-pub const WIRE_VERSION: u8 = 2;
+/// 3: rounds (pairwise messages addressed by the round nonces), proofs of
+/// signing keys.
+pub const WIRE_VERSION: u8 = 3;
 
 const T_COMMIT: u8 = 1;
 const T_HELLO: u8 = 2;
@@ -20,28 +21,40 @@ const T_FRAME: u8 = 6;
 /// Type bytes of pairwise-sealed payloads (also bound into their AAD).
 pub const SEALED_SENDER_KEY: u8 = 1;
 pub const SEALED_CHAT: u8 = 2;
+pub const SEALED_PROOF: u8 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireMessage {
-    /// A hash of the hello to come: broadcast on join, or sent to one
-    /// newcomer. The hello follows only once the peer's commitment is in.
-    Commit([u8; 32]),
-    /// `{v, E, N, S}` in the clear, to one peer, after the commitments.
+    /// A hash of this round's hello, to one peer, with the sender's round
+    /// number (so a late one can't replace a newer one) and the commitment
+    /// of that peer's the sender holds (`seen`, zeros if none): sent to
+    /// everyone when a round starts, and to a peer whose new commitment we
+    /// see (so it knows we have it, and what ours is).
+    Commit {
+        round: u64,
+        commit: [u8; 32],
+        seen: [u8; 32],
+    },
+    /// `{v, E, N, S}` in the clear, broadcast once the round's commitments
+    /// are in.
     Hello(Hello),
+    /// Pairwise messages are addressed by the round nonces of sender and
+    /// receiver: nothing from another round fits.
     Pake {
-        from_e: [u8; 32],
-        to_e: [u8; 32],
+        from_n: [u8; NONCE_LEN],
+        to_n: [u8; NONCE_LEN],
         msg: [u8; SPAKE2_MSG_LEN],
     },
     Confirm {
-        from_e: [u8; 32],
-        to_e: [u8; 32],
+        from_n: [u8; NONCE_LEN],
+        to_n: [u8; NONCE_LEN],
         mac: [u8; CONFIRM_LEN],
     },
-    /// A pairwise AEAD message (sender-key delivery, private chat).
+    /// A pairwise AEAD message (proof of the signing key, sender-key
+    /// delivery, private chat).
     Sealed {
-        from_e: [u8; 32],
-        to_e: [u8; 32],
+        from_n: [u8; NONCE_LEN],
+        to_n: [u8; NONCE_LEN],
         ctr: u64,
         ciphertext: Vec<u8>,
     },
@@ -92,9 +105,15 @@ impl WireMessage {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![WIRE_VERSION];
         match self {
-            WireMessage::Commit(c) => {
+            WireMessage::Commit {
+                round,
+                commit,
+                seen,
+            } => {
                 out.push(T_COMMIT);
-                out.extend_from_slice(c);
+                out.extend_from_slice(&round.to_be_bytes());
+                out.extend_from_slice(commit);
+                out.extend_from_slice(seen);
             }
             WireMessage::Hello(h) => {
                 out.push(T_HELLO);
@@ -103,27 +122,27 @@ impl WireMessage {
                 out.extend_from_slice(&h.n);
                 out.extend_from_slice(&h.s);
             }
-            WireMessage::Pake { from_e, to_e, msg } => {
+            WireMessage::Pake { from_n, to_n, msg } => {
                 out.push(T_PAKE);
-                out.extend_from_slice(from_e);
-                out.extend_from_slice(to_e);
+                out.extend_from_slice(from_n);
+                out.extend_from_slice(to_n);
                 out.extend_from_slice(msg);
             }
-            WireMessage::Confirm { from_e, to_e, mac } => {
+            WireMessage::Confirm { from_n, to_n, mac } => {
                 out.push(T_CONFIRM);
-                out.extend_from_slice(from_e);
-                out.extend_from_slice(to_e);
+                out.extend_from_slice(from_n);
+                out.extend_from_slice(to_n);
                 out.extend_from_slice(mac);
             }
             WireMessage::Sealed {
-                from_e,
-                to_e,
+                from_n,
+                to_n,
                 ctr,
                 ciphertext,
             } => {
                 out.push(T_SEALED);
-                out.extend_from_slice(from_e);
-                out.extend_from_slice(to_e);
+                out.extend_from_slice(from_n);
+                out.extend_from_slice(to_n);
                 out.extend_from_slice(&ctr.to_be_bytes());
                 out.extend_from_slice(ciphertext);
             }
@@ -143,9 +162,13 @@ impl WireMessage {
         }
         let msg = match r.array::<1>()?[0] {
             T_COMMIT => {
-                let c = r.array()?;
+                let m = WireMessage::Commit {
+                    round: u64::from_be_bytes(r.array()?),
+                    commit: r.array()?,
+                    seen: r.array()?,
+                };
                 r.end()?;
-                WireMessage::Commit(c)
+                m
             }
             T_HELLO => {
                 let v = r.array::<1>()?[0];
@@ -157,8 +180,8 @@ impl WireMessage {
             }
             T_PAKE => {
                 let m = WireMessage::Pake {
-                    from_e: r.array()?,
-                    to_e: r.array()?,
+                    from_n: r.array()?,
+                    to_n: r.array()?,
                     msg: r.array()?,
                 };
                 r.end()?;
@@ -166,16 +189,16 @@ impl WireMessage {
             }
             T_CONFIRM => {
                 let m = WireMessage::Confirm {
-                    from_e: r.array()?,
-                    to_e: r.array()?,
+                    from_n: r.array()?,
+                    to_n: r.array()?,
                     mac: r.array()?,
                 };
                 r.end()?;
                 m
             }
             T_SEALED => WireMessage::Sealed {
-                from_e: r.array()?,
-                to_e: r.array()?,
+                from_n: r.array()?,
+                to_n: r.array()?,
                 ctr: u64::from_be_bytes(r.array()?),
                 ciphertext: r.0.to_vec(),
             },
@@ -189,27 +212,19 @@ impl WireMessage {
     }
 }
 
-/// Pairwise-sealed sender-key delivery, always the same size whatever the
-/// name: `kid u64 | base key 32 | name length u8 | name, zero-padded to
-/// MAX_NAME_BYTES` (a name's length is not the relay's business).
+/// Pairwise-sealed sender-key delivery: `kid u64 | base key 32`.
 pub struct SenderKeyMessage {
     pub kid: u64,
     pub base: crate::crypto::secret::Key32,
-    pub name: String,
 }
 
-pub const MAX_NAME_BYTES: usize = 64;
-const SENDER_KEY_MESSAGE_LEN: usize = 8 + 32 + 1 + MAX_NAME_BYTES;
+const SENDER_KEY_MESSAGE_LEN: usize = 8 + 32;
 
 impl SenderKeyMessage {
     pub fn encode(&self) -> zeroize::Zeroizing<Vec<u8>> {
-        let name = truncate_utf8(&self.name, MAX_NAME_BYTES).as_bytes();
         let mut out = zeroize::Zeroizing::new(Vec::with_capacity(SENDER_KEY_MESSAGE_LEN));
         out.extend_from_slice(&self.kid.to_be_bytes());
         out.extend_from_slice(self.base.expose());
-        out.push(name.len() as u8);
-        out.extend_from_slice(name);
-        out.resize(SENDER_KEY_MESSAGE_LEN, 0);
         out
     }
 
@@ -220,10 +235,44 @@ impl SenderKeyMessage {
         let mut r = Reader(buf);
         let kid = u64::from_be_bytes(r.array()?);
         let base = crate::crypto::secret::Key32::from_bytes(r.array()?);
+        Ok(SenderKeyMessage { kid, base })
+    }
+}
+
+/// Pairwise-sealed proof of the signing key, with the member's name, always
+/// the same size whatever the name: `signature 64 | name length u8 | name,
+/// zero-padded to MAX_NAME_BYTES` (a name's length is not the relay's
+/// business).
+pub struct ProofMessage {
+    /// The signing key's signature over the channel's transcript.
+    pub signature: [u8; SIGNATURE_LEN],
+    pub name: String,
+}
+
+pub const MAX_NAME_BYTES: usize = 64;
+const PROOF_MESSAGE_LEN: usize = SIGNATURE_LEN + 1 + MAX_NAME_BYTES;
+
+impl ProofMessage {
+    pub fn encode(&self) -> Vec<u8> {
+        let name = truncate_utf8(&self.name, MAX_NAME_BYTES).as_bytes();
+        let mut out = Vec::with_capacity(PROOF_MESSAGE_LEN);
+        out.extend_from_slice(&self.signature);
+        out.push(name.len() as u8);
+        out.extend_from_slice(name);
+        out.resize(PROOF_MESSAGE_LEN, 0);
+        out
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
+        if buf.len() != PROOF_MESSAGE_LEN {
+            return Err(WireError::Length);
+        }
+        let mut r = Reader(buf);
+        let signature = r.array()?;
         let len = r.array::<1>()?[0] as usize;
         let name = r.take(len.min(MAX_NAME_BYTES))?;
         let name = crate::sanitize::clean(&String::from_utf8_lossy(name));
-        Ok(SenderKeyMessage { kid, base, name })
+        Ok(ProofMessage { signature, name })
     }
 }
 
@@ -246,26 +295,30 @@ mod tests {
     #[test]
     fn round_trip_and_reject_truncation() {
         let msgs = [
-            WireMessage::Commit([7; 32]),
+            WireMessage::Commit {
+                round: 5,
+                commit: [7; 32],
+                seen: [8; 32],
+            },
             WireMessage::Hello(Hello {
-                v: 2,
+                v: 3,
                 e: [1; 32],
                 n: [2; 16],
                 s: [3; 32],
             }),
             WireMessage::Pake {
-                from_e: [3; 32],
-                to_e: [4; 32],
+                from_n: [3; 16],
+                to_n: [4; 16],
                 msg: [5; 33],
             },
             WireMessage::Confirm {
-                from_e: [3; 32],
-                to_e: [4; 32],
+                from_n: [3; 16],
+                to_n: [4; 16],
                 mac: [6; 32],
             },
             WireMessage::Sealed {
-                from_e: [3; 32],
-                to_e: [4; 32],
+                from_n: [3; 16],
+                to_n: [4; 16],
                 ctr: 7,
                 ciphertext: vec![8; 40],
             },
@@ -284,29 +337,39 @@ mod tests {
             }
             assert!(WireMessage::decode(&enc[..1]).is_err());
         }
-        assert_eq!(WireMessage::decode(&[1, 1]), Err(WireError::Version));
-        assert_eq!(WireMessage::decode(&[2, 99]), Err(WireError::Type));
-        let mut long_commit = WireMessage::Commit([1; 32]).encode();
+        assert_eq!(WireMessage::decode(&[2, 1]), Err(WireError::Version));
+        assert_eq!(WireMessage::decode(&[3, 99]), Err(WireError::Type));
+        let mut long_commit = WireMessage::Commit {
+            round: 1,
+            commit: [1; 32],
+            seen: [2; 32],
+        }
+        .encode();
         long_commit.push(0);
         assert_eq!(WireMessage::decode(&long_commit), Err(WireError::Length));
     }
 
     #[test]
-    fn key_messages_are_one_size_whatever_the_name() {
-        let msg = |name: &str| SenderKeyMessage {
-            kid: 5,
-            base: crate::crypto::secret::Key32::from_bytes([1; 32]),
+    fn proofs_are_one_size_whatever_the_name() {
+        let msg = |name: &str| ProofMessage {
+            signature: [7; 64],
             name: name.into(),
         };
         let short = msg("Al").encode();
         let long = msg("Bartholomew Featherstonehaugh").encode();
         assert_eq!(short.len(), long.len());
-        let back = SenderKeyMessage::decode(&long).unwrap();
+        let back = ProofMessage::decode(&long).unwrap();
         assert_eq!(back.name, "Bartholomew Featherstonehaugh");
-        assert_eq!(back.kid, 5);
+        assert_eq!(back.signature, [7; 64]);
         // Names are cleaned of control characters on the way in.
-        let evil = SenderKeyMessage::decode(&msg("x\x1b]2;pwned\x07").encode()).unwrap();
+        let evil = ProofMessage::decode(&msg("x\x1b]2;pwned\x07").encode()).unwrap();
         assert!(!evil.name.chars().any(char::is_control), "{:?}", evil.name);
-        assert!(SenderKeyMessage::decode(&short[..short.len() - 1]).is_err());
+        assert!(ProofMessage::decode(&short[..short.len() - 1]).is_err());
+        let key = SenderKeyMessage {
+            kid: 5,
+            base: crate::crypto::secret::Key32::from_bytes([1; 32]),
+        };
+        let back = SenderKeyMessage::decode(&key.encode()).unwrap();
+        assert_eq!((back.kid, back.base.expose()), (5, &[1; 32]));
     }
 }

@@ -21,12 +21,10 @@ impl Session {
         &mut self,
         relay_url: String,
         link: Link,
-        mut link_events: mpsc::Receiver<LinkEvent>,
+        link_events: mpsc::Receiver<LinkEvent>,
         welcome: LinkEvent,
     ) -> CallEnd {
         self.lost_at = None;
-        let lost = |reason: String| CallEnd::Lost(reason);
-        let ended = |code: u8, message: String| CallEnd::Ended(Ended { code, message });
         self.emit(SessionEvent::Connected {
             relay: relay_url,
             stats: link.stats.clone(),
@@ -41,7 +39,8 @@ impl Session {
             Box::new(rand_core::OsRng),
             self.signing.clone(),
             now,
-        );
+        )
+        .with_guard(std::mem::take(&mut self.guard));
         let mut driver = Driver::new(
             link,
             self.events.clone(),
@@ -70,6 +69,22 @@ impl Session {
             let out = room.on_welcome(&you, &peers, max_peers, now);
             driver.apply(&mut room, out).await;
         }
+        let end = self.call_loop(&mut room, &mut driver, link_events).await;
+        // The guessing throttle outlives the connection: a relay that drops
+        // us gets no fresh allowance of guesses.
+        self.guard = room.take_guard();
+        end
+    }
+
+    /// The event loop of one connected call.
+    async fn call_loop(
+        &mut self,
+        room: &mut Room,
+        driver: &mut Driver,
+        mut link_events: mpsc::Receiver<LinkEvent>,
+    ) -> CallEnd {
+        let lost = |reason: String| CallEnd::Lost(reason);
+        let ended = |code: u8, message: String| CallEnd::Ended(Ended { code, message });
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut last_view_sent = Instant::now() - VIEW_REFRESH;
         let mut last_second = Instant::now();
@@ -77,7 +92,7 @@ impl Session {
             if let Some(e) = driver.ended.take() {
                 return CallEnd::Ended(e);
             }
-            self.settle_chat(&mut room, &mut driver).await;
+            self.settle_chat(room, driver).await;
             tokio::select! {
                 ev = link_events.recv() => {
                     let now = Instant::now();
@@ -96,6 +111,9 @@ impl Session {
                             room.on_peer_left(&p, reason, now)
                         }
                         LinkEvent::Blob { from, data } => room.on_blob(&from, &data, now, capture::now_us()),
+                        // A message to someone who just left: an expected
+                        // race, not news.
+                        LinkEvent::RelayError { code, .. } if code == "unknown_peer" => vec![],
                         LinkEvent::RelayError { code, message } => {
                             self.emit(SessionEvent::Warning(format!("relay: {code}: {message}"))).await;
                             vec![]
@@ -111,7 +129,7 @@ impl Session {
                             return ended(exit::OK, message);
                         }
                     };
-                    driver.apply(&mut room, out).await;
+                    driver.apply(room, out).await;
                 }
                 cap = self.capture_rx.recv(), if self.capturing => match cap {
                     Some(CaptureEvent::Frame(frame)) => {
@@ -119,7 +137,7 @@ impl Session {
                         let flags = if frame.tables_stripped { video::FLAG_STANDARD_TABLES } else { 0 };
                         if let Some(out) = room.seal(Stream::Video, flags, &payload, frame.timestamp_us, Instant::now()) {
                             self.video_seq = self.video_seq.wrapping_add(1);
-                            driver.apply(&mut room, vec![out]).await;
+                            driver.apply(room, vec![out]).await;
                         }
                     }
                     Some(CaptureEvent::Failed(msg)) => {
@@ -131,7 +149,7 @@ impl Session {
                 packet = super::next_audio(&mut self.audio_rx) => {
                     if let Some(p) = packet {
                         if let Some(out) = room.seal(Stream::Audio, p.flags, &p.payload, p.timestamp_us, Instant::now()) {
-                            driver.apply(&mut room, vec![out]).await;
+                            driver.apply(room, vec![out]).await;
                         }
                     }
                 }
@@ -140,7 +158,7 @@ impl Session {
                     match cmd {
                         Some(SessionCommand::Chat(text)) => {
                             match room.send_chat(&text, capture::now_us(), now) {
-                                Some(out) => driver.apply(&mut room, vec![out]).await,
+                                Some(out) => driver.apply(room, vec![out]).await,
                                 None => {
                                     self.emit(SessionEvent::ChatUndelivered {
                                         text,
@@ -153,7 +171,7 @@ impl Session {
                         Some(SessionCommand::Camera(on)) => {
                             self.control.enabled.store(on, std::sync::atomic::Ordering::Relaxed);
                             if let Some(out) = room.seal(Stream::State, 0, &state::camera(self.camera_state()), capture::now_us(), now) {
-                                driver.apply(&mut room, vec![out]).await;
+                                driver.apply(room, vec![out]).await;
                             }
                         }
                         Some(SessionCommand::Mute(muted)) => self.set_muted(muted),
@@ -179,11 +197,11 @@ impl Session {
                 _ = tick.tick() => {
                     let now = Instant::now();
                     let out = room.tick(now, capture::now_us());
-                    driver.apply(&mut room, out).await;
+                    driver.apply(room, out).await;
                     driver.audio_events().await;
                     if now.duration_since(last_second) >= Duration::from_secs(1) {
                         last_second = now;
-                        driver.every_second(&mut room, now).await;
+                        driver.every_second(room, now).await;
                     }
                     if now.duration_since(last_view_sent) >= VIEW_REFRESH {
                         last_view_sent = now;
@@ -193,7 +211,7 @@ impl Session {
                         // broken to the others).
                         for message in [state::view(w, h), state::camera(self.camera_state())] {
                             if let Some(out) = room.seal(Stream::State, 0, &message, capture::now_us(), now) {
-                                driver.apply(&mut room, vec![out]).await;
+                                driver.apply(room, vec![out]).await;
                             }
                         }
                     }

@@ -19,6 +19,7 @@ use crate::media::source::{self, SourceSpec};
 use crate::net::backoff;
 use crate::net::link::{self, Link, LinkEvent, LinkStats};
 use crate::room::chat::{ChatQueue, Recent, Typed};
+use crate::room::guard::Guard;
 use crate::room::{Event, Timings};
 
 mod call;
@@ -271,6 +272,7 @@ pub async fn run(
         capturing: capture_thread.is_some(),
         has_source: capture_thread.is_some(),
         signing: Arc::new(SigningIdentity::generate(&mut rand_core::OsRng)),
+        guard: Guard::default(),
         chat: ChatQueue::default(),
         recent: Recent::default(),
         lost_at: None,
@@ -318,6 +320,8 @@ struct Session {
     /// Our signing key, for the whole session: members recognise us by it
     /// after a reconnect.
     signing: Arc<SigningIdentity>,
+    /// The online-guessing throttle, across connections.
+    guard: Guard,
     /// Chat typed offline, owed to the members of before.
     chat: ChatQueue,
     /// Who was in the call lately, by signing key.

@@ -68,6 +68,8 @@ pub struct Status {
 
 pub struct App {
     pub me: Tile,
+    /// Our own name as we chose it (others with it get tags).
+    my_name: String,
     pub peers: Vec<Tile>,
     pub chat: VecDeque<ChatLine>,
     /// The chat line being typed.
@@ -120,6 +122,7 @@ pub struct App {
 impl App {
     pub fn new(my_name: &str, colour: ColourMode, preview: Option<Preview>) -> Self {
         let mut me = Tile::new("you");
+        let my_name_raw = my_name.to_string();
         me.name = Some(if my_name == "you" {
             my_name.to_string()
         } else {
@@ -128,6 +131,7 @@ impl App {
         me.verified = true;
         App {
             me,
+            my_name: my_name_raw,
             peers: Vec::new(),
             chat: VecDeque::new(),
             editor: LineEditor::default(),
@@ -187,6 +191,24 @@ impl App {
         }
         self.peers.push(Tile::new(id));
         self.peers.last_mut().expect("just pushed")
+    }
+
+    /// Names are self-chosen: whenever two members (or a member and we)
+    /// show the same one, each of them gets its signing key's tag
+    /// (`alice·3f2a`) in the roster, the tiles and the chat.
+    fn refresh_names(&mut self) {
+        let mine = self.my_name.clone();
+        let own: Vec<Option<String>> = self.peers.iter().map(|t| t.own_name.clone()).collect();
+        for t in &mut self.peers {
+            let Some(name) = &t.own_name else { continue };
+            let twins = own.iter().flatten().filter(|n| *n == name).count();
+            t.tagged = twins > 1 || *name == mine;
+            t.name = Some(if t.tagged {
+                format!("{name}·{}", t.tag)
+            } else {
+                name.clone()
+            });
+        }
     }
 
     fn name_of(&self, id: &str) -> String {
@@ -317,17 +339,40 @@ impl App {
             Event::PeerJoined { peer } => {
                 self.tile(&peer);
             }
-            Event::PeerVerified { peer, name, .. } => {
+            Event::PeerVerified {
+                peer, name, tag, ..
+            } => {
                 let t = self.tile(&peer);
                 t.verified = true;
-                t.name = Some(name.clone());
+                t.own_name = Some(name);
+                t.tag = tag;
+                self.refresh_names();
                 let label = self.name_of(&peer);
                 self.notice(format!("{label} joined (verified)"));
             }
+            Event::PeerRenamed { peer, .. } if !self.peers.iter().any(|t| t.id == peer) => {}
+            Event::PeerRenamed { peer, old, new } => {
+                let before = self.name_of(&peer);
+                self.tile(&peer).own_name = Some(new);
+                self.refresh_names();
+                let after = self.name_of(&peer);
+                let old = super::tile::display_name(&old, 24);
+                self.notice(format!("{before} is now {after} (was {old})"));
+            }
+            Event::PassphraseDisagrees { peer } => {
+                let name = self.name_of(&peer);
+                self.notice(format!(
+                    "the member here ({name}) uses a different passphrase: one of you has another invite; check yours (still waiting for others)"
+                ));
+            }
+            Event::UnverifiedChurn { count } => self.notice(format!(
+                "someone keeps joining and leaving before verifying ({count} times in the last minute): the relay may be trying to fake the safety words; compare them again once it settles"
+            )),
             Event::PeerLeft { peer, .. } => {
                 let name = self.name_of(&peer);
                 let was_verified = self.peers.iter().any(|t| t.id == peer && t.verified);
                 self.peers.retain(|t| t.id != peer);
+                self.refresh_names();
                 self.focused_tile = None;
                 if was_verified {
                     self.notice(format!("{name} left"));
@@ -346,9 +391,13 @@ impl App {
                 wait.as_secs_f64()
             )),
             Event::KeyRotated { epoch } => self.status.epoch = epoch,
-            Event::Chat { name, text, .. } => {
+            Event::Chat { from, name, text } => {
+                let who = match self.peers.iter().find(|t| t.id == from) {
+                    Some(t) if t.name.is_some() => t.label(),
+                    _ => super::tile::display_name(&name, 24),
+                };
                 self.push_chat(ChatLine {
-                    who: super::tile::display_name(&name, 24),
+                    who,
                     text,
                     system: false,
                 });
@@ -487,6 +536,7 @@ mod tests {
         app.on_session(room(Event::PeerVerified {
             peer: "p2".into(),
             name: "Ada".into(),
+            tag: "3f2a".into(),
             safety_words: "a b c d".into(),
         }));
         assert_eq!(app.status.connection, "in the call");
@@ -519,5 +569,80 @@ mod tests {
             .contains("echo foxtrot golf hotel"));
         app.on_session(keys("echo foxtrot golf hotel"));
         assert_eq!(said(&app), 1, "said once per change");
+    }
+
+    fn verified(app: &mut App, peer: &str, name: &str, tag: &str) {
+        app.on_session(room(Event::PeerVerified {
+            peer: peer.into(),
+            name: name.into(),
+            tag: tag.into(),
+            safety_words: String::new(),
+        }));
+    }
+
+    fn chat_text(app: &App) -> String {
+        app.chat
+            .iter()
+            .map(|l| format!("{}: {}", l.who, l.text))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Names are self-chosen: two members named alice (or one named like
+    /// us) are told apart by their signing keys' tags in the tiles, the
+    /// roster and the chat; a name change is announced.
+    #[test]
+    fn colliding_names_get_tags_and_renames_are_announced() {
+        let mut app = App::new("me", ColourMode::TrueColor, None);
+        verified(&mut app, "p1", "alice", "3f2a");
+        assert_eq!(app.name_of("p1"), "alice", "no collision yet");
+        verified(&mut app, "p2", "alice", "91c0");
+        verified(&mut app, "p3", "bob", "aaaa");
+        verified(&mut app, "p4", "me", "bbbb");
+        assert_eq!(app.name_of("p1"), "alice·3f2a");
+        assert_eq!(app.name_of("p2"), "alice·91c0");
+        assert_eq!(app.name_of("p3"), "bob");
+        assert_eq!(app.name_of("p4"), "me·bbbb", "someone named like us");
+        // A long name loses letters, never its tag.
+        verified(&mut app, "p6", "Bartholomew Featherstonehaugh", "dddd");
+        verified(&mut app, "p7", "Bartholomew Featherstonehaugh", "eeee");
+        let t = app.peers.iter().find(|t| t.id == "p7").unwrap();
+        assert!(t.name_in(12).ends_with("·eeee"), "{}", t.name_in(12));
+        assert!(t.label().ends_with("·eeee"));
+        app.on_session(room(Event::Chat {
+            from: "p2".into(),
+            name: "alice".into(),
+            text: "pay the invoice".into(),
+        }));
+        assert!(chat_text(&app).contains("alice·91c0: pay the invoice"));
+        // p2 renames itself: announced, and p1 needs no tag any more.
+        app.on_session(room(Event::PeerRenamed {
+            peer: "p2".into(),
+            old: "alice".into(),
+            new: "carol".into(),
+        }));
+        assert!(
+            chat_text(&app).contains("alice·91c0 is now carol"),
+            "{}",
+            chat_text(&app)
+        );
+        assert_eq!(app.name_of("p1"), "alice");
+        // One leaving settles the other's name too.
+        verified(&mut app, "p5", "bob", "cccc");
+        assert_eq!(app.name_of("p3"), "bob·aaaa");
+        app.on_session(room(Event::PeerLeft {
+            peer: "p5".into(),
+            reason: "leave",
+        }));
+        assert_eq!(app.name_of("p3"), "bob");
+    }
+
+    #[test]
+    fn churn_and_a_disagreeing_member_are_said_in_words() {
+        let mut app = App::new("me", ColourMode::TrueColor, None);
+        app.on_session(room(Event::UnverifiedChurn { count: 4 }));
+        assert!(chat_text(&app).contains("someone keeps joining and leaving before verifying"));
+        app.on_session(room(Event::PassphraseDisagrees { peer: "p1".into() }));
+        assert!(chat_text(&app).contains("uses a different passphrase"));
     }
 }

@@ -12,7 +12,14 @@ use crate::session::state::Camera;
 
 pub struct Tile {
     pub id: String,
+    /// The name shown: the one the peer chose, with its tag when another
+    /// member has the same name (see [`super::app::App::refresh_names`]).
     pub name: Option<String>,
+    /// The name the peer chose, the tag of its signing key, and whether
+    /// the tag is shown (another member has the same name).
+    pub own_name: Option<String>,
+    pub tag: String,
+    pub tagged: bool,
     pub verified: bool,
     pub mismatch: bool,
     /// What the peer says about its camera (sealed state messages).
@@ -60,13 +67,16 @@ enum Pending {
 }
 
 /// Longest name shown, in columns.
-const NAME_COLUMNS: usize = 24;
+pub(super) const NAME_COLUMNS: usize = 24;
 
 impl Tile {
     pub fn new(id: &str) -> Self {
         Tile {
             id: id.to_string(),
             name: None,
+            own_name: None,
+            tag: String::new(),
+            tagged: false,
             verified: false,
             mismatch: false,
             camera: Camera::On,
@@ -89,9 +99,18 @@ impl Tile {
 
     /// The name to show: cleaned for the screen, at most a few columns.
     pub fn label(&self) -> String {
-        match &self.name {
-            Some(n) => display_name(n, NAME_COLUMNS),
-            None => format!("{}…", &self.id[..self.id.len().min(6)]),
+        self.name_in(NAME_COLUMNS)
+    }
+
+    /// The name in at most `columns`: a tag that tells apart members with
+    /// the same name is never the part cut off.
+    pub fn name_in(&self, columns: usize) -> String {
+        match (&self.own_name, &self.name) {
+            (Some(own), _) if self.tagged && columns > 6 => {
+                format!("{}·{}", display_name(own, columns - 5), self.tag)
+            }
+            (_, Some(n)) => display_name(n, columns),
+            _ => format!("{}…", self.id.chars().take(6).collect::<String>()),
         }
     }
 

@@ -21,7 +21,6 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use super::app::{App, Focus, Tile};
 use super::render::{draw_image, ColourMode};
 use super::screen::Regions;
-use super::tile::display_name;
 use crate::session::state::Camera;
 
 pub use overlay::HELP;
@@ -309,10 +308,7 @@ fn tile_label(
         notes.pop();
     }
     let name_room = width.saturating_sub(notes_width(&notes)).max(NAME_MIN);
-    let name = match &tile.name {
-        Some(n) => display_name(n, name_room.min(32)),
-        None => tile.label(),
-    };
+    let name = tile.name_in(name_room.min(32));
     // Who is speaking stands out: the name in reverse video.
     let name_style = if tile.speaking() {
         Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED)
