@@ -28,6 +28,10 @@ pub type Signer = [u8; 32];
 /// choice).
 pub const LOOKBACK: Duration = Duration::from_secs(10);
 
+/// Members remembered at most (a full room's worth, and then some): a
+/// relay showing member after member can't make this grow.
+pub const MAX_RECENT: usize = 256;
+
 /// Who was in the call lately, by signing key.
 #[derive(Default)]
 pub struct Recent {
@@ -36,12 +40,29 @@ pub struct Recent {
 }
 
 impl Recent {
-    /// While connected: these members are verified now.
+    /// While connected: these members are verified now. Members not seen
+    /// for [`LOOKBACK`] are forgotten (they can't be owed anything), and
+    /// past [`MAX_RECENT`] the longest unseen go first.
     pub fn saw(&mut self, verified: &[(Signer, String)], now: Instant) {
         for (signer, id) in verified {
             self.last_verified.insert(*signer, now);
             self.ids.insert(id.clone(), *signer);
         }
+        self.last_verified
+            .retain(|_, t| now.saturating_duration_since(*t) <= LOOKBACK);
+        while self.last_verified.len() > MAX_RECENT {
+            let Some(oldest) = self
+                .last_verified
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(s, _)| *s)
+            else {
+                break;
+            };
+            self.last_verified.remove(&oldest);
+        }
+        let known = &self.last_verified;
+        self.ids.retain(|_, s| known.contains_key(s));
     }
 
     /// A member left by choice (`leave`): it is owed nothing more.
@@ -183,6 +204,27 @@ mod tests {
         let at = t0 + Duration::from_secs(6);
         assert_eq!(r.around(at), [[2u8; 32]].into());
         assert!(r.around(t0 + LOOKBACK + Duration::from_secs(1)).is_empty());
+    }
+
+    #[test]
+    fn recent_members_are_bounded() {
+        let t0 = Instant::now();
+        let mut r = Recent::default();
+        for i in 0..1000u32 {
+            let mut s = [0u8; 32];
+            s[..4].copy_from_slice(&i.to_be_bytes());
+            r.saw(
+                &[(s, format!("p{i}"))],
+                t0 + Duration::from_millis(u64::from(i)),
+            );
+        }
+        let now = t0 + Duration::from_millis(1000);
+        assert!(r.around(now).len() <= MAX_RECENT);
+        assert!(r.ids.len() <= MAX_RECENT);
+        // The newest are the ones kept.
+        let mut last = [0u8; 32];
+        last[..4].copy_from_slice(&999u32.to_be_bytes());
+        assert!(r.around(now).contains(&last));
     }
 
     #[test]

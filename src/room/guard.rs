@@ -17,7 +17,10 @@
 //!   attempt; a quiet 10 minutes forgets them. A stall that gave nothing
 //!   away is counted but costs no wait, so a few silent peers can't keep
 //!   everyone else out: they hold a slot until their timeout, no longer.
-//! - At most [`MAX_IN_PROGRESS`] handshakes with unproven peers at once.
+//! - At most [`MAX_IN_PROGRESS`] handshakes started with unproven peers
+//!   and not yet answered, and at most as many confirmations given to
+//!   unproven peers and not yet answered in kind: the guesses that can be
+//!   out at once.
 //!
 //! The guard outlives a connection (a relay that drops us doesn't reset
 //! it).
@@ -36,9 +39,10 @@ pub const REPORT_FROM: u32 = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
     /// The peer could test a guess at the passphrase: it counts toward the
-    /// wait. `newcomer`: it joined after us (so a guesser, not a sign that
-    /// our own invite is wrong), which is what the user is warned about.
-    Guess { newcomer: bool },
+    /// wait. `reported`: it looks like guessing (a newcomer that failed, or
+    /// anyone that took our confirmation and never answered) rather than a
+    /// member refusing our own invite; the user is warned about those.
+    Guess { reported: bool },
     /// Nothing was given away (it stalled before our confirmation).
     Stall,
 }
@@ -47,8 +51,8 @@ pub enum Failure {
 pub struct Guard {
     /// Failures that gave a guess away: they set the wait.
     guesses: u32,
-    /// Of those, by newcomers.
-    newcomer_guesses: u32,
+    /// Of those, the ones that look like guessing.
+    reported_guesses: u32,
     stalls: u32,
     last_failure: Option<Instant>,
     /// No handshake with an unproven peer starts before this.
@@ -73,8 +77,8 @@ impl Guard {
         }
     }
 
-    /// May a handshake with an unproven peer start now, with `in_progress`
-    /// such handshakes already running?
+    /// May a handshake with an unproven peer start (or our confirmation go
+    /// to one) now, with `in_progress` such already running (given away)?
     pub fn may_start(&mut self, now: Instant, in_progress: usize) -> bool {
         self.forget_if_quiet(now);
         in_progress < MAX_IN_PROGRESS && self.not_before.is_none_or(|t| now >= t)
@@ -88,8 +92,8 @@ impl Guard {
         }
     }
 
-    /// A charged handshake failed. Returns (guesses by newcomers, the wait
-    /// now imposed) when the user should hear about it.
+    /// A charged handshake failed. Returns (reported guesses, the wait now
+    /// imposed) when the user should hear about it.
     pub fn failed(&mut self, now: Instant, how: Failure) -> Option<(u32, Duration)> {
         self.forget_if_quiet(now);
         self.last_failure = Some(now);
@@ -98,15 +102,15 @@ impl Guard {
                 self.stalls = self.stalls.saturating_add(1);
                 None
             }
-            Failure::Guess { newcomer } => {
+            Failure::Guess { reported } => {
                 self.guesses = self.guesses.saturating_add(1);
                 let wait = self.backoff();
                 self.not_before = Some(now + wait);
-                if !newcomer {
+                if !reported {
                     return None;
                 }
-                self.newcomer_guesses = self.newcomer_guesses.saturating_add(1);
-                (self.newcomer_guesses >= REPORT_FROM).then_some((self.newcomer_guesses, wait))
+                self.reported_guesses = self.reported_guesses.saturating_add(1);
+                (self.reported_guesses >= REPORT_FROM).then_some((self.reported_guesses, wait))
             }
         }
     }
@@ -121,7 +125,7 @@ impl Guard {
 mod tests {
     use super::*;
 
-    const GUESS: Failure = Failure::Guess { newcomer: true };
+    const GUESS: Failure = Failure::Guess { reported: true };
 
     #[test]
     fn backoff_doubles_to_a_minute_and_is_forgotten() {
@@ -163,7 +167,7 @@ mod tests {
         let t0 = Instant::now();
         let mut g = Guard::default();
         for _ in 0..5 {
-            assert_eq!(g.failed(t0, Failure::Guess { newcomer: false }), None);
+            assert_eq!(g.failed(t0, Failure::Guess { reported: false }), None);
         }
         assert!(!g.may_start(t0, 0));
     }

@@ -155,20 +155,17 @@ impl Room {
         match handshake.finish(&self.me, msg) {
             Ok((channel, confirm)) => {
                 // A proven member, or one who was here before us: ours
-                // goes first. A newcomer we don't know confirms first.
-                let first = peer.member || peer.member_before_us;
-                let their_n = channel.theirs().n;
+                // goes first (as soon as the guard lets another
+                // confirmation out). A newcomer we don't know confirms
+                // first.
+                peer.owe_first = peer.member || peer.member_before_us;
                 peer.hs = Hs::Confirming {
                     channel: Box::new(channel),
-                    ours: (!first).then_some(confirm),
+                    ours: Some(confirm),
                 };
                 // Their confirmation may have come before their SPAKE2.
                 let early = std::mem::take(&mut peer.early);
-                let mut out = Vec::new();
-                if first {
-                    peer.oracle = peer.charged;
-                    out.push(self.send_confirm(from, their_n, confirm, now));
-                }
+                let mut out = self.release_confirms(now);
                 for m in early {
                     out.extend(self.on_directed(from, m, now));
                 }
@@ -183,6 +180,47 @@ impl Room {
                 out
             }
         }
+    }
+
+    /// Confirmations given to unproven peers and not yet answered (this
+    /// round's, and earlier rounds' still settling): each lets its peer
+    /// test a guess.
+    fn confirmations_out(&self) -> usize {
+        self.peers
+            .values()
+            .map(|p| usize::from(p.charged && p.oracle) + usize::from(p.settling.is_some()))
+            .sum()
+    }
+
+    /// Sends the confirmations we owe first: to proven members at once; to
+    /// peers not yet proven while fewer than the guard's limit are out
+    /// unanswered and no wait is imposed (oldest handshake first).
+    pub(super) fn release_confirms(&mut self, now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        loop {
+            let next = self
+                .peers
+                .iter()
+                .filter(|(_, p)| {
+                    p.owe_first && matches!(p.hs, Hs::Confirming { ours: Some(_), .. })
+                })
+                .min_by_key(|(_, p)| (!p.member, p.hs_started))
+                .map(|(id, p)| (id.clone(), p.member));
+            let Some((id, member)) = next else { break };
+            if !member && !self.guard.may_start(now, self.confirmations_out()) {
+                break;
+            }
+            let peer = self.peers.get_mut(&id).expect("just found");
+            let Hs::Confirming { channel, ours } = &mut peer.hs else {
+                break;
+            };
+            let (Some(mac), their_n) = (ours.take(), channel.theirs().n) else {
+                break;
+            };
+            peer.oracle = peer.charged;
+            out.push(self.send_confirm(&id, their_n, mac, now));
+        }
+        out
     }
 
     fn send_confirm(
@@ -249,6 +287,7 @@ impl Room {
             return out;
         }
         peer.charged = false; // refunded
+        peer.owe_first = false;
         if let Some(ours) = ours {
             out.push(self.send_confirm(from, their_n, ours, now));
         }
@@ -265,6 +304,8 @@ impl Room {
         }
         .encode();
         out.extend(self.seal_pairwise(from, SEALED_PROOF, &proof, now));
+        // One fewer confirmation out: another may go.
+        out.extend(self.release_confirms(now));
         out
     }
 
@@ -280,7 +321,7 @@ impl Room {
             return vec![];
         }
         let how = Failure::Guess {
-            newcomer: !peer.member_before_us,
+            reported: !peer.member_before_us,
         };
         let mut out: Vec<Output> = self.guard_failure(from, how, now).into_iter().collect();
         out.extend(self.mismatch(from, now));

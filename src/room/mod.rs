@@ -66,6 +66,9 @@ impl Default for Timings {
 
 /// The most peers we keep track of, whatever the relay announces.
 pub const MAX_PEERS: usize = 256;
+/// How far a sender's capture times may be from our clock (a day).
+const MAX_CLOCK_SKEW_US: u64 = 86_400_000_000;
+
 /// Longest chat line accepted from a peer, in characters.
 pub const MAX_CHAT_CHARS: usize = 2_000;
 
@@ -285,9 +288,43 @@ impl Room {
         self
     }
 
-    /// The throttle, to carry over to the next connection.
+    /// The throttle, to carry over to the next connection. What is still
+    /// unanswered ends with this connection and is counted first: a relay
+    /// that drops us can't make the guesses it got disappear.
     pub fn take_guard(&mut self) -> Guard {
+        let now = Instant::now();
+        let ids: Vec<String> = self.peers.keys().cloned().collect();
+        for id in ids {
+            if let Some(gone) = self.peers.remove(&id) {
+                let _ = self.count_unanswered(&gone, now);
+            }
+        }
         std::mem::take(&mut self.guard)
+    }
+
+    /// Counts what a peer that is going away left unanswered: an earlier
+    /// round's handshake that had our confirmation, and this round's
+    /// charged one (a guess if it had our confirmation, else a stall).
+    fn count_unanswered(&mut self, gone: &Peer, now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        let report = |f: Option<(u32, Duration)>| {
+            f.map(|(failed, wait)| Output::Event(Event::Guessing { failed, wait }))
+        };
+        if gone.settling.is_some() {
+            out.extend(report(
+                self.guard
+                    .failed(now, guard::Failure::Guess { reported: true }),
+            ));
+        }
+        if gone.charged {
+            let how = if gone.oracle {
+                guard::Failure::Guess { reported: true }
+            } else {
+                guard::Failure::Stall
+            };
+            out.extend(report(self.guard.failed(now, how)));
+        }
+        out
     }
 
     pub fn you(&self) -> Option<&str> {
@@ -425,22 +462,9 @@ impl Room {
         let Some(gone) = self.peers.remove(peer) else {
             return vec![];
         };
-        if gone.settling.is_some() {
-            // It had our confirmation and left without showing its own.
-            let how = guard::Failure::Guess {
-                newcomer: !gone.member_before_us,
-            };
-            self.guard.failed(now, how);
-        } else if gone.charged {
-            let how = if gone.oracle {
-                guard::Failure::Guess {
-                    newcomer: !gone.member_before_us,
-                }
-            } else {
-                guard::Failure::Stall
-            };
-            self.guard.failed(now, how);
-        }
+        // Whatever it left unanswered counts: an earlier round's handshake
+        // that had our confirmation, and this round's.
+        out.extend(self.count_unanswered(&gone, now));
         out.push(Output::Event(Event::PeerLeft {
             peer: peer.to_string(),
             reason,
@@ -518,6 +542,12 @@ impl Room {
         let Ok(frame) = FramePlaintext::decode(&opened.plaintext) else {
             return vec![self.failed(from, "malformed frame".into())];
         };
+        // Clocks differ between machines, but not by a day: a capture time
+        // that far off is a broken (or hostile) sender, and everything
+        // downstream (freshness, lip sync, jitter buffers) may count on it.
+        if frame.timestamp_us.abs_diff(now_us) > MAX_CLOCK_SKEW_US {
+            return vec![self.failed(from, "capture time out of range".into())];
+        }
         if peer.freshness.fresh(frame.timestamp_us, now_us) {
             peer.last_auth = now;
         }
@@ -666,6 +696,9 @@ impl Room {
         }
         out.extend(self.round_timers(now));
         out.extend(self.start_handshakes(now));
+        // Held confirmations go when earlier ones were answered or counted,
+        // and no wait is imposed.
+        out.extend(self.release_confirms(now));
         for peer in self.peers.values_mut() {
             peer.keyring.purge(now);
         }

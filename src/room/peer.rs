@@ -83,6 +83,9 @@ pub(super) struct Peer {
     pub charged: bool,
     /// Our confirmation went out before theirs checked out.
     pub oracle: bool,
+    /// Ours is to go first (they were here first, or are proven), and is
+    /// held only while too many confirmations are out unanswered.
+    pub owe_first: bool,
     pub settling: Option<Settling>,
     /// The newest established channel (keys, proofs, private chat), and
     /// the one before it, still opened for what was sealed under it.
@@ -118,6 +121,7 @@ impl Peer {
             hs_started: None,
             charged: false,
             oracle: false,
+            owe_first: false,
             settling: None,
             channel: None,
             old_channel: None,
@@ -156,15 +160,16 @@ impl Peer {
 #[derive(Debug, Default)]
 pub(super) struct Freshness {
     /// Smallest (arrival − capture) seen, µs.
-    best_offset: Option<i64>,
+    best_offset: Option<i128>,
     last_ts: u64,
 }
 
-pub(super) const FRESH_WINDOW_US: i64 = 10_000_000;
+pub(super) const FRESH_WINDOW_US: i128 = 10_000_000;
 
 impl Freshness {
     pub fn fresh(&mut self, capture_us: u64, now_us: u64) -> bool {
-        let offset = now_us as i64 - capture_us as i64;
+        // (Wide enough that no pair of u64 times overflows.)
+        let offset = i128::from(now_us) - i128::from(capture_us);
         let best = self.best_offset.map_or(offset, |b| b.min(offset));
         self.best_offset = Some(best);
         let newer = capture_us > self.last_ts;
@@ -228,6 +233,14 @@ mod tests {
         assert!(!f.fresh(1_040_000, 31_000_000 + skew));
         // Repeats and older frames are never fresh.
         assert!(!f.fresh(1_033_000, 1_040_000 + skew));
+    }
+
+    #[test]
+    fn any_times_are_taken_without_overflow() {
+        let mut f = Freshness::default();
+        assert!(f.fresh(u64::MAX, 0));
+        assert!(!f.fresh(0, u64::MAX));
+        assert!(!f.fresh(1 << 63, 5));
     }
 
     #[test]

@@ -163,6 +163,7 @@ impl Room {
         let peer = self.peers.get_mut(id).expect("checked above");
         peer.charged = false;
         peer.oracle = false;
+        peer.owe_first = false;
         out
     }
 
@@ -331,7 +332,8 @@ impl Room {
         out
     }
 
-    /// Left out of rounds until it commits again.
+    /// Left out of rounds until it commits again (the caller starts the
+    /// new round, once for all that lapse together).
     fn lapse(&mut self, id: &str, now: Instant) -> Vec<Output> {
         let peer = self.peers.get_mut(id).expect("caller checked");
         peer.standing = Standing::Lapsed;
@@ -340,7 +342,6 @@ impl Room {
         peer.commit_round = 0;
         let mut out = self.abandon_handshake(id, now);
         out.extend(self.note_unverified_departure(id, now));
-        out.extend(self.participant_lost(id, now));
         out
     }
 
@@ -379,6 +380,9 @@ impl Room {
                         .then(|| (id.clone(), p.charged))
                 })
                 .collect();
+            // Each stalled handshake counts once; then one new round
+            // without them.
+            let mut lost = None;
             for (id, charged) in stalled {
                 if charged {
                     let how = self.failure_kind(&id);
@@ -386,7 +390,11 @@ impl Room {
                 }
                 if self.peers.get(&id).is_some_and(|p| p.active()) {
                     out.extend(self.lapse(&id, now));
+                    lost = Some(id);
                 }
+            }
+            if let Some(id) = lost {
+                out.extend(self.participant_lost(&id, now));
             }
         }
         let unsettled: Vec<String> = self
@@ -406,14 +414,13 @@ impl Room {
         out
     }
 
-    /// How a charged handshake with `id` that ends now without a valid
-    /// confirmation counts.
+    /// How a charged handshake with `id` that ends now, unanswered (it
+    /// timed out, the peer left, the connection ended), counts: a peer that
+    /// took our confirmation and never answered it could test a guess, and
+    /// looks like a guesser whatever order the relay claimed.
     pub(super) fn failure_kind(&self, id: &str) -> Failure {
-        let peer = &self.peers[id];
-        if peer.oracle {
-            Failure::Guess {
-                newcomer: !peer.member_before_us,
-            }
+        if self.peers[id].oracle {
+            Failure::Guess { reported: true }
         } else {
             Failure::Stall
         }
@@ -474,7 +481,7 @@ impl Room {
 
 /// A settling handshake that never settles gave a guess away.
 fn old_failure() -> Failure {
-    Failure::Guess { newcomer: true }
+    Failure::Guess { reported: true }
 }
 
 #[cfg(test)]

@@ -664,4 +664,5 @@ fn garbage_blobs_are_counted_not_fatal() {
 
 mod attacks;
 mod mitm;
+mod redteam;
 mod words;
