@@ -78,6 +78,9 @@ pub fn event_json(event: &SessionEvent) -> Option<Value> {
             json!({"type":"reconnecting","attempt":attempt,"delay_ms":delay.as_millis() as u64,"reason":reason})
         }
         SessionEvent::CallEnded(reason) => json!({"type":"call_ended","reason":reason}),
+        SessionEvent::VideoPaused { incoming, paused } => {
+            json!({"type":"video_paused","direction":if *incoming {"in"} else {"out"},"paused":paused})
+        }
         SessionEvent::PeerMuted { peer, muted } => {
             json!({"type":"peer_muted","peer":peer,"muted":muted})
         }

@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{fresh_invite, relay, Client};
@@ -25,17 +24,14 @@ fn temp_dir(tag: &str) -> PathBuf {
 /// when espeak-ng is missing.
 fn speech(dir: &Path) -> Option<PathBuf> {
     let path = dir.join("speech.wav");
-    let made = Command::new("espeak-ng")
-        .args(["-s", "150", "-w"])
-        .arg(&path)
-        .arg("Streamflow carries every voice sealed from end to end. One, two, three, four.")
-        .status();
+    let made = streamflow::bench::speech::espeak(
+        &path,
+        "Streamflow carries every voice sealed from end to end. One, two, three, four.",
+    );
     match made {
-        Ok(s) if s.success() => Some(path),
-        other => {
-            let problem = format!(
-                "espeak-ng could not make speech ({other:?}); scripts/install-deps installs it"
-            );
+        Ok(()) => Some(path),
+        Err(e) => {
+            let problem = format!("could not make speech ({e}); scripts/install-deps installs it");
             assert!(std::env::var_os("CI").is_none(), "{problem}");
             eprintln!("skipped: {problem}");
             None
@@ -62,10 +58,6 @@ fn tone_amplitude(x: &[f32], hz: f32) -> f32 {
     2.0 * (a * a + b * b - k * a * b).max(0.0).sqrt() / x.len() as f32
 }
 
-fn rms(x: &[f32]) -> f32 {
-    (x.iter().map(|s| s * s).sum::<f32>() / x.len().max(1) as f32).sqrt()
-}
-
 /// A second-order notch at `hz` (removes a tone before comparing speech).
 fn notch(x: &[f32], hz: f32) -> Vec<f32> {
     let w = 2.0 * std::f32::consts::PI * hz / RATE as f32;
@@ -81,45 +73,10 @@ fn notch(x: &[f32], hz: f32) -> Vec<f32> {
         .collect()
 }
 
-/// Averages of `factor` samples: a crude low-pass and decimation.
-fn decimate(x: &[f32], factor: usize) -> Vec<f32> {
-    x.chunks_exact(factor)
-        .map(|c| c.iter().sum::<f32>() / factor as f32)
-        .collect()
-}
-
-/// Normalised cross-correlation of `w` with the looped `s` at `lag`.
-fn corr_at(w: &[f32], s: &[f32], lag: usize) -> f32 {
-    let (mut dot, mut ew, mut es) = (0.0f64, 0.0f64, 0.0f64);
-    for (i, &a) in w.iter().enumerate() {
-        let b = s[(lag + i) % s.len()];
-        dot += f64::from(a) * f64::from(b);
-        ew += f64::from(a) * f64::from(a);
-        es += f64::from(b) * f64::from(b);
-    }
-    (dot / (ew.sqrt() * es.sqrt()).max(1e-12)) as f32
-}
-
 /// The best normalised cross-correlation between `recorded` and the looped
-/// `source` (both 48 kHz): found on 10 ms energy envelopes first, then
-/// refined at 8 kHz around the best few envelope lags.
+/// `source` (both 48 kHz).
 fn best_alignment(recorded: &[f32], source: &[f32]) -> f32 {
-    let (r8, s8) = (decimate(recorded, 6), decimate(source, 6));
-    let env = |x: &[f32]| -> Vec<f32> { x.chunks_exact(80).map(rms).collect() };
-    let (re, se) = (env(&r8), env(&s8));
-    let mut coarse: Vec<(f32, usize)> = (0..se.len())
-        .map(|lag| (corr_at(&re, &se, lag), lag))
-        .collect();
-    coarse.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut best = f32::MIN;
-    for &(_, lag) in coarse.iter().take(3) {
-        let centre = lag * 80;
-        for d in 0..=320 {
-            let l = (centre + s8.len() * 2 + d - 160) % s8.len();
-            best = best.max(corr_at(&r8, &s8, l));
-        }
-    }
-    best
+    streamflow::bench::speech::best_lag(recorded, source).0
 }
 
 /// The 10 ms block levels (dBFS) of a recording.
@@ -491,7 +448,10 @@ fn echo_cancellation_removes_a_simulated_echo() {
 /// to do without.
 #[test]
 fn devices_lists_what_the_flags_can_name() {
-    let out = Command::new(common::BIN).arg("devices").output().unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .arg("devices")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for heading in ["Cameras", "Microphones", "Speakers"] {

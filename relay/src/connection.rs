@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info};
 
+use crate::flow::Flow;
 use crate::hub::Member;
 use crate::limits::{Strikes, TokenBucket};
 use crate::memory::{Account, Shed};
@@ -36,6 +37,9 @@ const STRIKE_WINDOW: Duration = Duration::from_secs(30);
 /// per message when the relay is busy and its receivers keep up.
 const MIN_BATCH_BYTES: usize = 4 * 1024;
 const MAX_BATCH_BYTES: usize = 64 * 1024;
+/// A probe that wasn't due right after a write is tried again this soon
+/// (the written bytes still need one).
+const PROBE_RETRY: Duration = Duration::from_millis(20);
 
 pub async fn serve<S>(
     ws: WebSocketStream<S>,
@@ -49,9 +53,11 @@ pub async fn serve<S>(
     let (sink, stream) = ws.split();
     let outbox = Arc::new(Outbox::new(shared.queue_limits, shared.metrics.clone()));
     account.set_outbox(&outbox);
+    let flow = Arc::new(FlowLink::default());
     let mut writer = tokio::spawn(write_loop(
         sink,
         outbox.clone(),
+        flow.clone(),
         shared.config.ping_interval,
         shared.clone(),
     ));
@@ -60,6 +66,7 @@ pub async fn serve<S>(
         peer,
         remote,
         account,
+        flow,
         outbox: outbox.clone(),
         shared: shared.clone(),
         member: None,
@@ -98,11 +105,26 @@ pub async fn serve<S>(
     debug!(%peer, "disconnected");
 }
 
+/// The writer's flow window, shared with the reader that hears the pongs.
+#[derive(Default)]
+struct FlowLink {
+    flow: std::sync::Mutex<Flow>,
+    /// A pong came: the window may have opened.
+    acked: tokio::sync::Notify,
+}
+
+impl FlowLink {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Flow> {
+        self.flow.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 struct Connection {
     peer: PeerId,
     remote: std::net::SocketAddr,
     /// Our share of the relay's memory budget.
     account: Arc<Account>,
+    flow: Arc<FlowLink>,
     outbox: Arc<Outbox>,
     shared: Arc<Shared>,
     member: Option<Member>,
@@ -213,7 +235,14 @@ impl Connection {
                     self.outbox.close(reply, "");
                     return LeaveReason::Leave;
                 }
-                Some(Ok(_)) => Ok(()), // ping, pong: liveness only
+                Some(Ok(Message::Pong(payload))) => {
+                    // The answer to a probe of the writer's: what arrived.
+                    if self.flow.lock().on_pong(&payload, Instant::now()) {
+                        self.flow.acked.notify_one();
+                    }
+                    Ok(())
+                }
+                Some(Ok(_)) => Ok(()), // ping: liveness only
                 Some(Err(tungstenite::Error::Capacity(e))) => {
                     debug!(peer = %self.peer, "oversize frame: {e}");
                     self.send_error(ProtocolError::new(
@@ -443,16 +472,51 @@ fn join_refusal(code: ErrorCode, shared: &Shared) -> String {
     }
 }
 
-async fn write_loop<W>(mut sink: W, outbox: Arc<Outbox>, ping_every: Duration, shared: Arc<Shared>)
-where
+/// Drains the outbox into the socket: control, then voice, then video as
+/// the flow window allows (see [`crate::flow`]): what is in flight to this
+/// receiver stays near what its path carries, so voice never waits behind
+/// seconds of video, and video that waits is thinned to the newest frames.
+async fn write_loop<W>(
+    mut sink: W,
+    outbox: Arc<Outbox>,
+    flow: Arc<FlowLink>,
+    ping_every: Duration,
+    shared: Arc<Shared>,
+) where
     W: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
 {
     let metrics = &shared.metrics;
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     let mut batch_limit = MIN_BATCH_BYTES;
+    // An empty-path probe is due at once (the flow measures the round trip
+    // before the first video).
+    let mut probe_at = tokio::time::Instant::now();
+    let mut paused = false;
     loop {
+        // Tell the client when its link stops (or starts again) carrying
+        // video, rather than let its tiles freeze unexplained.
+        let now_paused = flow.lock().video_paused();
+        if now_paused != paused {
+            paused = now_paused;
+            let notice = ServerMessage::VideoPaused { paused }.to_json();
+            if sink.send(Message::Text(notice.into())).await.is_err() {
+                return;
+            }
+        }
         let next = tokio::select! {
-            next = outbox.next() => next,
+            next = outbox.next_gated(|len| flow.lock().media_room(len, Instant::now())) => next,
+            // A pong may have opened the window for waiting video.
+            _ = flow.acked.notified() => continue,
+            _ = tokio::time::sleep_until(probe_at), if flow.lock().wants_probe() => {
+                probe_at = tokio::time::Instant::now() + PROBE_RETRY;
+                let probe = flow.lock().probe(Instant::now());
+                if let Some(p) = probe {
+                    if sink.send(Message::Ping(p.to_vec().into())).await.is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
             _ = ping.tick() => {
                 if sink.send(Message::Ping(Default::default())).await.is_err() {
                     return;
@@ -466,6 +530,7 @@ where
             match item {
                 Next::Send(message) => {
                     batch += message.len();
+                    flow.lock().on_write(message.len());
                     metrics.messages_out.fetch_add(1, Relaxed);
                     metrics.bytes_out.fetch_add(message.len() as u64, Relaxed);
                     if sink.feed(Message::Text(message)).await.is_err() {
@@ -487,8 +552,18 @@ where
                 }
             }
             if batch < batch_limit {
-                next = outbox.try_next();
+                next = outbox.try_next_gated(|len| flow.lock().media_room(len, Instant::now()));
             }
+        }
+        // A probe right behind what was written: its pong says when it
+        // arrived. (One at most every few ms; else soon after.)
+        let probe = flow.lock().probe(Instant::now());
+        if let Some(p) = probe {
+            if sink.feed(Message::Ping(p.to_vec().into())).await.is_err() {
+                return;
+            }
+        } else {
+            probe_at = tokio::time::Instant::now() + PROBE_RETRY;
         }
         let flush = sink.flush();
         futures_util::pin_mut!(flush);

@@ -16,6 +16,7 @@
 pub mod bus;
 pub mod config;
 mod connection;
+pub mod flow;
 mod hub;
 mod limits;
 pub mod memory;

@@ -81,6 +81,8 @@ struct MediaItem {
 struct Lane {
     items: VecDeque<MediaItem>,
     bytes: usize,
+    /// When each sender was last served (media: senders take turns).
+    served: std::collections::HashMap<PeerId, Instant>,
 }
 
 impl Lane {
@@ -118,20 +120,82 @@ impl Lane {
         (dropped, dropped_bytes)
     }
 
-    /// The oldest item young enough to send; older ones are dropped and
-    /// counted in the returned (expired messages, expired bytes).
-    fn pop_fresh(&mut self, max_age: Duration) -> (Option<Utf8Bytes>, usize, usize) {
+    /// Drops what is no longer worth sending from the front: items older
+    /// than `max_age`, and with `latest_only` items with a newer one from
+    /// the same sender behind them (each video frame stands alone: when the
+    /// receiver is behind, only the newest of each sender is worth its
+    /// link). Returns (dropped messages, dropped bytes).
+    fn prune_front(&mut self, max_age: Duration, latest_only: bool) -> (usize, usize) {
         let now = Instant::now();
-        let (mut expired, mut expired_bytes) = (0, 0);
-        while let Some(item) = self.items.pop_front() {
-            self.bytes -= item.message.len();
-            if now.duration_since(item.queued_at) <= max_age {
-                return (Some(item.message), expired, expired_bytes);
+        let (mut dropped, mut dropped_bytes) = (0, 0);
+        while let Some(item) = self.items.front() {
+            let stale = now.duration_since(item.queued_at) > max_age;
+            let superseded = latest_only && self.items.iter().skip(1).any(|m| m.from == item.from);
+            if !stale && !superseded {
+                break;
             }
-            expired += 1;
-            expired_bytes += item.message.len();
+            let item = self.items.pop_front().expect("front exists");
+            self.bytes -= item.message.len();
+            dropped += 1;
+            dropped_bytes += item.message.len();
         }
-        (None, expired, expired_bytes)
+        (dropped, dropped_bytes)
+    }
+
+    fn pop(&mut self) -> Option<Utf8Bytes> {
+        let item = self.items.pop_front()?;
+        self.bytes -= item.message.len();
+        Some(item.message)
+    }
+
+    /// Video: the sender served longest ago goes next, with its newest
+    /// frame (its older ones are dropped: each frame stands alone, and when
+    /// the receiver is behind only the newest is worth its link). Senders
+    /// take turns, so a slow link is shared, not won by whoever queued
+    /// first. `ok` sees the frame's length first (the flow window); returns
+    /// (the frame if it may go, dropped messages, dropped bytes).
+    fn pop_turn(&mut self, ok: impl FnOnce(usize) -> bool) -> (Option<Utf8Bytes>, usize, usize) {
+        let Some(sender) = self
+            .items
+            .iter()
+            .map(|m| m.from)
+            .min_by_key(|f| self.served.get(f).copied())
+        else {
+            return (None, 0, 0);
+        };
+        let newest = self
+            .items
+            .iter()
+            .rposition(|m| m.from == sender)
+            .expect("the sender has an item");
+        if !ok(self.items[newest].message.len()) {
+            return (None, 0, 0);
+        }
+        let (mut dropped, mut dropped_bytes) = (0, 0);
+        let mut taken = None;
+        let mut kept = VecDeque::with_capacity(self.items.len());
+        for (i, item) in std::mem::take(&mut self.items).into_iter().enumerate() {
+            if item.from != sender {
+                kept.push_back(item);
+                continue;
+            }
+            self.bytes -= item.message.len();
+            if i == newest {
+                taken = Some(item.message);
+            } else {
+                dropped += 1;
+                dropped_bytes += item.message.len();
+            }
+        }
+        self.items = kept;
+        let now = Instant::now();
+        self.served.insert(sender, now);
+        if self.served.len() > 256 {
+            let active: std::collections::HashSet<PeerId> =
+                self.items.iter().map(|m| m.from).collect();
+            self.served.retain(|f, _| active.contains(f));
+        }
+        (taken, dropped, dropped_bytes)
     }
 }
 
@@ -311,8 +375,15 @@ impl Outbox {
     /// Next message for the writer: control, then audio, then media, oldest
     /// first; or the close frame to send once the outbox is closed.
     pub async fn next(&self) -> Next {
+        self.next_gated(|_| true).await
+    }
+
+    /// Like [`Outbox::next`], but media only when `media_ok` allows a
+    /// message of that many bytes now (the writer's flow window); when it
+    /// doesn't, waits for control or audio (or a push) instead.
+    pub async fn next_gated(&self, mut media_ok: impl FnMut(usize) -> bool) -> Next {
         loop {
-            if let Some(next) = self.try_next() {
+            if let Some(next) = self.try_next_gated(&mut media_ok) {
                 return next;
             }
             // A push between `try_next` and this await leaves a permit in
@@ -323,6 +394,11 @@ impl Outbox {
 
     /// Like [`Outbox::next`], without waiting.
     pub fn try_next(&self) -> Option<Next> {
+        self.try_next_gated(|_| true)
+    }
+
+    /// Like [`Outbox::next_gated`], without waiting.
+    pub fn try_next_gated(&self, mut media_ok: impl FnMut(usize) -> bool) -> Option<Next> {
         let mut s = self.lock();
         if !s.overflowed {
             if let Some((from, m)) = s.control.pop_front() {
@@ -347,7 +423,8 @@ impl Outbox {
             });
             return Some(Next::Close(reason));
         }
-        let (audio, expired, expired_bytes) = s.audio.pop_fresh(self.limits.audio_max_age);
+        let (expired, expired_bytes) = s.audio.prune_front(self.limits.audio_max_age, false);
+        let audio = s.audio.pop();
         if expired > 0 {
             self.account(-(expired as i64), -(expired_bytes as i64));
             self.metrics
@@ -358,7 +435,11 @@ impl Outbox {
             self.account(-1, -(m.len() as i64));
             return Some(Next::Send(m));
         }
-        let (media, expired, expired_bytes) = s.media.pop_fresh(self.limits.media_max_age);
+        // Media waits while the path to the receiver is full; senders take
+        // turns, each with its newest frame.
+        let (stale, stale_bytes) = s.media.prune_front(self.limits.media_max_age, false);
+        let (media, superseded, superseded_bytes) = s.media.pop_turn(&mut media_ok);
+        let (expired, expired_bytes) = (stale + superseded, stale_bytes + superseded_bytes);
         if expired > 0 {
             self.account(-(expired as i64), -(expired_bytes as i64));
             self.metrics
@@ -488,13 +569,38 @@ mod tests {
             o.push(Kind::Media, PeerId(2), msg("b2")),
             Pushed::DroppedOldMedia(1)
         );
-        let mut got = vec![];
-        for _ in 0..3 {
-            got.push(text(&o).await);
-        }
-        assert_eq!(got, ["a1", "a2", "b2"]);
-        assert_eq!(o.metrics.media_dropped.load(Relaxed), 1);
+        // b1 made room for b2; then each sender's newest, in turn.
+        assert_eq!(text(&o).await, "a2");
+        assert_eq!(text(&o).await, "b2");
+        assert_eq!(o.try_next(), None);
+        assert_eq!(o.metrics.media_dropped.load(Relaxed), 2, "b1, then a1");
         assert_eq!(o.metrics.queued_bytes.load(Relaxed), 0);
+    }
+
+    /// A receiver behind: senders take turns, each with its newest frame,
+    /// so neither starves however their frames interleave in the queue.
+    #[test]
+    fn senders_take_turns_with_their_newest_frames() {
+        let o = outbox(64, 100_000);
+        let mut sent = std::collections::HashMap::<u64, usize>::new();
+        for round in 0..50 {
+            for sender in [1, 2] {
+                o.push(
+                    Kind::Media,
+                    PeerId(sender),
+                    msg(&format!("{sender}-{round}")),
+                );
+            }
+            // The link takes one frame per two offered.
+            if let Some(Next::Send(m)) = o.try_next() {
+                let sender: u64 = m.as_str()[..1].parse().unwrap();
+                let newest = format!("{sender}-{round}");
+                assert_eq!(m.as_str(), newest, "the sender's newest");
+                *sent.entry(sender).or_default() += 1;
+            }
+        }
+        assert_eq!(sent[&1], 25);
+        assert_eq!(sent[&2], 25);
     }
 
     #[tokio::test]

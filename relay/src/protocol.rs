@@ -314,6 +314,14 @@ pub enum ServerMessage<'a> {
         code: ErrorCode,
         message: Cow<'a, str>,
     },
+    /// Additive to protocol v1: this client's link can't carry the video
+    /// offered (a single frame would hold its voice up too long), so the
+    /// relay sends it voice and control only, and a frame now and then to
+    /// look for room; `false` when video flows again. Clients that don't
+    /// know it ignore it.
+    VideoPaused {
+        paused: bool,
+    },
 }
 
 impl<'a> ServerMessage<'a> {

@@ -45,6 +45,18 @@ pub struct AudioArgs {
     /// Members in the CPU run, each sending video and voice.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(2..=16))]
     peers: u32,
+    /// Instead: voice on thin links, judged by what a listener hears. A
+    /// speaker sends speech and video, a second member video; the
+    /// listener's downlink (400 kbit/s 40 ms, 1 Mbit/s 20 ms, 160 kbit/s
+    /// 80 ms) or the speaker's uplink (300 kbit/s 40 ms) goes through a
+    /// link emulator. Speech scored with STOI (and PESQ-WB if Python's
+    /// `pesq` is installed).
+    #[arg(long)]
+    thin: bool,
+    /// With --thin: only this case (unshaped, down_400k_40ms, down_1m_20ms,
+    /// down_160k_80ms, up_300k_40ms).
+    #[arg(long, requires = "thin")]
+    case: Option<String>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -265,6 +277,9 @@ async fn mouth_to_ear(
 }
 
 pub async fn run(args: AudioArgs) -> anyhow::Result<()> {
+    if args.thin {
+        return thin(&args).await;
+    }
     let relay = streamflow_relay::start(streamflow_relay::RelayConfig::loopback()).await?;
     let invite = Invite::generate(&mut rand_core::OsRng);
     let psk = session::derive_psk_async(&invite, KdfParams::V1)
@@ -346,6 +361,76 @@ pub async fn run(args: AudioArgs) -> anyhow::Result<()> {
     ));
     report.print(args.json);
     relay.shutdown().await;
+    Ok(())
+}
+
+/// The thin-link table (`--thin`).
+async fn thin(args: &AudioArgs) -> anyhow::Result<()> {
+    use super::voice::{listen, Thin};
+    let scratch = std::env::temp_dir().join(format!("sf-bench-voice-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let wav = scratch.join("speech.wav");
+    super::speech::espeak(&wav, super::voice::SPEECH).map_err(anyhow::Error::msg)?;
+    let speech = crate::media::audio::wav::read(&wav).map_err(anyhow::Error::msg)?;
+    let ms = Duration::from_millis;
+    let cases = [
+        ("unshaped", Thin::None),
+        ("down_400k_40ms", Thin::Down(400e3, ms(40))),
+        ("down_1m_20ms", Thin::Down(1e6, ms(20))),
+        ("down_160k_80ms", Thin::Down(160e3, ms(80))),
+        ("up_300k_40ms", Thin::Up(300e3, ms(40))),
+    ];
+    let mut report = Report::new(format!(
+        "bench audio --thin: speech + 2 video senders, {} s measured per case",
+        args.seconds
+    ));
+    if let Some(only) = &args.case {
+        if !cases.iter().any(|(name, _)| name == only) {
+            let names: Vec<_> = cases.iter().map(|(name, _)| *name).collect();
+            anyhow::bail!("no case {only:?}: one of {}", names.join(", "));
+        }
+    }
+    for (name, case) in cases {
+        if args.case.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
+        eprintln!("bench audio --thin: {name}…");
+        let h = listen(
+            case,
+            Duration::from_secs(5),
+            args.seconds,
+            &speech,
+            &scratch,
+        )
+        .await?;
+        if let Some(p) = h.pesq_wb {
+            report.row(format!("{name}_pesq_wb"), p, "MOS-LQO (PESQ-WB)");
+        }
+        report.row(format!("{name}_stoi"), h.stoi, "STOI");
+        report.row(format!("{name}_playout_p50_ms"), h.playout_p50(), "ms");
+        report.row(format!("{name}_playout_max_ms"), h.playout_max(), "ms");
+        report.row(
+            format!("{name}_concealed_percent"),
+            h.concealed_percent,
+            "%",
+        );
+        report.row(
+            format!("{name}_video_fps_min"),
+            h.min_fps(),
+            "fps (slower sender)",
+        );
+        report.row(
+            format!("{name}_frame_latency_p95_ms"),
+            h.frame_latency_p95(),
+            "ms",
+        );
+    }
+    report.note(
+        "links: rate and one-way delay, a 200 ms router queue, a 16 KiB receive buffer \
+         towards the relay; playout = the listener's audio_stats (capture → played)",
+    );
+    report.print(args.json);
+    let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
 }
 

@@ -8,10 +8,12 @@ mod ladder;
 mod local;
 mod relay;
 pub mod shaper;
+pub mod speech;
 pub mod stats;
 mod thin;
 pub mod throttle;
 pub mod tty;
+pub mod voice;
 mod words;
 
 use std::process::ExitCode;

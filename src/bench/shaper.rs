@@ -20,6 +20,11 @@ pub struct LinkSpec {
     pub jitter: Duration,
     /// Bytes the queue in front of the rate holds.
     pub queue: usize,
+    /// The receive buffer of the proxy's socket this direction reads
+    /// from (None: the kernel's default). Small, it makes the sender's
+    /// own socket feel the bottleneck, as a real one does, instead of the
+    /// proxy taking everything at once.
+    pub rcvbuf: Option<usize>,
 }
 
 impl LinkSpec {
@@ -36,7 +41,14 @@ impl LinkSpec {
             delay,
             jitter: Duration::ZERO,
             queue,
+            rcvbuf: None,
         }
+    }
+
+    /// A receive buffer of `bytes` on the side this direction reads from.
+    pub fn with_rcvbuf(mut self, bytes: usize) -> Self {
+        self.rcvbuf = Some(bytes);
+        self
     }
 
     pub fn with_jitter(mut self, jitter: Duration) -> Self {
@@ -59,9 +71,12 @@ impl Shaper {
             .name("shaper".into())
             .spawn(move || {
                 for client in listener.incoming().flatten() {
-                    let Ok(server) = TcpStream::connect(upstream) else {
+                    let Ok(server) = connect_with_rcvbuf(upstream, down.rcvbuf) else {
                         continue;
                     };
+                    if let Some(bytes) = up.rcvbuf {
+                        let _ = socket2::SockRef::from(&client).set_recv_buffer_size(bytes);
+                    }
                     let _ = (client.set_nodelay(true), server.set_nodelay(true));
                     let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
                         continue;
@@ -72,6 +87,21 @@ impl Shaper {
             })?;
         Ok(Shaper { addr })
     }
+}
+
+/// Connects to `to`, with the receive buffer set before the handshake (so
+/// the window it advertises is small from the start).
+fn connect_with_rcvbuf(to: SocketAddr, rcvbuf: Option<usize>) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(to),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    if let Some(bytes) = rcvbuf {
+        socket.set_recv_buffer_size(bytes)?;
+    }
+    socket.connect(&to.into())?;
+    Ok(socket.into())
 }
 
 struct Line {

@@ -74,12 +74,18 @@ pub struct Signals {
     pub replaced: u64,
     /// Mean time from queueing a frame to the socket taking it.
     pub send_ms: f64,
+    /// How long one frame takes on our uplink (its measured rate): our
+    /// voice waits behind it.
+    pub frame_link_ms: f64,
     pub reports: Vec<ReceiverReport>,
 }
 
 const DELAY_LIMIT_MS: f64 = 400.0;
 const LOSS_LIMIT: f64 = 0.15;
 const SEND_LIMIT_MS: f64 = 150.0;
+/// A frame holding our uplink longer than this holds our voice up too
+/// long: smaller frames.
+const FRAME_LINK_LIMIT_MS: f64 = 40.0;
 /// Minimum time between two steps down, and the quiet time before a step up.
 const DOWN_EVERY: Duration = Duration::from_secs(1);
 const UP_AFTER: Duration = Duration::from_secs(5);
@@ -122,7 +128,9 @@ impl Adapter {
             return None;
         }
         let attempts = s.sent + s.replaced;
-        let uplink = (attempts > 0 && s.replaced * 10 > attempts) || s.send_ms > SEND_LIMIT_MS;
+        let uplink = (attempts > 0 && s.replaced * 10 > attempts)
+            || s.send_ms > SEND_LIMIT_MS
+            || s.frame_link_ms > FRAME_LINK_LIMIT_MS;
         let congested_receivers = s.reports.iter().filter(|r| r.congested()).count();
         let receivers = !s.reports.is_empty() && congested_receivers * 2 > s.reports.len();
         if uplink || receivers {
@@ -167,6 +175,24 @@ mod tests {
 
     fn second(n: u64) -> Duration {
         Duration::from_secs(n)
+    }
+
+    #[test]
+    fn frames_that_hold_the_uplink_long_step_down() {
+        let t0 = Instant::now();
+        let mut a = Adapter::new(true, t0);
+        let long = Signals {
+            sent: 30,
+            frame_link_ms: 70.0,
+            ..Default::default()
+        };
+        assert_eq!(a.update(&long, t0 + second(1)), Some((3, Reason::Uplink)));
+        let short = Signals {
+            sent: 30,
+            frame_link_ms: 20.0,
+            ..Default::default()
+        };
+        assert_eq!(a.update(&short, t0 + second(2)), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::pacer::Pacer;
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
+use streamflow_relay::flow::Flow;
 use streamflow_relay::protocol::{ClientMessage, Kind, LeaveReason, ServerMessage};
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::Message;
@@ -65,6 +66,9 @@ pub enum LinkEvent {
         message: String,
     },
     Rtt(Duration),
+    /// The relay says our downlink can't carry the video offered (paused),
+    /// or can again.
+    VideoPaused(bool),
     Closed(String),
     /// The relay ended the call on purpose (its host quit): don't reconnect.
     CallEnded(String),
@@ -87,6 +91,12 @@ pub struct LinkStats {
     pub audio_bytes_up: AtomicU64,
     /// Audio dropped before sending: the uplink fell that far behind.
     pub audio_dropped: AtomicU64,
+    /// Our uplink can't carry the video we make (a frame would hold our
+    /// voice up too long): it goes only now and then.
+    pub uplink_video_paused: std::sync::atomic::AtomicBool,
+    /// How long our last video frame took on the uplink, µs (0: not yet
+    /// measured): frames that hold the link long hold our voice up too.
+    pub frame_link_us: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -244,16 +254,21 @@ pub async fn connect(
     };
     let ping_sent: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
 
-    // Writer: control first, then audio, then the latest media frame; ping
-    // for RTT.
+    // Writer: control first, then audio, then the latest video frame as the
+    // flow window allows (see `streamflow_relay::flow`: what is in flight
+    // on our uplink stays near what it carries, so our voice never waits
+    // behind seconds of our own video); ping for RTT.
+    let flow = Arc::new(FlowLink::default());
     {
         let media = media.clone();
         let audio = audio.clone();
         let stats = stats.clone();
         let ping_sent = ping_sent.clone();
         let events = events_tx.clone();
+        let flow = flow.clone();
         tokio::spawn(async move {
             let mut ping = tokio::time::interval(PING_EVERY);
+            let mut probe_at = tokio::time::Instant::now();
             loop {
                 let text = tokio::select! {
                     biased;
@@ -267,6 +282,7 @@ pub async fn connect(
                             let Some(text) = next else { break };
                             pace(&mut pacer).await;
                             let len = text.len() as u64;
+                            flow.lock().on_write(text.len());
                             stats.bytes_up.fetch_add(len, Relaxed);
                             stats.audio_bytes_up.fetch_add(len, Relaxed);
                             if let Err(e) = sink.send(Message::Text(text.into())).await {
@@ -277,17 +293,34 @@ pub async fn connect(
                         }
                         continue;
                     }
+                    // Video: the newest frame, when the window has room; a
+                    // pong may have made some.
                     _ = media.ready.notified() => {
-                        let frame = media.frame.lock().unwrap_or_else(|e| e.into_inner()).take();
+                        let frame = take_frame(&media, &flow, &stats);
                         let Some((text, queued)) = frame else { continue };
                         pace(&mut pacer).await;
                         stats.bytes_up.fetch_add(text.len() as u64, Relaxed);
+                        flow.lock().on_write(text.len());
                         if let Err(e) = sink.send(Message::Text(text.into())).await {
                             let _ = events.send(LinkEvent::Closed(e.to_string())).await;
                             break;
                         }
                         stats.media_sent.fetch_add(1, Relaxed);
                         stats.media_send_us.fetch_add(queued.elapsed().as_micros() as u64, Relaxed);
+                        continue;
+                    }
+                    _ = flow.acked.notified() => {
+                        media.ready.notify_one();
+                        continue;
+                    }
+                    _ = tokio::time::sleep_until(probe_at), if flow.lock().wants_probe() => {
+                        probe_at = tokio::time::Instant::now() + PROBE_RETRY;
+                        let probe = flow.lock().probe(Instant::now());
+                        if let Some(p) = probe {
+                            if sink.send(Message::Ping(p.to_vec().into())).await.is_err() {
+                                break;
+                            }
+                        }
                         continue;
                     }
                     _ = ping.tick() => {
@@ -300,6 +333,7 @@ pub async fn connect(
                 };
                 pace(&mut pacer).await;
                 stats.bytes_up.fetch_add(text.len() as u64, Relaxed);
+                flow.lock().on_write(text.len());
                 if let Err(e) = sink.send(Message::Text(text.into())).await {
                     let _ = events.send(LinkEvent::Closed(e.to_string())).await;
                     break;
@@ -329,6 +363,12 @@ pub async fn connect(
                                 return;
                             }
                         }
+                    }
+                    Some(Ok(Message::Pong(payload)))
+                        if flow.lock().on_pong(&payload, Instant::now()) =>
+                    {
+                        // The answer to a flow probe: the window may have opened.
+                        flow.acked.notify_one();
                     }
                     Some(Ok(Message::Pong(_))) => {
                         let sent = ping_sent.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -411,6 +451,41 @@ async fn open_websocket(
     Ok(ws)
 }
 
+/// The writer's flow window, shared with the reader that hears the pongs.
+#[derive(Default)]
+struct FlowLink {
+    flow: Mutex<Flow>,
+    /// A pong came: the window may have opened.
+    acked: Notify,
+}
+
+impl FlowLink {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Flow> {
+        self.flow.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A probe not due right after a write is tried again this soon.
+const PROBE_RETRY: Duration = Duration::from_millis(20);
+
+/// The newest video frame, if the flow window has room for it now (else it
+/// stays in the slot, where a newer one may replace it).
+fn take_frame(media: &MediaSlot, flow: &FlowLink, stats: &LinkStats) -> Option<(String, Instant)> {
+    let mut slot = media.frame.lock().unwrap_or_else(|e| e.into_inner());
+    let len = slot.as_ref()?.0.len();
+    let mut flow = flow.lock();
+    let room = flow.media_room(len, Instant::now());
+    stats
+        .uplink_video_paused
+        .store(flow.video_paused(), Relaxed);
+    let on_link = flow.message_time(len).map_or(0, |d| d.as_micros() as u64);
+    stats.frame_link_us.store(on_link, Relaxed);
+    if !room {
+        return None;
+    }
+    slot.take()
+}
+
 /// Waits for the relay's rate limit to allow one more message.
 async fn pace(pacer: &mut Pacer) {
     let wait = pacer.take(Instant::now());
@@ -489,6 +564,7 @@ fn parse(text: &str, stats: &LinkStats) -> Option<LinkEvent> {
                 data: Vec::new(), // counted as a decrypt failure by the room
             },
         },
+        ServerMessage::VideoPaused { paused } => LinkEvent::VideoPaused(paused),
         ServerMessage::Error { code, message } => LinkEvent::RelayError {
             code: code.as_str().to_string(),
             // The relay's words reach the screen and stderr: no escapes.

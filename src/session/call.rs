@@ -122,6 +122,10 @@ impl Session {
                             self.emit(SessionEvent::Rtt(rtt)).await;
                             vec![]
                         }
+                        LinkEvent::VideoPaused(paused) => {
+                            self.emit(SessionEvent::VideoPaused { incoming: true, paused }).await;
+                            vec![]
+                        }
                         LinkEvent::Closed(reason) => return lost(reason),
                         LinkEvent::CallEnded(reason) => {
                             let message = if reason.is_empty() { "the call was ended".to_string() } else { reason };

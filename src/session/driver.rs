@@ -37,6 +37,8 @@ pub(super) struct Driver {
     pub(super) max_fps: u32,
     /// Voice: opened audio goes here.
     audio: Option<AudioHandle>,
+    /// Our uplink's video is paused (said when it changes).
+    uplink_paused: bool,
 }
 
 /// Per-sender reception statistics for feedback.
@@ -77,6 +79,7 @@ impl Driver {
             me: None,
             max_fps,
             audio,
+            uplink_paused: false,
         }
     }
 
@@ -127,6 +130,21 @@ impl Driver {
                 self.apply(room, vec![out]).await;
             }
         }
+        let paused = self
+            .link
+            .stats
+            .uplink_video_paused
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if paused != self.uplink_paused {
+            self.uplink_paused = paused;
+            let _ = self
+                .events
+                .send(SessionEvent::VideoPaused {
+                    incoming: false,
+                    paused,
+                })
+                .await;
+        }
         let stats = &self.link.stats;
         let link_now = (
             stats.media_sent.load(std::sync::atomic::Ordering::Relaxed),
@@ -149,6 +167,10 @@ impl Driver {
             } else {
                 0.0
             },
+            frame_link_ms: stats
+                .frame_link_us
+                .load(std::sync::atomic::Ordering::Relaxed) as f64
+                / 1000.0,
             reports: self.reports.values().map(|(r, _)| *r).collect(),
         };
         if let Some((level, reason)) = self.adapter.update(&signals, now) {

@@ -142,6 +142,12 @@ pub enum SessionEvent {
         epoch: u64,
         safety_words: String,
     },
+    /// Video paused for lack of bandwidth: `incoming`, the relay can't get
+    /// the others' video to us; otherwise our uplink can't carry ours.
+    VideoPaused {
+        incoming: bool,
+        paused: bool,
+    },
     /// A peer's camera state (from its sealed state messages).
     PeerCamera {
         peer: String,

@@ -306,6 +306,25 @@ impl App {
                 self.status.voice_delay_ms = stats.iter().map(|s| s.playout_ms).reduce(f64::max);
             }
             SessionEvent::PeerMuted { peer, muted } => self.tile(&peer).muted = muted,
+            SessionEvent::VideoPaused { incoming, paused } => {
+                if incoming {
+                    for t in &mut self.peers {
+                        t.bandwidth_paused = paused;
+                    }
+                    self.notice(if paused {
+                        "your link can't carry the video: voice keeps going, video pauses until there is room"
+                    } else {
+                        "video is back: your link has room for it again"
+                    });
+                } else {
+                    self.me.bandwidth_paused = paused;
+                    self.notice(if paused {
+                        "your uplink can't carry your video: your voice keeps going, your video pauses"
+                    } else {
+                        "your video goes out again"
+                    });
+                }
+            }
             SessionEvent::Warning(w) => self.notice(w),
             SessionEvent::Ended(e) => {
                 self.status.connection = format!("ended: {}", e.message);

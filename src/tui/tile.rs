@@ -46,6 +46,9 @@ pub struct Tile {
     pub muted: bool,
     /// We hear this member (its voice reaches us).
     pub voice: bool,
+    /// Video is paused for lack of bandwidth (ours, or for our own tile,
+    /// our uplink's): said on the tile instead of a frozen picture.
+    pub bandwidth_paused: bool,
 }
 
 /// Frames held for lip sync, at most (half a second at 30 fps).
@@ -94,6 +97,7 @@ impl Tile {
             level_dbfs: -100.0,
             muted: false,
             voice: false,
+            bandwidth_paused: false,
         }
     }
 
@@ -130,6 +134,7 @@ impl Tile {
             Camera::Off => "camera off".into(),
             Camera::Absent => "view only".into(),
             Camera::On => match self.fps() {
+                0 if self.bandwidth_paused => "video paused: link too thin".into(),
                 0 => String::new(),
                 fps => format!("{fps} fps  {:.0} ms", self.latency_ms),
             },

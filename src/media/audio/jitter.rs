@@ -2,11 +2,17 @@
 //! link needs and no later.
 //!
 //! The playout delay (capture time → played) adapts to the measured
-//! transit times: the 95th percentile of the last two seconds plus a small
-//! margin, so a good link gets ~25–30 ms and a jittery one more. The first
+//! transit times: the 99th percentile of the last two seconds plus a small
+//! margin, so a good link gets ~25–30 ms and a jittery one more. (At the
+//! 95th, one packet in twenty comes too late by design and is concealed:
+//! audible, on a thin link where video bursts delay voice now and then.) The first
 //! sample is placed at exactly that delay (not at the next block boundary).
-//! When the delay should grow, a concealment frame is inserted; when the
-//! buffer holds more than it should, a packet is skipped. A packet missing
+//! When the delay should grow, a concealment frame is inserted at once
+//! (else packets come too late); when it may shrink, it does so gently:
+//! the target falls slowly after a peak (a burst of late packets tends to
+//! come back), and a packet is skipped only in a pause in the speech
+//! (unless far behind). Every skip and stretch in the middle of a word is
+//! heard. A packet missing
 //! when its turn comes is concealed by Opus (and counted lost); if it
 //! comes later it is counted late and dropped. Sans-I/O: the caller gives
 //! the times.
@@ -18,10 +24,19 @@ use super::{BLOCK, BLOCK_US, FRAME, FRAME_US, RATE};
 
 /// Transit samples kept: two seconds of packets.
 const WINDOW: usize = 100;
-/// Added to the 95th-percentile transit.
+/// The percentile of recent transit times played at.
+const PERCENTILE: usize = 99;
+/// Added to that transit.
 const MARGIN_US: i64 = 5_000;
-/// Skip a packet when the delay exceeds the target by this much.
+/// Skip a packet when the delay exceeds the target by this much (in a
+/// pause in the speech)...
 const SKIP_ABOVE_US: i64 = 30_000;
+/// ...or by this much whatever is being said.
+const SKIP_ANYWAY_ABOVE_US: i64 = 120_000;
+/// Quieter than this, the last block was a pause: a skip there is unheard.
+const PAUSE_DBFS: f32 = -40.0;
+/// After a peak, the target falls this fast (µs per second).
+const DECAY_US_PER_S: i64 = 40_000;
 /// Insert concealment when the delay falls short of the target by this
 /// much (small: every ms short is packets arriving too late).
 const STRETCH_BELOW_US: i64 = 3_000;
@@ -84,6 +99,8 @@ pub struct JitterBuffer {
     counters: Counters,
     /// Blocks until the next adaptation step may be taken.
     cooldown: u32,
+    /// The target shrinking is judged against: the peak, decaying.
+    held: Option<(i64, i64)>,
 }
 
 impl Default for JitterBuffer {
@@ -104,6 +121,7 @@ impl Default for JitterBuffer {
             level_dbfs: -100.0,
             counters: Counters::default(),
             cooldown: 0,
+            held: None,
         }
     }
 }
@@ -168,18 +186,18 @@ impl JitterBuffer {
         let mut sorted: Vec<i64> = self.transits.iter().copied().collect();
         sorted.sort_unstable();
         let low = sorted[0];
-        let p95 = sorted[(sorted.len() - 1) * 95 / 100];
-        (p95 + MARGIN_US).max(self.floor_us.min(low + MAX_EXTRA_US))
+        let high = sorted[(sorted.len() - 1) * PERCENTILE / 100];
+        (high + MARGIN_US).max(self.floor_us.min(low + MAX_EXTRA_US))
     }
 
-    /// Spread of transit times (95th percentile − minimum), µs.
+    /// Spread of transit times (the percentile played at − minimum), µs.
     pub fn jitter_us(&self) -> i64 {
         let Some(&low) = self.transits.iter().min() else {
             return 0;
         };
         let mut sorted: Vec<i64> = self.transits.iter().copied().collect();
         sorted.sort_unstable();
-        sorted[(sorted.len() - 1) * 95 / 100] - low
+        sorted[(sorted.len() - 1) * PERCENTILE / 100] - low
     }
 
     /// Holds the delay at least this long (lip sync); 0 lifts it.
@@ -310,7 +328,25 @@ impl JitterBuffer {
         };
         let delay = block - (head.ts + (head.pos as i64 * 1_000_000) / i64::from(RATE));
         let target = self.target_us();
-        if delay > target + SKIP_ABOVE_US && self.packets.len() >= 2 {
+        // Shrinking is judged against the recent peak, falling slowly.
+        let held = match self.held {
+            Some((peak, at)) => {
+                let decayed = peak - (block - at) * DECAY_US_PER_S / 1_000_000;
+                if target >= decayed {
+                    (target, block)
+                } else {
+                    (peak, at)
+                }
+            }
+            None => (target, block),
+        };
+        self.held = Some(held);
+        let held_target = (held.0 - (block - held.1) * DECAY_US_PER_S / 1_000_000).max(target);
+        let pause = self.level_dbfs < PAUSE_DBFS;
+        let over = delay - held_target;
+        if (over > SKIP_ANYWAY_ABOVE_US || (over > SKIP_ABOVE_US && pause))
+            && self.packets.len() >= 2
+        {
             if let Some(ext) = self.next {
                 if self.packets.remove(&ext).is_some() {
                     self.counters.skipped += 1;

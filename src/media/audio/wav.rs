@@ -40,6 +40,23 @@ pub fn read(path: &Path) -> Result<Vec<f32>, String> {
     Ok(resampler.take_all())
 }
 
+/// Writes `samples` as a 16-bit mono WAV at `rate` (for analysis tools).
+pub fn write_at(path: &Path, samples: &[f32], rate: u32) -> Result<(), String> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    for s in samples {
+        let v = (s.clamp(-1.0, 1.0) * 32767.0).round() as i16;
+        writer.write_sample(v).map_err(|e| e.to_string())?;
+    }
+    writer.finalize().map_err(|e| e.to_string())
+}
+
 /// A 48 kHz mono 16-bit recording; the header is brought up to date after
 /// every write, so the file is valid even if the process is killed.
 pub struct Recorder {

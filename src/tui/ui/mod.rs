@@ -284,6 +284,7 @@ fn tile_label(
     }
     let note = if is_me {
         match tile.camera {
+            Camera::On if tile.bandwidth_paused => "video paused: uplink too thin".into(),
             Camera::On => String::new(),
             _ => tile.video_note(),
         }
