@@ -20,8 +20,18 @@ use crate::tui::render::ColourMode;
 /// Try it:      streamflow demo
 /// Host a call: streamflow host          (prints an invite for the others)
 /// Join one:    streamflow join INVITE --relay ws://HOST:8787
+///
+/// Defaults for your name, relays, colours and devices can live in
+/// $XDG_CONFIG_HOME/streamflow/config.toml (flags > environment > file).
 #[derive(Parser)]
-#[command(name = "streamflow", version, about, long_about, verbatim_doc_comment)]
+#[command(
+    name = "streamflow",
+    version,
+    about,
+    long_about,
+    verbatim_doc_comment,
+    arg_required_else_help = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -44,7 +54,21 @@ pub enum Command {
     Relay(RelayConfig),
     /// Measure the relay, the media pipeline, the renderer, the terminal path and the crypto.
     Bench(crate::bench::BenchArgs),
+    /// Print shell completions: `streamflow completions bash > /etc/bash_completion.d/streamflow`
+    /// (also zsh, fish, elvish, powershell).
+    Completions {
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (streamflow.1 and one per subcommand) into DIR.
+    Man {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
 }
+
+/// The default relay when neither a flag, STREAMFLOW_RELAY nor the config
+/// file names one.
+pub const DEFAULT_RELAY: &str = "ws://127.0.0.1:8787";
 
 #[derive(Args, Clone)]
 pub struct MediaArgs {
@@ -90,14 +114,16 @@ pub struct JoinArgs {
     /// Also read from STREAMFLOW_INVITE or --invite-file; asked for (hidden) if absent.
     /// With --room, just the secret words.
     pub invite: Option<String>,
-    /// Relay URL (ws:// or wss://); repeat to give fallbacks, tried in order.
-    #[arg(long = "relay", default_value = "ws://127.0.0.1:8787", value_parser = parse_relay_url)]
+    /// Relay URL (ws:// or wss://); repeat to give fallbacks, tried in
+    /// order. Default: STREAMFLOW_RELAY (comma-separated), else `relay` in
+    /// the config file, else ws://127.0.0.1:8787.
+    #[arg(long = "relay", env = "STREAMFLOW_RELAY", value_delimiter = ',', value_parser = parse_relay_url)]
     pub relays: Vec<String>,
     /// Trust this CA (PEM) for wss:// relays, besides the system's: for a
     /// relay whose certificate your own CA signed.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
-    /// Read the invite from this file (first line).
+    /// Read the invite from this file (its first line that isn't blank).
     #[arg(long, value_name = "FILE")]
     pub invite_file: Option<PathBuf>,
     /// Join the room with this name; the invite argument is then only the secret.
@@ -108,16 +134,22 @@ pub struct JoinArgs {
     /// No TUI: print events as JSON lines on stdout (for scripts and tests).
     #[arg(long)]
     pub headless: bool,
-    /// Tile size in pixels to ask senders for (headless; the TUI uses its own).
-    #[arg(long, default_value = "80x48", value_parser = parse_size)]
-    pub tile: (u32, u32),
+    /// Tile size in pixels to ask senders for (headless; the TUI uses its
+    /// own). Default 80x48.
+    #[arg(long, value_parser = parse_size, requires = "headless")]
+    pub tile: Option<(u32, u32)>,
     /// Leave after this many seconds and exit 0 (or 3 if the passphrase
-    /// was refused and nobody confirmed it by then).
-    #[arg(long, value_name = "SECS", value_parser = parse_positive_secs)]
+    /// was refused and nobody confirmed it by then; 4 if the call never
+    /// connected). Headless.
+    #[arg(long, value_name = "SECS", value_parser = parse_positive_secs, requires = "headless")]
     pub duration: Option<f64>,
-    /// Send this chat message once, at half of --duration.
-    #[arg(long, value_name = "TEXT")]
+    /// Send this chat message once, at half of --duration. Headless.
+    #[arg(long, value_name = "TEXT", requires = "headless")]
     pub send_chat: Option<String>,
+    /// Which events to print: a list (`joined,chat,peer_left`) or what to
+    /// leave out (`-frame,-audio_stats`); `error` always. Headless.
+    #[arg(long, value_name = "TYPES", value_parser = crate::headless::EventFilter::parse, requires = "headless", allow_hyphen_values = true)]
+    pub events: Option<crate::headless::EventFilter>,
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
     /// Treat the relay as gone after this long without a word from it (not
@@ -159,6 +191,11 @@ pub struct InviteArgs {
     /// Name the room instead of a random nameplate (a-z 0-9 _).
     #[arg(long, value_name = "NAME")]
     pub room: Option<String>,
+    /// The relay the others will use, for the join command printed with
+    /// the invite. Default: STREAMFLOW_RELAY, else the config file's, else
+    /// ws://127.0.0.1:8787.
+    #[arg(long, env = "STREAMFLOW_RELAY", value_delimiter = ',', value_parser = parse_relay_url)]
+    pub relay: Vec<String>,
 }
 
 pub fn parse_size(s: &str) -> Result<(u32, u32), String> {

@@ -17,6 +17,87 @@ pub struct HeadlessOptions {
     pub duration: Option<Duration>,
     /// Sent once, at half of the duration (or right after joining without one).
     pub send_chat: Option<String>,
+    /// Which event types are printed (`--events`).
+    pub events: EventFilter,
+    /// Print `audio_clock` (only with something that plays or records).
+    pub audio_clock: bool,
+}
+
+/// The tile size asked of senders without `--tile`.
+pub const DEFAULT_TILE: (u32, u32) = (80, 48);
+
+/// Every event type headless prints, for `--events` (README lists them).
+pub const EVENT_TYPES: &[&str] = &[
+    "joined",
+    "peer_joined",
+    "peer_verified",
+    "peer_renamed",
+    "peer_left",
+    "passphrase_disagrees",
+    "unverified_churn",
+    "auth_mismatch",
+    "key_rotated",
+    "safety_words",
+    "chat",
+    "chat_undelivered",
+    "decrypt_failed",
+    "guessing",
+    "frame",
+    "reconnecting",
+    "reconnected",
+    "call_ended",
+    "video_paused",
+    "peer_muted",
+    "audio_clock",
+    "audio_stats",
+    "quality",
+    "ack",
+    "error",
+];
+
+/// `--events`: a comma-separated list of event types to print (`joined,chat`),
+/// or of types to leave out, each with a `-` (`-frame,-audio_stats`).
+/// `error` is always printed: a script must see why it failed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    only: Option<Vec<String>>,
+    except: Vec<String>,
+}
+
+impl EventFilter {
+    pub fn parse(s: &str) -> Result<EventFilter, String> {
+        let mut filter = EventFilter::default();
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (exclude, name) = match item.strip_prefix('-') {
+                Some(name) => (true, name),
+                None => (false, item),
+            };
+            if !EVENT_TYPES.contains(&name) {
+                return Err(format!(
+                    "no event type {name:?}; the types are: {}",
+                    EVENT_TYPES.join(", ")
+                ));
+            }
+            if exclude {
+                filter.except.push(name.to_string());
+            } else {
+                filter.only.get_or_insert_with(Vec::new).push(name.to_string());
+            }
+        }
+        if filter.only.is_some() && !filter.except.is_empty() {
+            return Err("--events takes a list of types to print (joined,chat) or to leave out (-frame,-audio_stats), not both".into());
+        }
+        if filter == EventFilter::default() {
+            return Err("--events needs event types, e.g. -frame or joined,chat".into());
+        }
+        Ok(filter)
+    }
+
+    fn shows(&self, kind: &str) -> bool {
+        kind == "error"
+            || (self.only.as_ref().is_none_or(|o| o.iter().any(|t| t == kind))
+                && !self.except.iter().any(|t| t == kind))
+    }
 }
 
 /// The JSON line for a session event, if it has one.
@@ -113,7 +194,7 @@ fn error_json(e: &Ended) -> Value {
     json!({"type":"error","code":error_code(e.code),"message":e.message})
 }
 
-fn print(line: &Value) {
+fn print_line(line: &Value) {
     let mut out = std::io::stdout().lock();
     // A closed stdout (e.g. `| head`) is not worth crashing over.
     let _ = writeln!(out, "{line}");
@@ -137,8 +218,9 @@ fn read_commands() -> mpsc::Receiver<String> {
     rx
 }
 
-/// Longest command line taken from stdin.
-const MAX_COMMAND_BYTES: usize = 8192;
+/// Longest command line taken from stdin (a whole chat line of
+/// `MAX_CHAT_CHARS` characters fits, escaped).
+const MAX_COMMAND_BYTES: usize = 64 * 1024;
 
 /// A command on stdin, one JSON object per line: `{"type":"mute"}`,
 /// `{"type":"unmute"}`, `{"type":"chat","text":"…"}`, `{"type":"leave"}`.
@@ -148,6 +230,9 @@ fn parse_command(line: &str) -> Result<SessionCommand, String> {
             "command longer than {MAX_COMMAND_BYTES} bytes ignored"
         ));
     }
+    if line.trim().is_empty() {
+        return Err("empty line: one JSON object per line, e.g. {\"type\":\"mute\"}".into());
+    }
     let v: Value = serde_json::from_str(line.trim())
         .map_err(|_| "expected one JSON object per line, e.g. {\"type\":\"mute\"}".to_string())?;
     match v["type"].as_str() {
@@ -155,6 +240,11 @@ fn parse_command(line: &str) -> Result<SessionCommand, String> {
         Some("unmute") => Ok(SessionCommand::Mute(false)),
         Some("leave") => Ok(SessionCommand::Leave),
         Some("chat") => match v["text"].as_str() {
+            Some(t) if t.chars().count() > crate::room::MAX_CHAT_CHARS => Err(format!(
+                "chat lines are at most {} characters, this one has {}: not sent (split it)",
+                crate::room::MAX_CHAT_CHARS,
+                t.chars().count()
+            )),
             Some(t) if !t.trim().is_empty() => Ok(SessionCommand::Chat(t.to_string())),
             _ => Err("chat needs a \"text\"".into()),
         },
@@ -234,6 +324,65 @@ fn decrypt_json(from: &str, reason: &str, count: u64) -> Value {
     json!({"type":"decrypt_failed","from":from,"reason":reason,"count":count})
 }
 
+/// What reaches stdout: the `--events` filter, nothing about a peer after
+/// it left, and `joined` before anything else of the call.
+struct Printer {
+    filter: EventFilter,
+    audio_clock: bool,
+    joined: bool,
+    /// Peers that left (until they join again), bounded.
+    departed: std::collections::HashSet<String>,
+    /// Lines held until `joined` is printed.
+    held: Vec<Value>,
+}
+
+/// Departed peers remembered; past this the oldest knowledge is dropped
+/// (a relay churning thousands of ids gets a few stray lines, not memory).
+const MAX_DEPARTED: usize = 4096;
+
+impl Printer {
+    fn print(&mut self, line: Value) {
+        let kind = line["type"].as_str().unwrap_or("").to_string();
+        let about = line["peer"].as_str().or(line["from"].as_str()).map(String::from);
+        match kind.as_str() {
+            "joined" => self.joined = true,
+            "peer_joined" => {
+                if let Some(p) = &about {
+                    self.departed.remove(p);
+                }
+            }
+            "peer_left" => {
+                if let Some(p) = about.clone() {
+                    if self.departed.len() >= MAX_DEPARTED {
+                        self.departed.clear();
+                    }
+                    if !self.departed.insert(p) {
+                        return;
+                    }
+                }
+            }
+            "audio_clock" if !self.audio_clock => return,
+            "audio_clock" if !self.joined => {
+                self.held.push(line);
+                return;
+            }
+            _ => {
+                if about.is_some_and(|p| self.departed.contains(&p)) {
+                    return;
+                }
+            }
+        }
+        if self.filter.shows(&kind) {
+            print_line(&line);
+        }
+        if kind == "joined" {
+            for line in std::mem::take(&mut self.held) {
+                self.print(line);
+            }
+        }
+    }
+}
+
 pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
     use tokio::signal::unix::{signal, SignalKind};
     let (events_tx, mut events_rx) = mpsc::channel(4096);
@@ -252,6 +401,7 @@ pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
             return exit::ERROR;
         }
     };
+    let relays = config.relays.join(", ");
     let mut session = tokio::spawn(session::run(config, events_tx, commands_rx));
     let mut stdin_commands = read_commands();
     let mut stdin_open = true;
@@ -267,25 +417,32 @@ pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
     let mut failures = DecryptFailures::default();
     let mut safety_words = String::new();
     let mut report = tokio::time::interval(DECRYPT_REPORT_EVERY);
-    let mut on_event = |ev: SessionEvent, failures: &mut DecryptFailures| match ev {
+    let mut out = Printer {
+        filter: options.events,
+        audio_clock: options.audio_clock,
+        joined: false,
+        departed: Default::default(),
+        held: Vec::new(),
+    };
+    // Why the relay couldn't be reached, for a call that never connected.
+    let mut trouble: Option<String> = None;
+    let mut on_event = |ev: SessionEvent, failures: &mut DecryptFailures, out: &mut Printer| match ev {
         SessionEvent::Warning(w) => eprintln!("streamflow: {w}"),
         SessionEvent::Status(s) => eprintln!("streamflow: {s}"),
         SessionEvent::Room(Event::DecryptFailed { from, reason }) => {
             if let Some(line) = failures.add(&from, &reason, tokio::time::Instant::now()) {
-                print(&line);
+                out.print(line);
             }
         }
         SessionEvent::AudioReady(handle) => {
-            print(&json!({"type":"audio_clock","started_us":handle.started_us()}));
+            out.print(json!({"type":"audio_clock","started_us":handle.started_us()}));
         }
         SessionEvent::AudioStats(stats) => {
             for st in stats {
-                print(
-                    &json!({"type":"audio_stats","from":st.from,"packets":st.packets,
+                out.print(json!({"type":"audio_stats","from":st.from,"packets":st.packets,
                     "lost":st.lost,"concealed":st.concealed,
                     "jitter_ms":(st.jitter_ms * 10.0).round() / 10.0,
-                    "playout_ms":(st.playout_ms * 10.0).round() / 10.0}),
-                );
+                    "playout_ms":(st.playout_ms * 10.0).round() / 10.0}));
             }
         }
         SessionEvent::Keys {
@@ -293,13 +450,16 @@ pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
             epoch,
         } => {
             if words != safety_words {
-                print(&json!({"type":"safety_words","words":words,"epoch":epoch}));
+                out.print(json!({"type":"safety_words","words":words,"epoch":epoch}));
                 safety_words = words;
             }
         }
         ev => {
+            if let SessionEvent::Reconnecting { reason, .. } = &ev {
+                trouble = Some(reason.clone());
+            }
             if let Some(line) = event_json(&ev) {
-                print(&line);
+                out.print(line);
             }
         }
     };
@@ -307,13 +467,13 @@ pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
         let leave = tokio::select! {
             ev = events_rx.recv() => {
                 if let Some(ev) = ev {
-                    on_event(ev, &mut failures);
+                    on_event(ev, &mut failures, &mut out);
                 }
                 false
             }
             _ = report.tick() => {
                 for line in failures.due(tokio::time::Instant::now(), false) {
-                    print(&line);
+                    out.print(line);
                 }
                 false
             }
@@ -325,12 +485,18 @@ pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
             }
             line = stdin_commands.recv(), if stdin_open => {
                 match line.map(|l| parse_command(&l)) {
-                    Some(Ok(SessionCommand::Leave)) => true,
                     Some(Ok(cmd)) => {
-                        let _ = commands_tx.send(cmd).await;
-                        false
+                        out.print(json!({"type":"ack","command":command_name(&cmd)}));
+                        if matches!(cmd, SessionCommand::Leave) {
+                            true
+                        } else {
+                            let _ = commands_tx.send(cmd).await;
+                            false
+                        }
                     }
                     Some(Err(e)) => {
+                        // Not fatal: the call goes on.
+                        out.print(json!({"type":"error","code":"bad_command","message":e}));
                         eprintln!("streamflow: stdin: {e}");
                         false
                     }
@@ -356,16 +522,39 @@ pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
     };
     // Events still queued (e.g. the last frames) are printed before exiting.
     while let Ok(ev) = events_rx.try_recv() {
-        on_event(ev, &mut failures);
+        on_event(ev, &mut failures, &mut out);
     }
     for line in failures.due(tokio::time::Instant::now(), true) {
-        print(&line);
+        out.print(line);
+    }
+    let mut ended = ended;
+    if ended.code == exit::OK && !out.joined {
+        // Leaving (--duration, a signal, `leave`) before the call ever
+        // connected is not a success a script should take for one.
+        ended = Ended {
+            code: exit::RELAY_UNREACHABLE,
+            message: format!(
+                "never joined the call: the relay ({relays}) wasn't reached{}",
+                trouble.map(|t| format!(" ({t})")).unwrap_or_default()
+            ),
+        };
     }
     if ended.code != exit::OK {
-        print(&error_json(&ended));
+        out.print(error_json(&ended));
         eprintln!("streamflow: {}", ended.message);
     }
     ended.code
+}
+
+/// The `command` of an `ack`.
+fn command_name(cmd: &SessionCommand) -> &'static str {
+    match cmd {
+        SessionCommand::Mute(true) => "mute",
+        SessionCommand::Mute(false) => "unmute",
+        SessionCommand::Chat(_) => "chat",
+        SessionCommand::Leave => "leave",
+        _ => "other",
+    }
 }
 
 #[cfg(test)]
@@ -387,7 +576,22 @@ mod tests {
         );
         assert!(parse_command("mute").is_err());
         assert!(parse_command(r#"{"type":"chat"}"#).is_err());
-        assert!(parse_command(&"x".repeat(10_000)).is_err());
+        assert!(parse_command(&"x".repeat(100_000)).is_err());
+        assert!(parse_command("").is_err());
+        assert!(parse_command(r#"{"type":"dance"}"#).is_err());
+        let long = format!(r#"{{"type":"chat","text":"{}"}}"#, "x".repeat(5_000));
+        assert!(parse_command(&long).unwrap_err().contains("at most 2000"));
+    }
+
+    #[test]
+    fn event_filters() {
+        let f = EventFilter::parse("-frame,-audio_stats").unwrap();
+        assert!(!f.shows("frame") && f.shows("joined") && f.shows("error"));
+        let f = EventFilter::parse("joined,chat").unwrap();
+        assert!(f.shows("chat") && !f.shows("frame") && f.shows("error"));
+        assert!(EventFilter::parse("frames").unwrap_err().contains("no event type"));
+        assert!(EventFilter::parse("joined,-frame").is_err());
+        assert!(EventFilter::parse(",").is_err());
     }
 
     #[test]

@@ -111,13 +111,29 @@ impl Invite {
             return Err(InviteError::TooFewWords);
         }
         let mut warnings = Vec::new();
-        let unknown = secret.iter().filter(|w| !wordlist::contains(w)).count();
-        if unknown > 0 {
+        // Which words, by position, so a typo can be found and fixed: the
+        // user's own terminal, where they typed them.
+        let unknown: Vec<String> = secret
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| !wordlist::contains(w))
+            .map(|(i, w)| format!("word {} ({w:?})", i + 1))
+            .collect();
+        if secret.len() != SECRET_WORDS && !unknown.is_empty() {
             warnings.push(format!(
-                "{unknown} of the {} secret words are not from StreamFlow's word list; \
-                 the passphrase is accepted, but a typed one may be weak. \
-                 `streamflow invite` makes a strong one.",
+                "invites have {SECRET_WORDS} secret words, this has {}",
                 secret.len()
+            ));
+        }
+        if !unknown.is_empty() {
+            let (verb, which) = match unknown.len() {
+                1 => ("is", unknown[0].clone()),
+                _ => ("are", unknown.join(", ")),
+            };
+            warnings.push(format!(
+                "{which} {verb} not in StreamFlow's word list: a typo? \
+                 The passphrase is accepted as typed, but a made-up one may be weak \
+                 (`streamflow invite` makes a strong one)."
             ));
         } else if secret.len() < SECRET_WORDS {
             warnings.push(format!(
@@ -210,8 +226,9 @@ mod tests {
     fn unknown_words_warn_but_are_accepted() {
         let (inv, warnings) = Invite::parse("standup-correct-horse-battery-staplez").unwrap();
         assert_eq!(inv.room(), "standup");
-        assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("not from StreamFlow's word list"));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("invites have 5 secret words, this has 4"));
+        assert!(warnings[1].contains("horse") && warnings[1].contains("not in StreamFlow's word list"));
     }
 
     #[test]
@@ -243,5 +260,16 @@ mod tests {
         let (inv, _) = Invite::parse("room-orbit-velvet-canyon-maple-drift").unwrap();
         let shown = format!("{inv:?}");
         assert!(shown.contains("room") && !shown.contains("velvet"));
+    }
+
+    #[test]
+    fn mistyped_words_are_named_and_counted() {
+        let (_, w) = Invite::parse("room-acorn-velvit-canyon-banjo-drift").unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("word 2 (\"velvit\") is not"), "{w:?}");
+        let (_, w) = Invite::parse("room-acorn-velvit-canyun-banjo-drift-drift").unwrap();
+        assert!(w[0].contains("invites have 5 secret words, this has 6"), "{w:?}");
+        assert!(w[1].contains("word 2 (\"velvit\"), word 3 (\"canyun\")"), "{w:?}");
+        assert!(w[1].contains(" are not"), "{w:?}");
     }
 }

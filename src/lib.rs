@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod cli;
 pub mod commands;
+pub mod config_file;
 pub mod crypto;
 pub mod headless;
 pub mod invite;

@@ -495,7 +495,13 @@ async fn write_loop<W>(
     loop {
         // Tell the client when its link stops (or starts again) carrying
         // video, rather than let its tiles freeze unexplained.
-        let now_paused = flow.lock().video_paused();
+        let now_paused = {
+            let mut flow = flow.lock();
+            if let Some(at) = outbox.last_voice() {
+                flow.on_voice(at);
+            }
+            flow.video_paused()
+        };
         if now_paused != paused {
             paused = now_paused;
             let notice = ServerMessage::VideoPaused { paused }.to_json();

@@ -72,6 +72,10 @@ const MAX_MESSAGE_TIME: Duration = Duration::from_millis(80);
 /// faster.
 const PAUSED_PROBE_EVERY: Duration = Duration::from_secs(10);
 
+/// Video pauses only while voice went this recently: without voice to
+/// protect, a slow frame is better than none.
+const VOICE_LATELY: Duration = Duration::from_secs(2);
+
 /// A ping's payload: 8 bytes, the probe's number. (Other pings, e.g. for
 /// liveness, carry none and mean nothing here.)
 pub const PROBE_LEN: usize = 8;
@@ -112,6 +116,8 @@ pub struct Flow {
     draining: bool,
     /// Video waited for room since the last probe.
     blocked: bool,
+    /// When video last waited for room: the path, not the sender, limits.
+    last_blocked: Option<Instant>,
     /// The window's factor now: [`PROBE_GAIN`] while probing for room.
     gain: f64,
     /// When the probing cycle started.
@@ -120,6 +126,10 @@ pub struct Flow {
     /// went anyway, and its size until the probe behind it goes.
     paused_probe: Option<Instant>,
     lone: Option<u64>,
+    /// When voice last went, and the latest time the flow was asked
+    /// about (for [`VOICE_LATELY`]).
+    voice_at: Option<Instant>,
+    now: Option<Instant>,
     /// The largest video message lately (decaying): the window always
     /// holds a round trip's worth plus one, or the path idles between
     /// messages and the rate measured falls with it.
@@ -140,10 +150,13 @@ impl Default for Flow {
             // The path is measured empty before the first video.
             draining: true,
             blocked: false,
+            last_blocked: None,
             gain: 1.0,
             cycle_start: None,
             paused_probe: None,
             lone: None,
+            voice_at: None,
+            now: None,
             message: 0.0,
         }
     }
@@ -191,6 +204,7 @@ impl Flow {
     /// Never while one would take over [`MAX_MESSAGE_TIME`] on the path,
     /// but for one every [`PAUSED_PROBE_EVERY`].
     pub fn media_room(&mut self, len: usize, now: Instant) -> bool {
+        self.now = Some(now);
         self.message = (self.message * 0.99).max(len as f64);
         if self.draining {
             return false;
@@ -209,6 +223,7 @@ impl Flow {
         let ok = self.in_flight() == 0 || self.in_flight() + len as u64 <= self.window();
         if !ok {
             self.blocked = true;
+            self.last_blocked = Some(now);
         }
         ok
     }
@@ -220,10 +235,36 @@ impl Flow {
             .map(|rate| Duration::from_secs_f64(len as f64 / rate.max(1.0)))
     }
 
-    /// A message of `len` bytes would hold the path too long.
+    /// Like [`Flow::message_time`], but only while the path is what limits
+    /// video (it waited for room in the last second). A sender sending
+    /// little measures only what it sends, not what the path could carry:
+    /// its rate says nothing about the path then.
+    pub fn message_time_if_limited(&self, len: usize, now: Instant) -> Option<Duration> {
+        let limited = self
+            .last_blocked
+            .is_some_and(|t| now.saturating_duration_since(t) <= Duration::from_secs(1));
+        limited.then(|| self.message_time(len)).flatten()
+    }
+
+    /// Voice went at `at` (the latest such moment is kept).
+    pub fn on_voice(&mut self, at: Instant) {
+        self.voice_at = self.voice_at.max(Some(at));
+    }
+
+    fn voice_lately(&self) -> bool {
+        match (self.voice_at, self.now) {
+            (Some(voice), Some(now)) => now.saturating_duration_since(voice) <= VOICE_LATELY,
+            _ => false,
+        }
+    }
+
+    /// A message of `len` bytes would hold the path too long (for the
+    /// voice going with it: with none lately, nothing is too long).
     fn too_long(&self, len: usize) -> bool {
-        self.rate()
-            .is_some_and(|rate| len as f64 > rate * MAX_MESSAGE_TIME.as_secs_f64())
+        self.voice_lately()
+            && self
+                .rate()
+                .is_some_and(|rate| len as f64 > rate * MAX_MESSAGE_TIME.as_secs_f64())
     }
 
     /// Video is paused: messages of the size lately offered take too long
@@ -241,8 +282,11 @@ impl Flow {
     pub fn wants_probe(&self) -> bool {
         let covered = self.probes.back().map_or(self.acked, |p| p.written);
         // The empty path is probed even with nothing new written.
-        let measure_empty =
-            self.draining && self.in_flight() <= DRAINED && !self.probes.iter().any(|p| p.clean);
+        // (Not before the first write: a client hears the welcome first.)
+        let measure_empty = self.written > 0
+            && self.draining
+            && self.in_flight() <= DRAINED
+            && !self.probes.iter().any(|p| p.clean);
         self.written != covered || measure_empty
     }
 
@@ -400,8 +444,16 @@ mod tests {
     ) -> Duration {
         let mut now = t0;
         let mut worst = Duration::ZERO;
+        if flow.written == 0 {
+            // The welcome.
+            flow.on_write(100);
+            path.write(now, 100);
+        }
         while now < t0 + Duration::from_secs(seconds) {
             now += Duration::from_millis(5);
+            if path.voice {
+                flow.on_voice(now);
+            }
             for (at, p) in std::mem::take(&mut path.pongs) {
                 if at <= now {
                     flow.on_pong(&p, at);
@@ -434,6 +486,8 @@ mod tests {
         /// When the bytes written so far will have been read.
         drained_at: Instant,
         pongs: Vec<(Instant, [u8; PROBE_LEN])>,
+        /// Voice goes too (it is what a paused video protects).
+        voice: bool,
     }
 
     impl Path {
@@ -461,6 +515,7 @@ mod tests {
             rtt,
             drained_at: t0,
             pongs: Vec::new(),
+            voice: true,
         };
         let mut flow = Flow::default();
         // Long enough to measure the empty path again (10 s).
@@ -493,6 +548,7 @@ mod tests {
             rtt,
             drained_at: t0,
             pongs: Vec::new(),
+            voice: true,
         };
         let mut flow = Flow::default();
         drive(&mut flow, &mut path, t0, 5, 2_000);
@@ -520,6 +576,7 @@ mod tests {
             rtt: Duration::from_millis(160),
             drained_at: t0,
             pongs: Vec::new(),
+            voice: true,
         };
         let mut flow = Flow::default();
         drive(&mut flow, &mut path, t0, 5, 2_700);
@@ -533,12 +590,41 @@ mod tests {
         assert!(worst <= Duration::from_millis(150), "{worst:?}");
     }
 
+    /// The same thin path without voice: nothing to protect, so video
+    /// goes on, slowly, rather than pausing.
+    #[test]
+    fn without_voice_a_thin_path_still_carries_video() {
+        let t0 = Instant::now();
+        let mut path = Path {
+            rate: 20_000.0,
+            rtt: Duration::from_millis(160),
+            drained_at: t0,
+            pongs: Vec::new(),
+            voice: false,
+        };
+        let mut flow = Flow::default();
+        drive(&mut flow, &mut path, t0, 5, 2_700);
+        assert!(!flow.video_paused());
+        let sent_before = flow.written;
+        drive(&mut flow, &mut path, t0 + Duration::from_secs(5), 10, 2_700);
+        let fps = (flow.written - sent_before) as f64 / 2_700.0 / 10.0;
+        // The path carries 7.4 frames a second; ack-clocked over a 160 ms
+        // round trip, about half of that (paused, it would be 0.1).
+        assert!(fps >= 2.5, "{fps:.1} fps");
+        // Then voice starts: video pauses for it.
+        path.voice = true;
+        drive(&mut flow, &mut path, t0 + Duration::from_secs(15), 1, 2_700);
+        assert!(flow.video_paused());
+    }
+
     #[test]
     fn a_big_message_goes_alone_and_pongs_of_others_are_ignored() {
         let t0 = Instant::now();
         let mut flow = Flow::default();
-        // First the empty path is measured.
+        // First the empty path is measured, after the welcome.
         assert!(!flow.media_room(100, t0));
+        assert!(flow.probe(t0).is_none(), "nothing written yet");
+        flow.on_write(100);
         let p = flow.probe(t0).expect("an empty-path probe");
         assert!(flow.on_pong(&p, t0 + Duration::from_millis(20)));
         assert!(flow.media_room(1 << 20, t0), "nothing in flight");

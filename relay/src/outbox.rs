@@ -214,6 +214,8 @@ struct State {
     /// The control backlog overflowed: drop everything and close at once.
     overflowed: bool,
     close_reason: Option<CloseReason>,
+    /// When voice last went to this receiver (see [`Outbox::last_voice`]).
+    last_voice: Option<std::time::Instant>,
 }
 
 /// Why the relay closes a connection: a WebSocket close code and a reason
@@ -433,6 +435,7 @@ impl Outbox {
         }
         if let Some(m) = audio {
             self.account(-1, -(m.len() as i64));
+            s.last_voice = Some(std::time::Instant::now());
             return Some(Next::Send(m));
         }
         // Media waits while the path to the receiver is full; senders take
@@ -452,6 +455,12 @@ impl Outbox {
         let m = media?;
         self.account(-1, -(m.len() as i64));
         Some(Next::Send(m))
+    }
+
+    /// When voice last went to this receiver: the flow window pauses video
+    /// for it only while there is voice to protect.
+    pub fn last_voice(&self) -> Option<std::time::Instant> {
+        self.lock().last_voice
     }
 
     /// Stops delivery: the writer sends what control is queued (errors that

@@ -48,10 +48,11 @@ pub async fn join(args: JoinArgs) -> ExitCode {
         &args.media,
         name,
         opened,
-        args.tile,
+        args.tile.unwrap_or(crate::headless::DEFAULT_TILE),
     );
     config.link.liveness_timeout = args.liveness_timeout;
     config.link.tls = tls;
+    let audio_clock = audio.as_ref().is_some_and(|a| a.sink.is_some());
     config.audio = audio.map(std::sync::Mutex::new);
     if args.headless {
         streamflow_relay::init_logging();
@@ -61,6 +62,8 @@ pub async fn join(args: JoinArgs) -> ExitCode {
         let options = crate::headless::HeadlessOptions {
             duration: args.duration.map(Duration::from_secs_f64),
             send_chat: args.send_chat.clone(),
+            events: args.events.clone().unwrap_or_default(),
+            audio_clock,
         };
         ExitCode::from(crate::headless::run(config, options).await)
     } else {
@@ -83,7 +86,10 @@ fn read_invite(args: &JoinArgs) -> Result<(Invite, Vec<String>), (u8, String)> {
     } else if let Some(path) = &args.invite_file {
         let content = std::fs::read_to_string(path)
             .map_err(|e| usage(format!("cannot read --invite-file {}: {e}", path.display())))?;
-        zeroize::Zeroizing::new(content.lines().next().unwrap_or("").to_string())
+        let content = zeroize::Zeroizing::new(content);
+        // The first line that isn't blank (an editor's leading newline).
+        let first = content.lines().find(|l| !l.trim().is_empty());
+        zeroize::Zeroizing::new(first.unwrap_or("").to_string())
     } else if args.headless {
         return Err(usage(
             "no invite: pass it as an argument, in STREAMFLOW_INVITE, or with --invite-file (headless mode never prompts)".into(),

@@ -21,6 +21,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(exit::ERROR, format!("cannot start the async runtime: {e}")),
     };
+    // The config file matters only to the commands that make calls.
+    let file = || match crate::config_file::load() {
+        Ok(f) => Ok(f),
+        Err(e) => Err(fail(exit::USAGE, format!("config file {e}"))),
+    };
     match cli.command {
         Command::Relay(config) => {
             streamflow_relay::init_logging();
@@ -29,17 +34,98 @@ pub fn run(cli: Cli) -> ExitCode {
                 Err(e) => fail(exit::ERROR, format!("{e:#}")),
             }
         }
-        Command::Invite(args) => invite(args),
+        Command::Invite(mut args) => {
+            if args.relay.is_empty() {
+                args.relay = match file() {
+                    Ok(f) => f.relays,
+                    Err(code) => return code,
+                };
+            }
+            invite(args)
+        }
         Command::Devices => devices::run(),
-        Command::Join(args) => runtime.block_on(join::join(args)),
-        Command::Host(args) => runtime.block_on(host::host(args)),
-        Command::Demo(args) => runtime.block_on(demo::demo(args)),
+        Command::Join(mut args) => {
+            let file = match file() {
+                Ok(f) => f,
+                Err(code) => return code,
+            };
+            file.fill_media(&mut args.media);
+            args.colour = args.colour.or(file.colour);
+            if args.relays.is_empty() {
+                args.relays = file.relays.clone();
+            }
+            if args.relays.is_empty() {
+                args.relays = vec![crate::cli::DEFAULT_RELAY.to_string()];
+            }
+            runtime.block_on(join::join(args))
+        }
+        Command::Host(mut args) => {
+            let file = match file() {
+                Ok(f) => f,
+                Err(code) => return code,
+            };
+            file.fill_media(&mut args.media);
+            args.colour = args.colour.or(file.colour);
+            runtime.block_on(host::host(args))
+        }
+        Command::Demo(mut args) => {
+            let file = match file() {
+                Ok(f) => f,
+                Err(code) => return code,
+            };
+            args.colour = args.colour.or(file.colour);
+            runtime.block_on(demo::demo(args))
+        }
         Command::Bench(args) => runtime.block_on(crate::bench::run(args)),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "streamflow", &mut std::io::stdout());
+            ExitCode::from(exit::OK)
+        }
+        Command::Man { dir } => match write_man_pages(&dir) {
+            Ok(written) => {
+                for path in written {
+                    println!("{}", path.display());
+                }
+                ExitCode::from(exit::OK)
+            }
+            Err(e) => fail(exit::ERROR, format!("cannot write man pages into {}: {e}", dir.display())),
+        },
     }
 }
 
+/// streamflow.1 and streamflow-SUBCOMMAND.1 for each subcommand, from the
+/// same definitions as `--help`.
+pub fn write_man_pages(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    let mut page = |cmd: clap::Command, name: String| -> std::io::Result<()> {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(cmd.name(name.clone())).render(&mut out)?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, out)?;
+        written.push(path);
+        Ok(())
+    };
+    page(cmd.clone(), "streamflow".into())?;
+    for sub in cmd.get_subcommands() {
+        if sub.get_name() == "help" {
+            continue;
+        }
+        let name = format!("streamflow-{}", sub.get_name());
+        page(sub.clone(), name)?;
+    }
+    Ok(written)
+}
+
 pub(crate) fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("streamflow: {message}");
+    if code == exit::USAGE {
+        // Usage errors look like clap's own, whichever check found them.
+        eprintln!("error: {message}\n\nFor more information, try '--help'.");
+    } else {
+        eprintln!("streamflow: {message}");
+    }
     ExitCode::from(code)
 }
 
@@ -65,8 +151,12 @@ fn invite(args: InviteArgs) -> ExitCode {
         None => Invite::generate(&mut rng),
     };
     println!("{}", invite.to_shareable().as_str());
+    let relays: String = match args.relay.as_slice() {
+        [] => format!(" --relay {}", crate::cli::DEFAULT_RELAY),
+        rs => rs.iter().map(|r| format!(" --relay {r}")).collect(),
+    };
     eprintln!(
-        "Share it privately; anyone holding it can join. Join with: streamflow join {}",
+        "Share it privately; anyone holding it can join. Join with:\n  streamflow join {}{relays}",
         invite.to_shareable().as_str()
     );
     ExitCode::from(exit::OK)
@@ -148,10 +238,42 @@ pub(crate) fn open_audio(
             sink::AudioSinkSpec::None
         }
     };
-    let source = source::open(&source_spec)
-        .map_err(|e| fail(exit::USAGE, format!("--audio-source: {e}")))?;
-    let sink =
-        sink::open(&sink_spec).map_err(|e| fail(exit::USAGE, format!("--audio-sink: {e}")))?;
+    // The default device asked for (`mic`, `speaker`) but missing: the call
+    // goes on without that direction, as when nothing was asked for. A
+    // device named explicitly is what the user meant: its absence stops us.
+    let source = match (source::open(&source_spec), &source_spec) {
+        (Ok(s), _) => s,
+        (Err(_), source::AudioSourceSpec::Mic(None)) => {
+            notices.push(
+                "no microphone found (streamflow devices lists them); continuing without voice"
+                    .into(),
+            );
+            None
+        }
+        (Err(e), source::AudioSourceSpec::Mic(Some(name))) => {
+            return Err(fail(
+                exit::USAGE,
+                format!("--audio-source mic:{name}: no such microphone ({e}); streamflow devices lists them"),
+            ))
+        }
+        (Err(e), _) => return Err(fail(exit::USAGE, format!("--audio-source: {e}"))),
+    };
+    let sink = match (sink::open(&sink_spec), &sink_spec) {
+        (Ok(s), _) => s,
+        (Err(_), sink::AudioSinkSpec::Speaker(None)) => {
+            notices.push(
+                "no speaker found (streamflow devices lists them); continuing without sound".into(),
+            );
+            None
+        }
+        (Err(e), sink::AudioSinkSpec::Speaker(Some(name))) => {
+            return Err(fail(
+                exit::USAGE,
+                format!("--audio-sink speaker:{name}: no such speaker ({e}); streamflow devices lists them"),
+            ))
+        }
+        (Err(e), _) => return Err(fail(exit::USAGE, format!("--audio-sink: {e}"))),
+    };
     let setup = AudioSetup {
         source,
         sink,

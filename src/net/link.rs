@@ -282,7 +282,11 @@ pub async fn connect(
                             let Some(text) = next else { break };
                             pace(&mut pacer).await;
                             let len = text.len() as u64;
-                            flow.lock().on_write(text.len());
+                            {
+                                let mut flow = flow.lock();
+                                flow.on_write(text.len());
+                                flow.on_voice(Instant::now());
+                            }
                             stats.bytes_up.fetch_add(len, Relaxed);
                             stats.audio_bytes_up.fetch_add(len, Relaxed);
                             if let Err(e) = sink.send(Message::Text(text.into())).await {
@@ -474,11 +478,14 @@ fn take_frame(media: &MediaSlot, flow: &FlowLink, stats: &LinkStats) -> Option<(
     let mut slot = media.frame.lock().unwrap_or_else(|e| e.into_inner());
     let len = slot.as_ref()?.0.len();
     let mut flow = flow.lock();
-    let room = flow.media_room(len, Instant::now());
+    let now = Instant::now();
+    let room = flow.media_room(len, now);
     stats
         .uplink_video_paused
         .store(flow.video_paused(), Relaxed);
-    let on_link = flow.message_time(len).map_or(0, |d| d.as_micros() as u64);
+    let on_link = flow
+        .message_time_if_limited(len, now)
+        .map_or(0, |d| d.as_micros() as u64);
     stats.frame_link_us.store(on_link, Relaxed);
     if !room {
         return None;

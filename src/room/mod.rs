@@ -327,6 +327,11 @@ impl Room {
         out
     }
 
+    /// Anyone else in the room (verified or not).
+    pub fn has_peers(&self) -> bool {
+        !self.peers.is_empty()
+    }
+
     pub fn you(&self) -> Option<&str> {
         self.you.as_deref()
     }

@@ -14,6 +14,9 @@ use crate::media::capture::{self, CaptureEvent};
 use crate::net::link::{Link, LinkEvent};
 use crate::room::Room;
 
+/// Alone in a room this long: the invite's room part may be mistyped.
+const ALONE_NOTICE: Duration = Duration::from_secs(30);
+
 impl Session {
     /// One connected call: a fresh room state (new X25519 key, new sender
     /// key, new handshakes) on every connection.
@@ -88,6 +91,9 @@ impl Session {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut last_view_sent = Instant::now() - VIEW_REFRESH;
         let mut last_second = Instant::now();
+        // Alone in the room since: after a while, say the room name may be
+        // wrong (a mistyped first part of the invite is a room of its own).
+        let mut alone_since = Some(Instant::now());
         loop {
             if let Some(e) = driver.ended.take() {
                 return CallEnd::Ended(e);
@@ -206,6 +212,18 @@ impl Session {
                     if now.duration_since(last_second) >= Duration::from_secs(1) {
                         last_second = now;
                         driver.every_second(room, now).await;
+                        match alone_since {
+                            _ if room.has_peers() => alone_since = None,
+                            Some(t) if now.duration_since(t) >= ALONE_NOTICE => {
+                                alone_since = None;
+                                let shown: String = self.config.invite.room().chars().take(6).collect();
+                                self.emit(SessionEvent::Status(format!(
+                                    "nobody else has joined room {shown}… yet: if they should be here, check the invite's first part (the room) with them"
+                                )))
+                                .await;
+                            }
+                            _ => {}
+                        }
                     }
                     if now.duration_since(last_view_sent) >= VIEW_REFRESH {
                         last_view_sent = now;
