@@ -123,7 +123,8 @@ pub struct JoinArgs {
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
     /// Treat the relay as gone after this long without a word from it (not
-    /// even a pong), then reconnect. Catches half-open connections.
+    /// even a pong), then reconnect. Catches half-open connections. 500ms,
+    /// 20s, 2m or plain seconds.
     #[arg(long, default_value = "20s", value_parser = streamflow_relay::config::parse_duration, value_name = "DURATION")]
     pub liveness_timeout: Duration,
 }
@@ -251,7 +252,7 @@ pub fn parse_relay_url(s: &str) -> Result<String, String> {
     };
     if let Some((_, port)) = after_host.rsplit_once(':') {
         match port.parse::<u16>() {
-            Ok(1..) => {}
+            Ok(1..) if port.bytes().all(|b| b.is_ascii_digit()) => {}
             _ => {
                 return Err(format!(
                     "the port must be a number from 1 to 65535, e.g. ws://{}:8787",
@@ -347,6 +348,7 @@ mod tests {
             "ws://127.0.0.1:0",
             "ws://h:",
             "wss://[::1]:70000",
+            "ws://h:+80",
         ] {
             let e = parse_relay_url(bad).expect_err(bad);
             assert!(
