@@ -115,9 +115,10 @@ pub struct JoinArgs {
     /// With --room, just the secret words.
     pub invite: Option<String>,
     /// Relay URL (ws:// or wss://); repeat to give fallbacks, tried in
-    /// order. Default: STREAMFLOW_RELAY (comma-separated), else `relay` in
-    /// the config file, else ws://127.0.0.1:8787.
-    #[arg(long = "relay", env = "STREAMFLOW_RELAY", value_delimiter = ',', value_parser = parse_relay_url)]
+    /// order. A path is sent with the upgrade; a user name or password is
+    /// refused. Default: STREAMFLOW_RELAY (comma-separated), else `relay`
+    /// in the config file, else ws://127.0.0.1:8787.
+    #[arg(long = "relay", env = "STREAMFLOW_RELAY", value_delimiter = ',', value_parser = RelayUrlParser, value_name = "URL")]
     pub relays: Vec<String>,
     /// Trust this CA (PEM) for wss:// relays, besides the system's: for a
     /// relay whose certificate your own CA signed.
@@ -138,10 +139,10 @@ pub struct JoinArgs {
     /// own). Default 80x48.
     #[arg(long, value_parser = parse_size, requires = "headless")]
     pub tile: Option<(u32, u32)>,
-    /// Leave after this many seconds and exit 0 (or 3 if the passphrase
-    /// was refused and nobody confirmed it by then; 4 if the call never
-    /// connected). Headless.
-    #[arg(long, value_name = "SECS", value_parser = parse_positive_secs, requires = "headless")]
+    /// Leave after this long and exit 0 (or 3 if the passphrase was refused
+    /// and nobody confirmed it by then; 4 if the call never connected):
+    /// 2s, 500ms, 1m, or plain seconds (2, 2.5). Headless.
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_secs, requires = "headless")]
     pub duration: Option<f64>,
     /// Send this chat message once, at half of --duration. Headless.
     #[arg(long, value_name = "TEXT", requires = "headless")]
@@ -153,7 +154,8 @@ pub struct JoinArgs {
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
     /// Treat the relay as gone after this long without a word from it (not
-    /// even a pong), then reconnect. Catches half-open connections.
+    /// even a pong), then reconnect. Catches half-open connections. 500ms,
+    /// 20s, 2m or plain seconds.
     #[arg(long, default_value = "20s", value_parser = streamflow_relay::config::parse_duration, value_name = "DURATION")]
     pub liveness_timeout: Duration,
 }
@@ -162,8 +164,9 @@ pub struct JoinArgs {
 pub struct HostArgs {
     /// Where the built-in relay listens. Use 0.0.0.0:8787 to accept others
     /// from the network (loopback suffices when everyone is on this machine,
-    /// e.g. over SSH).
-    #[arg(long, default_value = "127.0.0.1:8787")]
+    /// e.g. over SSH). Forms: IP:PORT, [IPv6]:PORT, HOST:PORT, :PORT or
+    /// PORT (127.0.0.1 with that port), or an IP or host alone (port 8787).
+    #[arg(long, default_value = "127.0.0.1:8787", value_parser = streamflow_relay::config::parse_listen, value_name = "ADDR")]
     pub listen: std::net::SocketAddr,
     /// Name the room instead of a random nameplate.
     #[arg(long, value_name = "NAME")]
@@ -194,7 +197,7 @@ pub struct InviteArgs {
     /// The relay the others will use, for the join command printed with
     /// the invite. Default: STREAMFLOW_RELAY, else the config file's, else
     /// ws://127.0.0.1:8787.
-    #[arg(long, env = "STREAMFLOW_RELAY", value_delimiter = ',', value_parser = parse_relay_url)]
+    #[arg(long, env = "STREAMFLOW_RELAY", value_delimiter = ',', value_parser = RelayUrlParser, value_name = "URL")]
     pub relay: Vec<String>,
 }
 
@@ -216,22 +219,39 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     Ok((w, h))
 }
 
+/// `--duration`: the shared duration forms, as seconds.
 fn parse_positive_secs(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a number of seconds above 0")),
-    }
+    streamflow_relay::config::parse_duration(s).map(|d| d.as_secs_f64())
 }
 
-/// A relay URL: `ws://HOST[:PORT][/PATH]` or `wss://…`. Checked before
-/// anything else happens, so a typo is a usage error at once.
+/// A relay URL: `ws://HOST[:PORT][/PATH]` or `wss://…`, the scheme in any
+/// case (returned lowercased), the port 1 to 65535, a path sent with the
+/// upgrade as given (the relay takes any). No user name or password: they
+/// would end up in logs and on screen, and the relay takes none. Checked
+/// before anything else happens, so a typo is a usage error at once.
 pub fn parse_relay_url(s: &str) -> Result<String, String> {
     use tokio_tungstenite::tungstenite::http::Uri;
     let s = s.trim();
+    // Before any message that quotes the URL: never echo a password.
+    if has_credentials(s) {
+        return Err(
+            "relay URLs take no user name or password (USER:PASSWORD@): remove them, e.g. ws://HOST:8787"
+                .into(),
+        );
+    }
+    // Schemes are case-insensitive (RFC 3986); tungstenite wants lowercase.
+    let s = match s.split_once("://") {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("ws") || scheme.eq_ignore_ascii_case("wss") =>
+        {
+            format!("{}://{rest}", scheme.to_ascii_lowercase())
+        }
+        _ => s.to_string(),
+    };
     let uri: Uri = s.parse().map_err(|_| {
         format!("{s:?} is not a relay URL; relays look like ws://HOST:8787 (or wss:// with TLS)")
     })?;
-    match uri.scheme_str() {
+    match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
         Some("ws" | "wss") => {}
         Some(scheme @ ("http" | "https")) => {
             let ws = if scheme == "https" { "wss" } else { "ws" };
@@ -251,12 +271,75 @@ pub fn parse_relay_url(s: &str) -> Result<String, String> {
             ))
         }
     }
-    if uri.host().is_none_or(str::is_empty) {
+    let Some(authority) = uri.authority() else {
+        return Err(format!(
+            "{s:?} has no host: e.g. ws://relay.example.org:8787"
+        ));
+    };
+    if uri.host().is_none_or(|h| h.is_empty() || h == "[]") {
         return Err(format!(
             "{s:?} has no host: e.g. ws://relay.example.org:8787"
         ));
     }
-    Ok(s.to_string())
+    // `Uri` keeps a port it can't read and would then quietly use 80 or 443.
+    let after_host = match authority.as_str().rfind(']') {
+        Some(i) => &authority.as_str()[i + 1..],
+        None => authority.as_str(),
+    };
+    if let Some((_, port)) = after_host.rsplit_once(':') {
+        match port.parse::<u16>() {
+            Ok(1..) if port.bytes().all(|b| b.is_ascii_digit()) => {}
+            _ => {
+                return Err(format!(
+                    "the port must be a number from 1 to 65535, e.g. ws://{}:8787",
+                    uri.host().unwrap_or("HOST")
+                ))
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// Whether a URL-ish text carries `USER[:PASSWORD]@` before its host.
+fn has_credentials(s: &str) -> bool {
+    let rest = s.split_once("://").map_or(s, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.contains('@')
+}
+
+/// `--relay`: [`parse_relay_url`], with clap's usual error except that the
+/// value quoted back never shows a password.
+#[derive(Clone)]
+pub struct RelayUrlParser;
+
+impl clap::builder::TypedValueParser for RelayUrlParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let text = value.to_string_lossy();
+        parse_relay_url(&text).map_err(|why| {
+            let shown = if has_credentials(&text) {
+                "…"
+            } else {
+                text.as_ref()
+            };
+            let arg = arg.map_or("--relay".to_string(), |a| a.to_string());
+            // Worded as clap words its own (clap can't quote a value other
+            // than the one given).
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!(
+                    "invalid value '{shown}' for '{arg}': {why}\n\nFor more information, try '--help'.\n"
+                ),
+            )
+            .with_cmd(cmd)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -294,12 +377,205 @@ mod tests {
     }
 
     #[test]
+    fn relay_url_ports_case_paths_and_credentials() {
+        // Ports outside 1..=65535 are refused here, not later.
+        for bad in [
+            "ws://127.0.0.1:99999",
+            "ws://127.0.0.1:0",
+            "ws://h:",
+            "wss://[::1]:70000",
+            "ws://h:+80",
+        ] {
+            let e = parse_relay_url(bad).expect_err(bad);
+            assert!(
+                e.contains("port must be a number from 1 to 65535"),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(
+            parse_relay_url("ws://h:65535").as_deref(),
+            Ok("ws://h:65535")
+        );
+        assert_eq!(
+            parse_relay_url("ws://[::1]:8787").as_deref(),
+            Ok("ws://[::1]:8787")
+        );
+        // Any case for the scheme, normalised to lowercase.
+        assert_eq!(
+            parse_relay_url("WS://127.0.0.1:8787").as_deref(),
+            Ok("ws://127.0.0.1:8787")
+        );
+        assert_eq!(parse_relay_url("Wss://h").as_deref(), Ok("wss://h"));
+        assert!(parse_relay_url("HTTP://h:1")
+            .unwrap_err()
+            .contains("use ws://h:1"));
+        // A path is kept (sent with the upgrade; the relay takes any).
+        assert_eq!(parse_relay_url("ws://h/x").as_deref(), Ok("ws://h/x"));
+        assert_eq!(
+            parse_relay_url("wss://h:443/relay/a?b=1").as_deref(),
+            Ok("wss://h:443/relay/a?b=1")
+        );
+        // Credentials are refused, and the message doesn't repeat them.
+        for bad in [
+            "ws://user:pw@host",
+            "ws://user:pw@host:8787/x",
+            "wss://user@host",
+            "user:pw@host:8787",
+            "http://user:pw@host",
+            "ws://user:pw@host:99999",
+        ] {
+            let e = parse_relay_url(bad).expect_err(bad);
+            assert!(e.contains("no user name or password"), "{bad}: {e}");
+            assert!(!e.contains("pw") && !e.contains("user@"), "{bad}: {e}");
+        }
+        // An @ in the path is not a credential.
+        assert!(parse_relay_url("ws://h/a@b").is_ok());
+    }
+
+    #[test]
+    fn usage_errors_never_echo_a_password() {
+        let e = Cli::try_parse_from([
+            "streamflow",
+            "join",
+            "x-a-b",
+            "--relay",
+            "ws://me:hunter2@h:8787",
+        ])
+        .map(|_| ())
+        .expect_err("refused");
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
+        assert_eq!(e.exit_code(), 2);
+        let text = e.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("no user name or password"), "{text}");
+        assert!(text.contains("--relay"), "{text}");
+        // Other mistakes quote the value as clap does.
+        let e = Cli::try_parse_from([
+            "streamflow",
+            "join",
+            "x-a-b",
+            "--relay",
+            "ws://127.0.0.1:99999",
+        ])
+        .map(|_| ())
+        .expect_err("refused");
+        assert_eq!(e.exit_code(), 2);
+        let text = e.to_string();
+        assert!(
+            text.contains("invalid value 'ws://127.0.0.1:99999' for '--relay <URL>'"),
+            "{text}"
+        );
+        assert!(text.contains("1 to 65535"), "{text}");
+        // The accepted form reaches the command lowercased.
+        let cli = Cli::try_parse_from(["streamflow", "join", "x-a-b", "--relay", "WS://h:1/p"]);
+        match cli.map(|c| c.command) {
+            Ok(Command::Join(join)) => assert_eq!(join.relays, ["ws://h:1/p"]),
+            _ => panic!("join with a relay"),
+        }
+    }
+
+    #[test]
+    fn bench_sizes_and_durations_take_the_shared_forms() {
+        let bench = |args: &[&str]| {
+            Cli::try_parse_from(["streamflow", "bench"].iter().chain(args))
+                .map_err(|e| e.to_string())
+        };
+        for ok in [
+            &["relay", "--seconds", "1m", "--frame-bytes", "4KiB"][..],
+            &["relay", "--seconds", "10", "--frame-bytes", "4096"],
+            &["relay", "--relay", "WS://127.0.0.1:8787"],
+            &["abuse", "--max-memory", "1gib", "--seconds", "30s"],
+            &["thin", "--rate", "64KiB", "--seconds", "15"],
+            &["e2e", "--seconds", "3s"],
+            &["ladder", "--seconds", "4"],
+            &["tty", "--seconds", "20s", "--delay", "20ms"],
+            &[
+                "audio",
+                "--seconds",
+                "2",
+                "--delay",
+                "30ms",
+                "--jitter",
+                "0.03",
+            ],
+            &["words", "--gap", "500ms"],
+            &["words", "--gap", "0"],
+        ] {
+            assert!(bench(ok).is_ok(), "{ok:?}: {:?}", bench(ok).err());
+        }
+        for bad in [
+            &["relay", "--seconds", "1.5"][..],
+            &["relay", "--frame-bytes", "2MiB"],
+            &["relay", "--relay", "ws://h:99999"],
+            &["abuse", "--max-memory", "lots"],
+            &["thin", "--rate", "999"],
+            &["e2e", "--seconds", "0"],
+            &["words", "--gap", "soon"],
+        ] {
+            assert!(bench(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations_and_listen_forms() {
+        let duration = |d: &str| match Cli::try_parse_from([
+            "streamflow",
+            "join",
+            "x-a-b",
+            &format!("--duration={d}"),
+        ]) {
+            Ok(Cli {
+                command: Command::Join(join),
+            }) => Ok(join.duration),
+            Ok(_) => Err("not join".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(duration("2s"), Ok(Some(2.0)));
+        assert_eq!(duration("500ms"), Ok(Some(0.5)));
+        assert_eq!(duration("1m"), Ok(Some(60.0)));
+        assert_eq!(duration("2"), Ok(Some(2.0)));
+        assert_eq!(duration("2.5"), Ok(Some(2.5)));
+        for bad in ["0", "-3", "-1s", "soon", "2h"] {
+            let e = duration(bad).expect_err(bad);
+            assert!(e.contains("500ms") || e.contains("above 0"), "{bad}: {e}");
+        }
+        let listen = |l: &str| match Cli::try_parse_from(["streamflow", "host", "--listen", l]) {
+            Ok(Cli {
+                command: Command::Host(host),
+            }) => Ok(host.listen.to_string()),
+            Ok(_) => Err("not host".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(listen("8787").as_deref(), Ok("127.0.0.1:8787"));
+        assert_eq!(listen(":9000").as_deref(), Ok("127.0.0.1:9000"));
+        assert_eq!(listen("0.0.0.0:8787").as_deref(), Ok("0.0.0.0:8787"));
+        assert!(listen("localhost:8787").is_ok());
+        assert!(listen("127.0.0.1:99999").is_err());
+        // The relay subcommand takes the same sizes and listen forms.
+        let relay = |args: &[&str]| {
+            Cli::try_parse_from(["streamflow", "relay"].iter().chain(args)).map(|_| ())
+        };
+        assert!(relay(&[
+            "--listen",
+            "8787",
+            "--max-message-bytes",
+            "1MiB",
+            "--media-queue-bytes",
+            "4MiB"
+        ])
+        .is_ok());
+        assert!(relay(&["--listen", "localhost:8787"]).is_ok());
+    }
+
+    #[test]
     fn nonsense_values_are_refused() {
         let parse = |args: &[&str]| Cli::try_parse_from(args).map(|_| ()).map_err(|e| e.kind());
         assert!(parse(&["streamflow", "join", "x-a-b", "--fps", "0"]).is_err());
         assert!(parse(&["streamflow", "join", "x-a-b", "--fps", "1000000"]).is_err());
         assert!(parse(&["streamflow", "join", "x-a-b", "--fps", "12"]).is_ok());
         assert!(parse(&["streamflow", "join", "x-a-b", "--duration", "-3"]).is_err());
+        assert!(parse(&["streamflow", "join", "x-a-b", "--duration", "0"]).is_err());
+        assert!(parse(&["streamflow", "join", "x-a-b", "--duration", "2s"]).is_ok());
         assert!(parse(&["streamflow", "join", "x-a-b", "--relay", "ftp://x"]).is_err());
     }
 }

@@ -303,3 +303,85 @@ fn tls_with_a_private_ca() {
     rt.block_on(relay.shutdown());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Relay URLs from outside: a port out of range is a usage error at once,
+/// a password is refused without being printed, and a path and an
+/// upper-case scheme reach the relay (which takes any path).
+#[test]
+fn relay_urls_check_ports_hide_passwords_and_keep_paths() {
+    for (url, hint) in [
+        ("ws://127.0.0.1:99999", "1 to 65535"),
+        ("ws://127.0.0.1:0", "1 to 65535"),
+        ("ws://me:hunter2@127.0.0.1:8787", "no user name or password"),
+    ] {
+        let (code, stderr, took) = run(&["join", "x-a-b-c-d-e", "--relay", url]);
+        assert_eq!(code, Some(2), "{url}: {stderr}");
+        assert!(stderr.contains(hint), "{url}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "{url}: {stderr}");
+        assert!(took < Duration::from_secs(5), "{url}: took {took:?}");
+    }
+    // Durations and sizes in the shared forms; nonsense says the forms.
+    let (code, stderr, _) = run(&["join", "x-a-b-c-d-e", "--duration", "2h"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("500ms"), "{stderr}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let relay = rt.block_on(relay());
+    let url = format!("WS://{}/any/path?x=1", relay.addr());
+    let mut client = Client::spawn(&fresh_invite(), &url, "Ada", &["--duration", "2s"]);
+    assert_eq!(
+        client.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        client.stderr.lock().unwrap()
+    );
+    assert_eq!(client.of_type("joined").len(), 1);
+    rt.block_on(relay.shutdown());
+}
+
+/// `relay --listen PORT` listens on 127.0.0.1:PORT, takes sizes in every
+/// form, and at the default --max-connections doesn't warn about the
+/// open-file limit (it sizes the default to it).
+#[test]
+fn relay_listens_on_a_bare_port_without_warnings() {
+    /// Kills the relay however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut relay = Killed(
+        Command::new(BIN)
+            .args(["relay", "--listen", &port.to_string()])
+            .args(["--max-message-bytes", "1MiB", "--media-queue-bytes", "4MiB"])
+            .args(["--metrics-listen", ":0", "--ping-interval", "20s"])
+            .env("RUST_LOG", "info")
+            .env_remove("STREAMFLOW_LISTEN")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run streamflow relay"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let exited = relay.0.try_wait().expect("relay status");
+        assert!(exited.is_none(), "the relay exited: {exited:?}");
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = relay.0.kill();
+    let _ = relay.0.wait();
+    let mut stderr = String::new();
+    if let Some(mut pipe) = relay.0.stderr.take() {
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    assert!(stderr.contains("relay listening"), "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(!stderr.contains("open-file limit"), "{stderr}");
+}

@@ -434,31 +434,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for CountingIo<S> {
     }
 }
 
-/// Parses `512MiB`, `64KiB`, `2GiB` or a bare number of bytes.
-pub fn parse_size(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: usize = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size like 512MiB, 64KiB or 1048576"))?;
-    let factor: usize = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" | "K" | "KB" => 1 << 10,
-        "MiB" | "M" | "MB" => 1 << 20,
-        "GiB" | "G" | "GB" => 1 << 30,
-        other => return Err(format!("unknown unit {other:?}: use KiB, MiB or GiB")),
-    };
-    let bytes = value
-        .checked_mul(factor)
-        .ok_or_else(|| format!("{text:?} is too large"))?;
-    if bytes == 0 {
-        return Err("a size must be above 0".into());
-    }
-    Ok(bytes)
-}
+/// Sizes are parsed in one place for every flag: [`crate::config::parse_size`].
+pub use crate::config::parse_size;
 
 #[cfg(test)]
 mod tests {
@@ -581,16 +558,5 @@ mod tests {
         );
         assert_eq!(slow.shed_reason(), Some(Shed::Deadline));
         assert!(fine.shed_reason().is_none());
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
-        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
-        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
-        assert_eq!(parse_size("1000"), Ok(1000));
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("5TiB").is_err());
     }
 }

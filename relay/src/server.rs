@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::config::RelayConfig;
+use crate::config::{RelayConfig, DEFAULT_MAX_CONNECTIONS};
 use crate::hub::Hub;
 use crate::memory::{Budget, CountingIo};
 use crate::metrics::Metrics;
@@ -208,7 +208,7 @@ async fn shutdown_signal() {
 }
 
 /// Binds the listen (and metrics) sockets and starts serving in the background.
-pub async fn start(config: RelayConfig) -> anyhow::Result<RelayHandle> {
+pub async fn start(mut config: RelayConfig) -> anyhow::Result<RelayHandle> {
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(load_tls(cert, key)?),
         (None, None) => None,
@@ -234,7 +234,11 @@ pub async fn start(config: RelayConfig) -> anyhow::Result<RelayHandle> {
         None => addr,
     };
     let metrics = Arc::new(Metrics::default());
-    raise_fd_limit(config.max_connections);
+    let (max_connections, warning) = connection_capacity(config.max_connections, raise_fd_limit());
+    if let Some(warning) = warning {
+        warn!("{warning}");
+    }
+    config.max_connections = Some(max_connections);
     let (remote_tx, mut remote_rx) = tokio::sync::mpsc::channel(4096);
     let bus = match &config.redis {
         Some(url) => {
@@ -332,7 +336,13 @@ pub async fn start(config: RelayConfig) -> anyhow::Result<RelayHandle> {
     if let Some(l) = metrics_listener {
         tasks.spawn(metrics_loop(l, shared.clone()));
     }
-    info!(%addr, tls = tls.is_some(), %metrics_addr, "relay listening");
+    info!(
+        %addr,
+        tls = tls.is_some(),
+        %metrics_addr,
+        max_connections = shared.config.max_connections(),
+        "relay listening"
+    );
     Ok(RelayHandle {
         addr,
         metrics_addr,
@@ -507,7 +517,7 @@ fn route(
         return endpoint(&req, &shared, serve_metrics);
     };
     // Full: the socket was let in (so health checks answer), the call not.
-    if shared.metrics.connections.load(Relaxed) >= shared.config.max_connections as i64 {
+    if shared.metrics.connections.load(Relaxed) >= shared.config.max_connections() as i64 {
         shared.metrics.connections_refused.fetch_add(1, Relaxed);
         return refusal("the relay is full (--max-connections); try another relay or later\n");
     }
@@ -581,8 +591,8 @@ impl Drop for Pending {
 
 /// Raises the open-file soft limit to the hard limit (each connection is a
 /// descriptor; the usual soft limit of 1024 runs out long before
-/// --max-connections), and warns when even that is too low.
-fn raise_fd_limit(max_connections: usize) {
+/// --max-connections) and returns the limit now in force, if known.
+fn raise_fd_limit() -> Option<u64> {
     #[cfg(unix)]
     {
         let mut limit = libc::rlimit {
@@ -592,7 +602,7 @@ fn raise_fd_limit(max_connections: usize) {
         // SAFETY: getrlimit/setrlimit only read and write the struct given.
         unsafe {
             if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-                return;
+                return None;
             }
             if limit.rlim_cur < limit.rlim_max {
                 let raised = libc::rlimit {
@@ -604,14 +614,42 @@ fn raise_fd_limit(max_connections: usize) {
                 }
             }
         }
-        let needed = max_connections as u64 + HEALTH_RESERVE as u64 + FD_RESERVE;
-        if limit.rlim_cur < needed {
-            warn!(
-                "the open-file limit is {}: about {} connections fit, not --max-connections {max_connections}; raise it (ulimit -n, LimitNOFILE=) or lower --max-connections",
-                limit.rlim_cur,
-                limit.rlim_cur.saturating_sub(HEALTH_RESERVE as u64 + FD_RESERVE)
-            );
-        }
+        #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on most targets, not all
+        Some(limit.rlim_cur as u64)
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// The connection limit for an open-file limit: what was asked for, or by
+/// default as many as fit beside the health reserve and the relay's own
+/// descriptors (at most [`DEFAULT_MAX_CONNECTIONS`]). A warning only when
+/// an explicit --max-connections can't be reached, or nothing fits at all.
+pub fn connection_capacity(
+    requested: Option<usize>,
+    open_files: Option<u64>,
+) -> (usize, Option<String>) {
+    let Some(open_files) = open_files else {
+        return (requested.unwrap_or(DEFAULT_MAX_CONNECTIONS), None);
+    };
+    let fit = open_files.saturating_sub(HEALTH_RESERVE as u64 + FD_RESERVE);
+    let fit = usize::try_from(fit).unwrap_or(usize::MAX);
+    let advice = "raise it (ulimit -n, LimitNOFILE=)";
+    match requested {
+        Some(asked) if asked > fit => (
+            asked,
+            Some(format!(
+                "the open-file limit is {open_files}: about {fit} connections fit, not --max-connections {asked}; {advice} or lower --max-connections"
+            )),
+        ),
+        Some(asked) => (asked, None),
+        None if fit == 0 => (
+            1,
+            Some(format!(
+                "the open-file limit is {open_files}: too low for client connections; {advice}"
+            )),
+        ),
+        None => (fit.min(DEFAULT_MAX_CONNECTIONS), None),
     }
 }
 
@@ -670,7 +708,7 @@ impl ConnectionGuard {
             return None;
         }
         let mut counts = shared.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if counts.total >= shared.config.max_connections + HEALTH_RESERVE {
+        if counts.total >= shared.config.max_connections() + HEALTH_RESERVE {
             return None;
         }
         let count = counts.per_ip.entry(ip).or_insert(0);
@@ -700,5 +738,51 @@ impl Drop for ConnectionGuard {
                 counts.per_ip.remove(&self.ip);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_sized_to_the_open_file_limit() {
+        let reserved = HEALTH_RESERVE as u64 + FD_RESERVE;
+        // The default fits the limit, leaving the reserve: no warning.
+        assert_eq!(
+            connection_capacity(None, Some(20_000)),
+            (20_000 - reserved as usize, None)
+        );
+        assert_eq!(
+            connection_capacity(None, Some(1024)),
+            (1024 - reserved as usize, None)
+        );
+        // A generous limit: the usual default.
+        assert_eq!(
+            connection_capacity(None, Some(1 << 20)),
+            (DEFAULT_MAX_CONNECTIONS, None)
+        );
+        assert_eq!(
+            connection_capacity(None, Some(u64::MAX)),
+            (DEFAULT_MAX_CONNECTIONS, None)
+        );
+        // Unknown limit: the usual default.
+        assert_eq!(
+            connection_capacity(None, None),
+            (DEFAULT_MAX_CONNECTIONS, None)
+        );
+        // Asked for and it fits: kept, quiet.
+        assert_eq!(connection_capacity(Some(500), Some(1024)), (500, None));
+        assert_eq!(connection_capacity(Some(7), None), (7, None));
+        // Asked for more than fits: kept, with the warning.
+        let (n, warning) = connection_capacity(Some(100_000), Some(20_000));
+        assert_eq!(n, 100_000);
+        let warning = warning.expect("a warning");
+        assert!(warning.contains("open-file limit is 20000"), "{warning}");
+        assert!(warning.contains("--max-connections 100000"), "{warning}");
+        // Nothing fits at all: say so even by default.
+        let (n, warning) = connection_capacity(None, Some(100));
+        assert_eq!(n, 1);
+        assert!(warning.expect("a warning").contains("ulimit -n"));
     }
 }

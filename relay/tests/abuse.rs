@@ -410,7 +410,7 @@ async fn close_frames_follow_rfc_6455() {
 /// A full relay still answers /healthz and /metrics; calls get a 503.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_answers_when_the_relay_is_full() {
-    let relay = relay(|c| c.max_connections = 2).await;
+    let relay = relay(|c| c.max_connections = Some(2)).await;
     let url = relay.url();
     let _a = Client::join(&url, "r").await;
     let _b = Client::join(&url, "r").await;

@@ -34,11 +34,12 @@ const FRAGMENT_BYTES: usize = 64 << 10;
 
 #[derive(Args, Clone)]
 pub struct AbuseArgs {
-    /// The relay's --max-memory.
-    #[arg(long, default_value = "128MiB")]
+    /// The relay's --max-memory (e.g. 128MiB, 1GiB).
+    #[arg(long, default_value = "128MiB", value_parser = |s: &str| streamflow_relay::config::parse_size(s).map(|_| s.trim().to_string()), value_name = "SIZE")]
     max_memory: String,
-    /// Seconds of attack (the canary runs 2 s more before it).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Seconds of attack (the canary runs 2 s more before it): 30, 30s or
+    /// 1m.
+    #[arg(long, default_value = "30", value_parser = streamflow_relay::config::parse_seconds)]
     seconds: u64,
     /// Connections holding unfinished fragmented messages.
     #[arg(long, default_value_t = 100)]

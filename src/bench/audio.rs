@@ -33,8 +33,8 @@ use crate::session::{self, SessionCommand, SessionConfig, SessionEvent};
 
 #[derive(Args)]
 pub struct AudioArgs {
-    /// Seconds measured per run (after the call is up).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Seconds measured per run (after the call is up): 20, 20s or 2m.
+    #[arg(long, default_value = "20", value_parser = streamflow_relay::config::parse_seconds)]
     seconds: u64,
     /// One-way delay of the jittery link (the second run).
     #[arg(long, default_value = "30ms", value_parser = streamflow_relay::config::parse_duration)]

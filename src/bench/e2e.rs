@@ -24,8 +24,8 @@ pub struct E2eArgs {
     /// Members in the call (at least 2), each sending the test pattern.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(2..=32))]
     peers: u32,
-    /// Seconds measured, after everyone is verified.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Seconds measured, after everyone is verified: 10, 10s or 1m.
+    #[arg(long, default_value = "10", value_parser = streamflow_relay::config::parse_seconds)]
     seconds: u64,
     /// Tile each receiver shows, in cells (video is twice as tall in pixels).
     #[arg(long, default_value = "80x24", value_parser = crate::cli::parse_size)]

@@ -30,8 +30,9 @@ use crate::tui::screen::rgb;
 
 #[derive(Args)]
 pub struct LadderArgs {
-    /// Simulated seconds per run (the first third is not scored).
-    #[arg(long, default_value_t = 10)]
+    /// Simulated seconds per run (the first third is not scored): 10, 10s
+    /// or 1m.
+    #[arg(long, default_value = "10", value_parser = streamflow_relay::config::parse_seconds)]
     seconds: u64,
     /// Link rates to try, e.g. 4mbit,1mbit,256kbit.
     #[arg(long, value_delimiter = ',', default_value = "8mbit,4mbit,2mbit,1mbit,512kbit,256kbit", value_parser = super::tty::parse_rate)]

@@ -26,7 +26,7 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 pub struct RelayBenchArgs {
     /// Relay(s) to load; repeat for several (clients are spread over them).
     /// Without it, `streamflow relay` is started as a child process.
-    #[arg(long = "relay")]
+    #[arg(long = "relay", value_parser = crate::cli::RelayUrlParser, value_name = "URL")]
     relays: Vec<String>,
     /// Without --relay: start this many child relays (clients are spread
     /// over them, so rooms span relays). More than one needs --redis.
@@ -44,11 +44,12 @@ pub struct RelayBenchArgs {
     /// Frames per second each member sends.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1000))]
     fps: u32,
-    /// Bytes per frame before base64 (the relay's cost is per byte and per message).
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(8..=1_000_000))]
+    /// Bytes per frame before base64 (the relay's cost is per byte and per
+    /// message), 8 to 1000000; sizes like 4KiB too.
+    #[arg(long, default_value = "4096", value_parser = |s: &str| streamflow_relay::config::parse_size_within(s, 8, 1_000_000).map(|b| b as u32), value_name = "SIZE")]
     frame_bytes: u32,
-    /// Seconds measured, after everyone joined.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Seconds measured, after everyone joined: 10, 10s or 1m.
+    #[arg(long, default_value = "10", value_parser = streamflow_relay::config::parse_seconds)]
     seconds: u64,
     /// Pin the child relay(s) to these CPUs (a `taskset -c` list, e.g. `0`),
     /// to measure throughput per core; run the generator itself under

@@ -17,11 +17,13 @@ use crate::session::{self, SessionCommand, SessionEvent};
 
 #[derive(Args)]
 pub struct ThinArgs {
-    /// Measured seconds per run (after a settling period of 5 s).
-    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Measured seconds per run (after a settling period of 5 s): 15, 15s
+    /// or 1m.
+    #[arg(long, default_value = "15", value_parser = streamflow_relay::config::parse_seconds)]
     seconds: u64,
-    /// Link rate in bytes per second (25000 ≈ 200 kbit/s).
-    #[arg(long, default_value_t = 25_000, value_parser = clap::value_parser!(u64).range(1000..))]
+    /// Link rate in bytes per second (25000 ≈ 200 kbit/s; sizes like 64KiB
+    /// too), at least 1000.
+    #[arg(long, default_value = "25000", value_parser = |s: &str| streamflow_relay::config::parse_size_within(s, 1000, usize::MAX).map(|b| b as u64), value_name = "SIZE")]
     rate: u64,
     /// Print one JSON object instead of a table.
     #[arg(long)]

@@ -25,13 +25,21 @@ pub struct WordsArgs {
     /// Joins (and leaves) measured per room size.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     changes: u32,
-    /// Seconds between changes (a room at rest between them: the relay's
-    /// rate limit refills).
-    #[arg(long, default_value_t = 2.0)]
+    /// Time between changes (a room at rest between them: the relay's rate
+    /// limit refills): 2s, 500ms, plain seconds, or 0.
+    #[arg(long, default_value = "2s", value_parser = gap_secs, value_name = "DURATION")]
     gap: f64,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// `--gap`: the shared duration forms, or 0 for none.
+fn gap_secs(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(0.0) => Ok(0.0),
+        _ => streamflow_relay::config::parse_duration(text).map(|d| d.as_secs_f64()),
+    }
 }
 
 /// What a member shows, shared with the bench.

@@ -39,8 +39,8 @@ pub struct TtyArgs {
     /// Terminal size in cells.
     #[arg(long, default_value = "160x48", value_parser = parse_cells)]
     size: (u16, u16),
-    /// Seconds measured, after the call is up and settled.
-    #[arg(long, default_value_t = 20)]
+    /// Seconds measured, after the call is up and settled: 20, 20s or 1m.
+    #[arg(long, default_value = "20", value_parser = streamflow_relay::config::parse_seconds)]
     seconds: u64,
     /// The terminal never answers queries (the open-loop fallback).
     #[arg(long)]
