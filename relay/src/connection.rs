@@ -562,8 +562,12 @@ async fn write_loop<W>(
             }
         }
         // A probe right behind what was written: its pong says when it
-        // arrived. (One at most every few ms; else soon after.)
-        let probe = flow.lock().probe(Instant::now());
+        // arrived. (One at most every few ms; else soon after. None once
+        // closing: the close frame goes straight after the last words.)
+        let probe = match outbox.is_closed() {
+            true => None,
+            false => flow.lock().probe(Instant::now()),
+        };
         if let Some(p) = probe {
             if sink.feed(Message::Ping(p.to_vec().into())).await.is_err() {
                 return;

@@ -280,11 +280,14 @@ impl Flow {
     /// Something written isn't covered by a probe yet (or the empty path
     /// is to be measured): a probe is wanted, now or soon.
     pub fn wants_probe(&self) -> bool {
+        // Nothing to pace before video is offered: a connection that only
+        // talks (joins, control, voice) is never probed.
+        if self.message == 0.0 {
+            return false;
+        }
         let covered = self.probes.back().map_or(self.acked, |p| p.written);
         // The empty path is probed even with nothing new written.
-        // (Not before the first write: a client hears the welcome first.)
-        let measure_empty = self.written > 0
-            && self.draining
+        let measure_empty = self.draining
             && self.in_flight() <= DRAINED
             && !self.probes.iter().any(|p| p.clean);
         self.written != covered || measure_empty
@@ -621,10 +624,11 @@ mod tests {
     fn a_big_message_goes_alone_and_pongs_of_others_are_ignored() {
         let t0 = Instant::now();
         let mut flow = Flow::default();
-        // First the empty path is measured, after the welcome.
-        assert!(!flow.media_room(100, t0));
-        assert!(flow.probe(t0).is_none(), "nothing written yet");
+        // Nothing is probed before video is offered...
         flow.on_write(100);
+        assert!(flow.probe(t0).is_none(), "only the welcome so far");
+        // ...then first the empty path is measured.
+        assert!(!flow.media_room(100, t0));
         let p = flow.probe(t0).expect("an empty-path probe");
         assert!(flow.on_pong(&p, t0 + Duration::from_millis(20)));
         assert!(flow.media_room(1 << 20, t0), "nothing in flight");

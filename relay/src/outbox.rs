@@ -457,6 +457,11 @@ impl Outbox {
         Some(Next::Send(m))
     }
 
+    /// No more pushes: what is left is sent, then the close frame.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     /// When voice last went to this receiver: the flow window pauses video
     /// for it only while there is voice to protect.
     pub fn last_voice(&self) -> Option<std::time::Instant> {
