@@ -24,14 +24,7 @@ use crate::tui::render::ColourMode;
 /// Defaults for your name, relays, colours and devices can live in
 /// $XDG_CONFIG_HOME/streamflow/config.toml (flags > environment > file).
 #[derive(Parser)]
-#[command(
-    name = "streamflow",
-    version,
-    about,
-    long_about,
-    verbatim_doc_comment,
-    arg_required_else_help = true
-)]
+#[command(name = "streamflow", version, verbatim_doc_comment)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

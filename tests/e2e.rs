@@ -315,7 +315,7 @@ fn relay_help_is_the_same_in_both_binaries() {
         "--ping-interval",
         "--idle-timeout",
         "[default: 127.0.0.1:8787]",
-        "[default: 1048576]",
+        "[default: 1MiB]",
     ] {
         assert!(flat.contains(flag), "streamflow relay --help lacks {flag}");
     }
