@@ -150,6 +150,15 @@ pub struct DemoArgs {
     /// Your name in the demo call.
     #[arg(long, default_value = "you")]
     pub name: String,
+    /// Your voice, as in `join`: `mic[:NAME]`, `tone[:HZ]`, `none` or a
+    /// WAV file. Default: the microphone if there is one, else none.
+    #[arg(long, value_name = "SOURCE")]
+    pub audio_source: Option<AudioSourceSpec>,
+    /// Where the peers' voices (they take turns speaking in tones) play:
+    /// `speaker[:NAME]`, `none`, or a WAV file. Default: the speaker if
+    /// there is one, else none.
+    #[arg(long, value_name = "SINK")]
+    pub audio_sink: Option<AudioSinkSpec>,
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
 }
@@ -264,5 +273,8 @@ mod tests {
         assert!(parse(&["streamflow", "join", "x-a-b", "--fps", "12"]).is_ok());
         assert!(parse(&["streamflow", "join", "x-a-b", "--duration", "-3"]).is_err());
         assert!(parse(&["streamflow", "join", "x-a-b", "--relay", "ftp://x"]).is_err());
+        // The demo takes the voice flags its hints suggest.
+        assert!(parse(&["streamflow", "demo", "--audio-source", "tone"]).is_ok());
+        assert!(parse(&["streamflow", "demo", "--audio-sink", "none"]).is_ok());
     }
 }

@@ -200,7 +200,7 @@ fn demo_in_tmux() {
         "48",
         "-e",
         "COLORTERM=truecolor",
-        &format!("{bin} demo; echo EXITED $?; sleep 60"),
+        &format!("{bin} demo --audio-source none --audio-sink none; echo EXITED $?; sleep 60"),
     ]);
     assert!(started.status.success(), "{started:?}");
     let capture =

@@ -18,6 +18,8 @@ use crate::session::state::Camera;
 use crate::session::SessionEvent;
 
 const MAX_CHAT_LINES: usize = 500;
+/// How long a flashed message (`c`, `f`) stays.
+const FLASH: Duration = Duration::from_millis(2500);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -91,8 +93,18 @@ pub struct App {
     pub share: Option<Share>,
     /// We host: `q` with others in the call asks first.
     pub hosting: bool,
-    /// `q` was pressed once (host): a second one within a few seconds quits.
+    /// `q` was pressed once (host): until this moment the prompt is on
+    /// screen and `q` ends the call; then the prompt goes.
     pub quit_armed: Option<Instant>,
+    /// A short message over the bottom of the video (the new colour mode,
+    /// the tile `f` shows), until the moment given.
+    pub flash: Option<(String, Instant)>,
+    /// Rows the help or invite overlay is scrolled down, and the rows it
+    /// showed at the last draw (a page for PgUp/PgDn).
+    pub overlay_scroll: usize,
+    pub overlay_page: usize,
+    /// Ctrl-Z: the loop gives the terminal back and stops the process.
+    pub suspend: bool,
     pub camera_on: bool,
     pub quit: bool,
     pub status: Status,
@@ -146,6 +158,10 @@ impl App {
             share: None,
             hosting: false,
             quit_armed: None,
+            flash: None,
+            overlay_scroll: 0,
+            overlay_page: 1,
+            suspend: false,
             camera_on: true,
             quit: false,
             status: Status {
@@ -175,6 +191,46 @@ impl App {
             text: text.into(),
             system: true,
         });
+    }
+
+    /// Shows `text` over the bottom of the video for a moment.
+    pub fn flash(&mut self, text: impl Into<String>) {
+        self.flash = Some((text.into(), Instant::now() + FLASH));
+        self.dirty = true;
+    }
+
+    /// The host's quit prompt, while it holds.
+    pub fn quit_prompt(&self, now: Instant) -> Option<String> {
+        self.quit_armed.filter(|until| now < *until)?;
+        let others = self.peers.len();
+        let people = if others == 1 { "person" } else { "people" };
+        Some(format!(
+            "End the call for {others} other {people}? Press q again to end it, any other key to stay."
+        ))
+    }
+
+    /// What the banner over the bottom of the video says now, if anything:
+    /// the quit prompt first. True when it asks for an answer.
+    pub fn banner(&self, now: Instant) -> Option<(String, bool)> {
+        if let Some(prompt) = self.quit_prompt(now) {
+            return Some((prompt, true));
+        }
+        self.flash
+            .as_ref()
+            .filter(|(_, until)| now < *until)
+            .map(|(text, _)| (text.clone(), false))
+    }
+
+    /// Every tick: messages whose time is up leave the screen.
+    pub fn expire(&mut self, now: Instant) {
+        if self.quit_armed.is_some_and(|until| now >= until) {
+            self.quit_armed = None;
+            self.dirty = true;
+        }
+        if self.flash.as_ref().is_some_and(|(_, until)| now >= *until) {
+            self.flash = None;
+            self.dirty = true;
+        }
     }
 
     pub(super) fn push_chat(&mut self, line: ChatLine) {
@@ -217,6 +273,12 @@ impl App {
             .find(|t| t.id == id)
             .map(|t| t.label())
             .unwrap_or_else(|| id.to_string())
+    }
+
+    /// Safety words were on screen in this call (so a reconnect means
+    /// comparing them again).
+    pub fn words_were_shown(&self) -> bool {
+        !self.words_shown.is_empty()
     }
 
     /// Others verified in the call now.
@@ -264,6 +326,9 @@ impl App {
                 }
                 self.reconnect_at = Some(Instant::now() + delay);
                 self.status.connection = format!("offline (attempt {attempt})");
+                // The old words mean nothing now: the keys are new after
+                // the reconnect (the status line says to compare again).
+                self.status.safety_words.clear();
                 // Everyone re-verifies after the reconnect.
                 self.peers.clear();
                 self.focused_tile = None;

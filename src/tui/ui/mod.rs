@@ -9,6 +9,7 @@
 mod chat;
 mod overlay;
 mod status;
+pub mod text;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -16,7 +17,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 use ratatui::Frame;
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+use unicode_width::UnicodeWidthStr;
 
 use super::app::{App, Focus, Tile};
 use super::render::{draw_image, ColourMode};
@@ -24,6 +25,7 @@ use super::screen::Regions;
 use crate::session::state::Camera;
 
 pub use overlay::HELP;
+pub(super) use text::truncate;
 
 /// Sidebar (roster + chat) only when the video keeps most of the width.
 const SIDEBAR_MIN_WIDTH: u16 = 120;
@@ -122,20 +124,61 @@ pub fn draw_into(area: Rect, buf: &mut Buffer, app: &mut App) -> Drawn {
     }
     drawn.largest = draw_grid(buf, app, video, &mut drawn.regions);
     status::draw(buf, status, status_lines);
-    if app.show_help {
-        drawn
-            .regions
-            .overlays
-            .push(overlay::draw_help(buf, area, app));
+    if let Some(rect) = draw_banner(buf, app, video) {
+        drawn.regions.overlays.push(rect);
+    }
+    let shown = if app.show_help {
+        Some(overlay::draw_help(buf, area, app))
     } else if app.show_share {
-        if let Some(share) = &app.share {
-            drawn
-                .regions
-                .overlays
-                .push(overlay::draw_share(buf, area, share));
-        }
+        overlay::draw_share(buf, area, app)
+    } else {
+        None
+    };
+    if let Some(shown) = shown {
+        app.overlay_scroll = shown.scroll;
+        app.overlay_page = shown.page;
+        drawn.regions.overlays.push(shown.rect);
     }
     drawn
+}
+
+/// The banner over the bottom of the video: the host's quit prompt (it
+/// asks, so it stands out) or a flashed message, word-wrapped to at most
+/// three rows.
+fn draw_banner(buf: &mut Buffer, app: &App, video: Rect) -> Option<Rect> {
+    let (text, urgent) = app.banner(std::time::Instant::now())?;
+    if video.width == 0 || video.height == 0 {
+        return None;
+    }
+    let width = video.width as usize;
+    let mut rows = status::wrap_words(&text, width.saturating_sub(2).max(1));
+    rows.truncate(3.min(video.height as usize));
+    let rect = Rect {
+        x: video.x,
+        y: video.bottom() - rows.len() as u16,
+        width: video.width,
+        height: rows.len() as u16,
+    };
+    let style = if urgent {
+        Style::default()
+            .fg(Color::Black)
+            .bg(Color::Yellow)
+            .add_modifier(Modifier::BOLD)
+    } else {
+        Style::default().add_modifier(Modifier::REVERSED)
+    };
+    let lines: Vec<Line> = rows
+        .into_iter()
+        .map(|r| {
+            Line::raw(format!(
+                " {} ",
+                text::cut_words(&r, width.saturating_sub(2))
+            ))
+        })
+        .collect();
+    ratatui::widgets::Clear.render(rect, buf);
+    Paragraph::new(lines).style(style).render(rect, buf);
+    Some(rect)
 }
 
 fn draw_grid(buf: &mut Buffer, app: &mut App, area: Rect, regions: &mut Regions) -> (u32, u32) {
@@ -332,25 +375,6 @@ fn centered_text(text: &str, area: Rect) -> Paragraph<'_> {
     Paragraph::new(lines)
         .style(Style::default().fg(Color::DarkGray))
         .centered()
-}
-
-/// `text` cut to `width` columns, with an ellipsis if cut.
-pub(super) fn truncate(text: &str, width: usize) -> String {
-    if text.width() <= width {
-        return text.to_string();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = c.width().unwrap_or(0);
-        if used + w + 1 > width {
-            break;
-        }
-        out.push(c);
-        used += w;
-    }
-    out.push('…');
-    out
 }
 
 #[cfg(test)]
