@@ -27,13 +27,25 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The keys, under `--help` of the commands that open the call.
+const KEYS: &str = "Keys in the call: q leave (the host: q again while asked) · v camera · \
+m mute · Tab chat · c colours · f one tile at a time (the others, then you) · \
+s the invite · Ctrl-Z suspend (fg resumes) · ? help (↑ ↓ PgUp PgDn scroll it; \
+other keys close it).";
+
 #[derive(Subcommand)]
 pub enum Command {
     /// A call with three synthetic peers on a built-in relay: the first thing to try.
+    ///
+    /// Ada, Grace and Linus send the test pattern and take turns speaking in
+    /// tones; --audio-sink none keeps the demo silent.
+    #[command(after_help = KEYS)]
     Demo(DemoArgs),
     /// Start a relay here, print an invite for the others, and join the call.
+    #[command(after_help = KEYS)]
     Host(HostArgs),
     /// Join a call with an invite (ROOM-SECRET).
+    #[command(after_help = KEYS)]
     Join(JoinArgs),
     /// Print a fresh invite (alone on stdout line 1).
     Invite(InviteArgs),

@@ -265,7 +265,8 @@ fn relay_at(addr: &str) -> Child {
 
 /// Issue 19 item 20: while reconnecting, the old safety words leave the
 /// status line for "(compare again after reconnecting)"; after the
-/// reconnect, words are shown again.
+/// reconnect, words are shown again. And a member's `s` shows the invite
+/// it joined with.
 #[test]
 fn old_safety_words_go_while_reconnecting() {
     let addr = {
@@ -289,6 +290,15 @@ fn old_safety_words_go_while_reconnecting() {
         .wait_for(UP, |s| safety_words(s).is_some())
         .unwrap_or_else(|s| panic!("no safety words:\n{s}"));
     let words = safety_words(&screen).unwrap().join(" ");
+    // A member's `s` shows the invite it joined with.
+    tmux.keys(&["s"]);
+    let shown = tmux
+        .wait_for(SHOWN, |s| s.contains(&format!("streamflow join {invite}")))
+        .unwrap_or_else(|s| panic!("s showed no invite for a member:\n{s}"));
+    assert!(shown.contains(&format!("--relay {url}")), "{shown}");
+    tmux.keys(&["x"]);
+    tmux.wait_for(SHOWN, |s| !s.contains("streamflow join"))
+        .unwrap_or_else(|s| panic!("the invite did not close:\n{s}"));
     let _ = relay.kill();
     let _ = relay.wait();
     let offline = tmux
@@ -313,4 +323,33 @@ fn old_safety_words_go_while_reconnecting() {
     quit_cleanly(&tmux);
     let _ = relay.kill();
     let _ = relay.wait();
+}
+
+/// Issue 19: with NO_COLOR the picture is drawn with a brightness ramp
+/// (shades between black and white), not one threshold that loses the
+/// names and clocks.
+#[test]
+fn no_color_draws_shades() {
+    let tmux = Tmux::start_with(
+        "nocolor",
+        100,
+        30,
+        &["NO_COLOR=1"],
+        &format!("{BIN} demo --audio-source none --audio-sink none; echo EXITED $?; sleep 60"),
+    );
+    let shaded = |s: &str| s.contains('░') || s.contains('▒') || s.contains('▓');
+    let screen = tmux
+        .wait_for(UP, |s| PEERS.iter().all(|p| s.contains(p)) && shaded(s))
+        .unwrap_or_else(|s| panic!("no shades in mono:\n{s}"));
+    let status = screen.lines().last().unwrap();
+    assert!(
+        status.contains("mono") || status.contains("? help"),
+        "{status}"
+    );
+    if std::env::var_os("SHOW_SCREEN").is_some() {
+        eprintln!("{screen}");
+    }
+    tmux.keys(&["q"]);
+    tmux.wait_for(Duration::from_secs(20), |s| s.contains("EXITED 0"))
+        .unwrap_or_else(|s| panic!("did not exit:\n{s}"));
 }

@@ -203,6 +203,10 @@ impl App {
     pub fn quit_prompt(&self, now: Instant) -> Option<String> {
         self.quit_armed.filter(|until| now < *until)?;
         let others = self.peers.len();
+        if others == 0 {
+            // Everyone left meanwhile: q leaves at once, nothing to ask.
+            return None;
+        }
         let people = if others == 1 { "person" } else { "people" };
         Some(format!(
             "End the call for {others} other {people}? Press q again to end it, any other key to stay."

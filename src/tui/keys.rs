@@ -215,8 +215,7 @@ impl App {
 
 /// What `m` says in a call without voice: short enough for the one-line
 /// chat preview at 80 columns.
-pub const NO_VOICE: &str =
-    "no voice in this call: start it with --audio-source mic, tone or FILE.wav";
+pub const NO_VOICE: &str = "no voice: start the call with --audio-source mic, tone or FILE.wav";
 /// What `s` says where there is no invite to show.
 pub const NO_INVITE: &str = "only the host has an invite to show (s in `streamflow host`)";
 
