@@ -50,7 +50,8 @@ fn quit_cleanly(tmux: &Tmux) {
 /// Issue 19 item 1: the host's second `q` ends the call whenever the
 /// prompt is still on screen (here 4 s after the first), and the prompt
 /// leaves the screen when it expires. Item 8: at 64 columns the invite box
-/// breaks the join command only between arguments.
+/// breaks the join command only between arguments; item 7: at 40×12 it
+/// scrolls.
 #[test]
 fn the_host_leaves_while_the_prompt_is_shown_and_the_prompt_expires() {
     let tmux = Tmux::start(
@@ -102,6 +103,22 @@ fn the_host_leaves_while_the_prompt_is_shown_and_the_prompt_expires() {
         "--relay and its URL apart or cut:\n{narrow}"
     );
     tmux.keys(&["x"]);
+    // Item 7: at 40×12 the invite box scrolls to its end.
+    tmux.run(&["resize-window", "-x", "40", "-y", "12"]);
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.keys(&["s"]);
+    let top = tmux
+        .wait_for(SHOWN, |s| s.contains("Give the others"))
+        .unwrap_or_else(|s| panic!("no invite overlay at 40x12:\n{s}"));
+    assert!(top.contains("↓ more"), "{top}");
+    tmux.keys(&["End"]);
+    tmux.wait_for(SHOWN, |s| {
+        s.contains("Any other key closes") && s.contains("↑ more")
+    })
+    .unwrap_or_else(|s| panic!("the invite box never scrolled to its end:\n{s}"));
+    tmux.keys(&["x"]);
+    tmux.run(&["resize-window", "-x", "100", "-y", "30"]);
+    std::thread::sleep(Duration::from_millis(500));
 
     let guest = Client::spawn(&invite, &relay, "Guest", &[]);
     tmux.wait_for(UP, |s| s.contains("Guest") && s.contains("in the call"))

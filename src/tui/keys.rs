@@ -70,7 +70,8 @@ impl App {
     /// Arrows, PgUp/PgDn, Home/End scroll an overlay taller than the
     /// screen; any other key closes it.
     fn overlay_key(&mut self, key: KeyEvent) {
-        let page = self.overlay_page.max(1);
+        // A page less a row: the last row stays in sight as context.
+        let page = self.overlay_page.saturating_sub(1).max(1);
         let scroll = &mut self.overlay_scroll;
         match key.code {
             KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
@@ -307,7 +308,7 @@ mod tests {
         assert!(!app.show_share);
         assert_eq!(app.banner(Instant::now()).unwrap().0, NO_INVITE);
         app.on_key(key(KeyCode::Char('?')));
-        app.overlay_page = 4;
+        app.overlay_page = 5;
         app.on_key(key(KeyCode::Down));
         app.on_key(key(KeyCode::PageDown));
         assert!(app.show_help, "scrolling keeps the overlay");

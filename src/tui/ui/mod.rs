@@ -380,6 +380,40 @@ fn centered_text(text: &str, area: Rect) -> Paragraph<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tui::render::ColourMode;
+
+    /// The banner and the overlays at every small size: no panic, and
+    /// the banner over the video's bottom rows.
+    #[test]
+    fn banners_and_overlays_fit_any_size() {
+        let mut app = App::new("me", ColourMode::TrueColor, None);
+        app.hosting = true;
+        app.feed_frame("p1", "Ada", vec![]);
+        app.share = Some(crate::tui::app::Share {
+            invite: "k7f3m2q9xw4hd8ta-banjo-velvet-canyon-pellet-drift".into(),
+            relay: "ws://127.0.0.1:8787".into(),
+        });
+        app.quit_armed = Some(std::time::Instant::now() + std::time::Duration::from_secs(60));
+        for (w, h) in [(1, 1), (2, 2), (5, 2), (20, 3), (40, 12), (80, 24)] {
+            for overlay in 0..3 {
+                app.show_help = overlay == 1;
+                app.show_share = overlay == 2;
+                app.overlay_scroll = usize::MAX / 2;
+                let area = Rect::new(0, 0, w, h);
+                let mut buf = Buffer::empty(area);
+                draw_into(area, &mut buf, &mut app);
+            }
+        }
+        app.show_help = false;
+        app.show_share = false;
+        let area = Rect::new(0, 0, 80, 24);
+        let mut buf = Buffer::empty(area);
+        draw_into(area, &mut buf, &mut app);
+        let text: String = (0..24)
+            .map(|y| (0..80).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n")
+            .collect();
+        assert!(text.contains("End the call for 1 other person?"), "{text}");
+    }
 
     #[test]
     fn long_names_give_way_to_the_tile_state() {

@@ -57,24 +57,37 @@ pub(super) fn draw_help(buf: &mut Buffer, area: Rect, app: &App) -> Shown {
         ));
     }
     lines.push(Line::raw(""));
+    const WANT: u16 = 64;
+    let inner = WANT.min(area.width).saturating_sub(2).max(1) as usize;
     let key_width = HELP.iter().map(|(k, _)| k.width()).max().unwrap_or(0);
+    // Descriptions wrap under themselves, beside the keys; too narrow for
+    // that, each key gets a line of its own above its description.
+    let beside = inner.saturating_sub(key_width + 2);
     for (k, v) in HELP {
         if *k == "s" && app.share.is_none() {
             continue;
         }
-        lines.push(Line::from(vec![
-            Span::styled(format!("{k:>key_width$}  "), bold),
-            Span::raw(*v),
-        ]));
+        if beside >= 12 {
+            let pad = " ".repeat(key_width + 2);
+            for (i, row) in super::status::wrap_words(v, beside).into_iter().enumerate() {
+                lines.push(if i == 0 {
+                    Line::from(vec![
+                        Span::styled(format!("{k:>key_width$}  "), bold),
+                        Span::raw(row),
+                    ])
+                } else {
+                    Line::raw(format!("{pad}{row}"))
+                });
+            }
+        } else {
+            lines.push(Line::styled(k.to_string(), bold));
+            for row in super::status::wrap_words(v, inner.saturating_sub(2).max(1)) {
+                lines.push(Line::raw(format!("  {row}")));
+            }
+        }
     }
-    draw_box(
-        buf,
-        area,
-        " StreamFlow keys ",
-        lines,
-        64,
-        app.overlay_scroll,
-    )
+    let scroll = app.overlay_scroll;
+    draw_box(buf, area, " StreamFlow keys ", lines, WANT, scroll)
 }
 
 /// The invite overlay, if there is an invite. The join command breaks

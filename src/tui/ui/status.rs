@@ -131,26 +131,28 @@ fn numbers(app: &App) -> Vec<(u8, String)> {
     parts
 }
 
-/// Joins the parts that fit in `width` columns, dropping the least
-/// important (highest number) first, keeping the order of the rest.
+/// Joins the parts that fit in `width` columns, keeping the order: the
+/// most important (lowest number) are taken first, and a less important
+/// part that still fits after a longer one didn't is taken too. The first
+/// part is always there (cut between words if it must be).
 fn fit_parts(mut parts: Vec<(u8, String)>, width: usize) -> String {
     parts.retain(|(_, p)| !p.is_empty());
-    let total = |parts: &[(u8, String)]| -> usize {
-        parts.iter().map(|(_, p)| p.width()).sum::<usize>()
-            + SEPARATOR.width() * parts.len().saturating_sub(1)
-    };
-    while parts.len() > 1 && total(&parts) > width {
-        let least = parts
-            .iter()
-            .enumerate()
-            .max_by_key(|(i, (priority, _))| (*priority, *i))
-            .map(|(i, _)| i)
-            .unwrap_or(0);
-        parts.remove(least);
+    let mut by_importance: Vec<usize> = (0..parts.len()).collect();
+    by_importance.sort_by_key(|&i| (i > 0, parts[i].0, i));
+    let mut taken = vec![false; parts.len()];
+    let mut used = 0;
+    for i in by_importance {
+        let extra = parts[i].1.width() + if used > 0 { SEPARATOR.width() } else { 0 };
+        if used == 0 || used + extra <= width {
+            taken[i] = true;
+            used += extra;
+        }
     }
     let line = parts
         .into_iter()
-        .map(|(_, p)| p)
+        .zip(taken)
+        .filter(|(_, t)| *t)
+        .map(|((_, p), _)| p)
         .collect::<Vec<_>>()
         .join(SEPARATOR);
     super::text::cut_words(&line, width)
