@@ -49,7 +49,7 @@ fn quit_cleanly(tmux: &Tmux) {
 
 /// Issue 19 item 1: the host's second `q` ends the call whenever the
 /// prompt is still on screen (here 4 s after the first), and the prompt
-/// leaves the screen when it expires. Item 8: at 64 columns the invite box
+/// leaves the screen when it expires. Item 8: at 72 columns the invite box
 /// breaks the join command only between arguments; item 7: at 40×12 it
 /// scrolls.
 #[test]
@@ -86,12 +86,12 @@ fn the_host_leaves_while_the_prompt_is_shown_and_the_prompt_expires() {
     tmux.keys(&["x"]);
 
     // Item 8: narrower than the join line, each argument stays whole.
-    tmux.run(&["resize-window", "-x", "64", "-y", "24"]);
+    tmux.run(&["resize-window", "-x", "72", "-y", "24"]);
     std::thread::sleep(Duration::from_millis(500));
     tmux.keys(&["s"]);
     let narrow = tmux
         .wait_for(SHOWN, |s| s.contains("streamflow join"))
-        .unwrap_or_else(|s| panic!("no invite overlay at 64 columns:\n{s}"));
+        .unwrap_or_else(|s| panic!("no invite overlay at 72 columns:\n{s}"));
     assert!(
         narrow.lines().any(|l| l.contains(&invite)),
         "the invite cut:\n{narrow}"

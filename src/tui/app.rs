@@ -315,6 +315,13 @@ impl App {
                 self.status.connection = "connected".into();
                 self.reconnect_at = None;
                 self.status.relay = relay;
+                // A new link counts from its own start (after a reconnect
+                // its counters are below the old link's).
+                self.last_rate = (
+                    Instant::now(),
+                    stats.bytes_up.load(Relaxed),
+                    stats.bytes_down.load(Relaxed),
+                );
                 self.link_stats = Some(stats);
             }
             SessionEvent::Rtt(rtt) => self.status.rtt = Some(rtt),
@@ -509,8 +516,8 @@ impl App {
         }
         let up = stats.bytes_up.load(Relaxed);
         let down = stats.bytes_down.load(Relaxed);
-        self.status.up_kbps = (up - up0) as f64 * 8.0 / 1000.0 / secs;
-        self.status.down_kbps = (down - down0) as f64 * 8.0 / 1000.0 / secs;
+        self.status.up_kbps = up.saturating_sub(up0) as f64 * 8.0 / 1000.0 / secs;
+        self.status.down_kbps = down.saturating_sub(down0) as f64 * 8.0 / 1000.0 / secs;
         self.last_rate = (now, up, down);
         self.dirty = true;
     }
@@ -723,6 +730,41 @@ mod tests {
             reason: "leave",
         }));
         assert_eq!(app.name_of("p3"), "bob");
+    }
+
+    /// A reconnect brings a new link whose counters start below the old
+    /// one's: the rates restart, nothing overflows.
+    #[test]
+    fn rates_restart_with_a_new_link() {
+        let mut app = App::new("me", ColourMode::TrueColor, None);
+        let old = Arc::new(LinkStats::default());
+        app.on_session(SessionEvent::Connected {
+            relay: "ws://r".into(),
+            stats: old.clone(),
+        });
+        old.bytes_up.store(1_000_000, Relaxed);
+        app.last_rate.0 -= Duration::from_secs(2);
+        app.update_rates();
+        assert!(app.status.up_kbps > 0.0);
+        let new = Arc::new(LinkStats::default());
+        new.bytes_up.store(500, Relaxed);
+        app.on_session(SessionEvent::Connected {
+            relay: "ws://r".into(),
+            stats: new.clone(),
+        });
+        new.bytes_up.store(1_500, Relaxed);
+        app.last_rate.0 -= Duration::from_secs(2);
+        app.update_rates();
+        assert!(
+            (app.status.up_kbps - 4.0).abs() < 0.5,
+            "{}",
+            app.status.up_kbps
+        );
+        // Even a link handed over without a Connected: no overflow.
+        app.link_stats = Some(Arc::new(LinkStats::default()));
+        app.last_rate.0 -= Duration::from_secs(2);
+        app.update_rates();
+        assert_eq!(app.status.up_kbps, 0.0);
     }
 
     #[test]
