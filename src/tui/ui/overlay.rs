@@ -21,7 +21,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("← → Home End", "move in the line you type"),
     ("PgUp, PgDn", "scroll the chat history (and these boxes)"),
     ("c", "cycle colours: truecolor, 256, 16, mono"),
-    ("f", "one tile at a time / next / back to the grid"),
+    ("f", "one tile at a time: others, you, the grid"),
     ("s", "show the invite again"),
     ("Ctrl-Z", "suspend (fg resumes)"),
     ("?", "this help (↑↓ PgUp PgDn scroll, other keys close)"),
