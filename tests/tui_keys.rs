@@ -370,3 +370,53 @@ fn no_color_draws_shades() {
     tmux.wait_for(Duration::from_secs(20), |s| s.contains("EXITED 0"))
         .unwrap_or_else(|s| panic!("did not exit:\n{s}"));
 }
+
+/// Issue 19: a long, hostile name in the roster (the sidebar from 120
+/// columns) gives way to the member's state, which stays whole.
+#[test]
+fn a_long_name_in_the_roster_keeps_its_state() {
+    let tmux = Tmux::start(
+        "roster",
+        140,
+        30,
+        &format!(
+            "{BIN} host --listen 127.0.0.1:0 --source test --name Hostess \
+             --audio-source none --audio-sink none; r=$?; stty -a; echo EXITED $r; sleep 60"
+        ),
+    );
+    tmux.wait_for(UP, |s| s.contains("Hostess") && s.contains('▀'))
+        .unwrap_or_else(|s| panic!("host did not come up:\n{s}"));
+    tmux.keys(&["s"]);
+    let overlay = tmux
+        .wait_for(SHOWN, |s| s.contains("streamflow join "))
+        .unwrap_or_else(|s| panic!("no invite overlay:\n{s}"));
+    let line = overlay
+        .lines()
+        .find(|l| l.contains("streamflow join "))
+        .unwrap();
+    let from = &line[line.find("streamflow join").unwrap()..];
+    let parts: Vec<&str> = from.split('│').next().unwrap().split_whitespace().collect();
+    assert_eq!(parts.len(), 5, "{from}");
+    tmux.keys(&["x"]);
+    let name = "pwned\u{1b}[2J日本語の名前です👨\u{200D}👩\u{200D}👧 Bartholomew Featherstonehaugh";
+    let guest = Client::spawn(parts[2], parts[4], name, &["--source", "none"]);
+    let screen = tmux
+        .wait_for(UP, |s| {
+            s.lines()
+                .any(|l| l.contains("✓ pwned") && l.contains("(view only)"))
+        })
+        .unwrap_or_else(|s| panic!("the roster cut the state:\n{s}"));
+    let row = screen.lines().find(|l| l.contains("✓ pwned")).unwrap();
+    assert!(!row.contains('\u{1b}'), "{row}");
+    assert!(row.contains('…'), "the long name not shortened: {row}");
+    quit_cleanly_after_asking(&tmux);
+    drop(guest);
+}
+
+/// The host with others present: q asks, q again ends the call.
+fn quit_cleanly_after_asking(tmux: &Tmux) {
+    tmux.keys(&["q"]);
+    tmux.wait_for(SHOWN, |s| s.contains("End the call for"))
+        .unwrap_or_else(|s| panic!("no prompt:\n{s}"));
+    quit_cleanly(tmux);
+}
