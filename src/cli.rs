@@ -30,13 +30,25 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The keys, under `--help` of the commands that open the call.
+const KEYS: &str = "Keys in the call: q leave (the host: q again while asked) · v camera · \
+m mute · Tab chat · c colours · f one tile at a time (the others, then you) · \
+s the invite · Ctrl-Z suspend (fg resumes) · ? help (↑ ↓ PgUp PgDn scroll it; \
+other keys close it).";
+
 #[derive(Subcommand)]
 pub enum Command {
     /// A call with three synthetic peers on a built-in relay: the first thing to try.
+    ///
+    /// Ada, Grace and Linus send the test pattern and take turns speaking in
+    /// tones; --audio-sink none keeps the demo silent.
+    #[command(after_help = KEYS)]
     Demo(DemoArgs),
     /// Start a relay here, print an invite for the others, and join the call.
+    #[command(after_help = KEYS)]
     Host(HostArgs),
     /// Join a call with an invite (ROOM-SECRET).
+    #[command(after_help = KEYS)]
     Join(JoinArgs),
     /// Print a fresh invite (alone on stdout line 1).
     Invite(InviteArgs),
@@ -178,6 +190,15 @@ pub struct DemoArgs {
     /// Your name in the demo call.
     #[arg(long, default_value = "you")]
     pub name: String,
+    /// Your voice, as in `join`: `mic[:NAME]`, `tone[:HZ]`, `none` or a
+    /// WAV file. Default: the microphone if there is one, else none.
+    #[arg(long, value_name = "SOURCE")]
+    pub audio_source: Option<AudioSourceSpec>,
+    /// Where the peers' voices (they take turns speaking in tones) play:
+    /// `speaker[:NAME]`, `none`, or a WAV file. Default: the speaker if
+    /// there is one, else none.
+    #[arg(long, value_name = "SINK")]
+    pub audio_sink: Option<AudioSinkSpec>,
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
 }
@@ -570,5 +591,8 @@ mod tests {
         assert!(parse(&["streamflow", "join", "x-a-b", "--duration", "0"]).is_err());
         assert!(parse(&["streamflow", "join", "x-a-b", "--duration", "2s"]).is_ok());
         assert!(parse(&["streamflow", "join", "x-a-b", "--relay", "ftp://x"]).is_err());
+        // The demo takes the voice flags its hints suggest.
+        assert!(parse(&["streamflow", "demo", "--audio-source", "tone"]).is_ok());
+        assert!(parse(&["streamflow", "demo", "--audio-sink", "none"]).is_ok());
     }
 }

@@ -2,104 +2,13 @@
 //! that end the process, and hosting — checked on the screen and in the
 //! tty's modes afterwards, as a person would see them.
 
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_streamflow");
+use std::process::Command;
+use std::time::Duration;
 
-/// A tmux server of our own, killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    /// Runs `command` (through sh) in a `w`×`h` terminal.
-    fn start(tag: &str, w: u16, h: u16, command: &str) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("sf-{tag}-{}", std::process::id()),
-        };
-        let out = tmux.run(&[
-            "new-session",
-            "-d",
-            "-x",
-            &w.to_string(),
-            "-y",
-            &h.to_string(),
-            "-e",
-            "COLORTERM=truecolor",
-            command,
-        ]);
-        assert!(out.status.success(), "tmux: {out:?}");
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .expect("tmux must be installed (scripts/debian-packages.txt)")
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p"]).stdout).into_owned()
-    }
-
-    fn display(&self, format: &str) -> String {
-        String::from_utf8_lossy(&self.run(&["display", "-p", format]).stdout)
-            .trim()
-            .to_string()
-    }
-
-    /// Waits until `pred` holds for the screen; the last screen either way.
-    fn wait_for(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Result<String, String> {
-        let end = Instant::now() + timeout;
-        loop {
-            let screen = self.screen();
-            if pred(&screen) {
-                return Ok(screen);
-            }
-            if Instant::now() > end {
-                return Err(screen);
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-
-    /// The streamflow process under the pane's shell.
-    fn streamflow_pid(&self) -> String {
-        let shell = self.display("#{pane_pid}");
-        let out = Command::new("pgrep")
-            .args(["-P", &shell, "-x", "streamflow"])
-            .output()
-            .expect("pgrep");
-        let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        assert!(!pid.is_empty(), "no streamflow under {shell}");
-        pid
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.run(&["kill-server"]);
-    }
-}
-
-/// The four safety words on the screen, if shown whole after `safety: `.
-fn safety_words(screen: &str) -> Option<Vec<String>> {
-    let flat: String = screen
-        .lines()
-        .map(str::trim_end)
-        .collect::<Vec<_>>()
-        .join(" ");
-    let at = flat.find("safety: ")? + "safety: ".len();
-    let words: Vec<String> = flat[at..]
-        .split_whitespace()
-        .take(4)
-        .map(str::to_string)
-        .collect();
-    (words.len() == 4 && words.iter().all(|w| streamflow::wordlist::contains(w))).then_some(words)
-}
+use common::tmux::{safety_words, Tmux};
+use common::BIN;
 
 #[test]
 fn demo_at_80x24_shows_everyone_and_the_whole_safety_words() {
@@ -107,7 +16,7 @@ fn demo_at_80x24_shows_everyone_and_the_whole_safety_words() {
         "80x24",
         80,
         24,
-        &format!("{BIN} demo; echo EXITED $?; sleep 60"),
+        &format!("{BIN} demo --audio-source none --audio-sink none; echo EXITED $?; sleep 60"),
     );
     let screen = tmux
         .wait_for(Duration::from_secs(40), |s| {
@@ -142,7 +51,7 @@ fn signals_leave_a_working_terminal() {
             &format!("sig{signal}"),
             100,
             30,
-            &format!("{BIN} demo; echo EXITED $?; stty -a; sleep 60"),
+            &format!("{BIN} demo --audio-source none --audio-sink none; echo EXITED $?; stty -a; sleep 60"),
         );
         tmux.wait_for(Duration::from_secs(40), |s| {
             s.contains("Ada") && s.contains('▀')

@@ -200,7 +200,7 @@ fn demo_in_tmux() {
         "48",
         "-e",
         "COLORTERM=truecolor",
-        &format!("{bin} demo; echo EXITED $?; sleep 60"),
+        &format!("{bin} demo --audio-source none --audio-sink none; echo EXITED $?; sleep 60"),
     ]);
     assert!(started.status.success(), "{started:?}");
     let capture =
@@ -300,6 +300,19 @@ fn m_mutes_and_the_status_line_shows_it() {
         .on_key(KeyEvent::new(KeyCode::Char('m'), KeyModifiers::NONE))
         .is_none());
     assert!(app.chat.back().unwrap().text.contains("no voice"));
+    // The hint is whole in the one-line chat preview at 80 columns, and
+    // cut between words (never inside one) where it can't be.
+    use streamflow::tui::keys::NO_VOICE;
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains(NO_VOICE), "{text}");
+    for width in [40u16, 50, 60] {
+        let text = screen(&mut app, width, 24);
+        let row = text.lines().find(|l| l.starts_with("no voice")).unwrap();
+        let shown = row.split('…').next().unwrap();
+        assert!(row.contains('…'), "{row}");
+        let rest = &NO_VOICE[shown.len()..];
+        assert!(rest.starts_with(' '), "cut inside a word at {width}: {row}");
+    }
     let (engine, _packets) = AudioEngine::start(AudioSetup {
         source: None,
         sink: None,

@@ -42,6 +42,11 @@ pub async fn join(args: JoinArgs) -> ExitCode {
     };
     let mut notices: Vec<String> = opened.notice.clone().into_iter().collect();
     notices.extend(audio_notices);
+    // `s` shows the invite we joined with, for asking someone else in.
+    let share = crate::tui::app::Share {
+        invite: invite.to_shareable().as_str().to_string(),
+        relay: args.relays.first().cloned().unwrap_or_default(),
+    };
     let mut config = session_config(
         invite,
         args.relays.clone(),
@@ -70,6 +75,7 @@ pub async fn join(args: JoinArgs) -> ExitCode {
         let options = crate::tui::UiOptions {
             colour: args.colour,
             notices,
+            share: Some(share),
             ..Default::default()
         };
         finish(crate::tui::run(config, options).await)

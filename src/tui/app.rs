@@ -18,6 +18,8 @@ use crate::session::state::Camera;
 use crate::session::SessionEvent;
 
 const MAX_CHAT_LINES: usize = 500;
+/// How long a flashed message (`c`, `f`) stays.
+const FLASH: Duration = Duration::from_millis(2500);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -91,8 +93,18 @@ pub struct App {
     pub share: Option<Share>,
     /// We host: `q` with others in the call asks first.
     pub hosting: bool,
-    /// `q` was pressed once (host): a second one within a few seconds quits.
+    /// `q` was pressed once (host): until this moment the prompt is on
+    /// screen and `q` ends the call; then the prompt goes.
     pub quit_armed: Option<Instant>,
+    /// A short message over the bottom of the video (the new colour mode,
+    /// the tile `f` shows), until the moment given.
+    pub flash: Option<(String, Instant)>,
+    /// Rows the help or invite overlay is scrolled down, and the rows it
+    /// showed at the last draw (a page for PgUp/PgDn).
+    pub overlay_scroll: usize,
+    pub overlay_page: usize,
+    /// Ctrl-Z: the loop gives the terminal back and stops the process.
+    pub suspend: bool,
     pub camera_on: bool,
     pub quit: bool,
     pub status: Status,
@@ -146,6 +158,10 @@ impl App {
             share: None,
             hosting: false,
             quit_armed: None,
+            flash: None,
+            overlay_scroll: 0,
+            overlay_page: 1,
+            suspend: false,
             camera_on: true,
             quit: false,
             status: Status {
@@ -175,6 +191,50 @@ impl App {
             text: text.into(),
             system: true,
         });
+    }
+
+    /// Shows `text` over the bottom of the video for a moment.
+    pub fn flash(&mut self, text: impl Into<String>) {
+        self.flash = Some((text.into(), Instant::now() + FLASH));
+        self.dirty = true;
+    }
+
+    /// The host's quit prompt, while it holds.
+    pub fn quit_prompt(&self, now: Instant) -> Option<String> {
+        self.quit_armed.filter(|until| now < *until)?;
+        let others = self.peers.len();
+        if others == 0 {
+            // Everyone left meanwhile: q leaves at once, nothing to ask.
+            return None;
+        }
+        let people = if others == 1 { "person" } else { "people" };
+        Some(format!(
+            "End the call for {others} other {people}? Press q again to end it, any other key to stay."
+        ))
+    }
+
+    /// What the banner over the bottom of the video says now, if anything:
+    /// the quit prompt first. True when it asks for an answer.
+    pub fn banner(&self, now: Instant) -> Option<(String, bool)> {
+        if let Some(prompt) = self.quit_prompt(now) {
+            return Some((prompt, true));
+        }
+        self.flash
+            .as_ref()
+            .filter(|(_, until)| now < *until)
+            .map(|(text, _)| (text.clone(), false))
+    }
+
+    /// Every tick: messages whose time is up leave the screen.
+    pub fn expire(&mut self, now: Instant) {
+        if self.quit_armed.is_some_and(|until| now >= until) {
+            self.quit_armed = None;
+            self.dirty = true;
+        }
+        if self.flash.as_ref().is_some_and(|(_, until)| now >= *until) {
+            self.flash = None;
+            self.dirty = true;
+        }
     }
 
     pub(super) fn push_chat(&mut self, line: ChatLine) {
@@ -219,6 +279,12 @@ impl App {
             .unwrap_or_else(|| id.to_string())
     }
 
+    /// Safety words were on screen in this call (so a reconnect means
+    /// comparing them again).
+    pub fn words_were_shown(&self) -> bool {
+        !self.words_shown.is_empty()
+    }
+
     /// Others verified in the call now.
     pub fn verified_count(&self) -> usize {
         self.peers.iter().filter(|t| t.verified).count()
@@ -249,6 +315,13 @@ impl App {
                 self.status.connection = "connected".into();
                 self.reconnect_at = None;
                 self.status.relay = relay;
+                // A new link counts from its own start (after a reconnect
+                // its counters are below the old link's).
+                self.last_rate = (
+                    Instant::now(),
+                    stats.bytes_up.load(Relaxed),
+                    stats.bytes_down.load(Relaxed),
+                );
                 self.link_stats = Some(stats);
             }
             SessionEvent::Rtt(rtt) => self.status.rtt = Some(rtt),
@@ -264,6 +337,9 @@ impl App {
                 }
                 self.reconnect_at = Some(Instant::now() + delay);
                 self.status.connection = format!("offline (attempt {attempt})");
+                // The old words mean nothing now: the keys are new after
+                // the reconnect (the status line says to compare again).
+                self.status.safety_words.clear();
                 // Everyone re-verifies after the reconnect.
                 self.peers.clear();
                 self.focused_tile = None;
@@ -440,8 +516,8 @@ impl App {
         }
         let up = stats.bytes_up.load(Relaxed);
         let down = stats.bytes_down.load(Relaxed);
-        self.status.up_kbps = (up - up0) as f64 * 8.0 / 1000.0 / secs;
-        self.status.down_kbps = (down - down0) as f64 * 8.0 / 1000.0 / secs;
+        self.status.up_kbps = up.saturating_sub(up0) as f64 * 8.0 / 1000.0 / secs;
+        self.status.down_kbps = down.saturating_sub(down0) as f64 * 8.0 / 1000.0 / secs;
         self.last_rate = (now, up, down);
         self.dirty = true;
     }
@@ -654,6 +730,41 @@ mod tests {
             reason: "leave",
         }));
         assert_eq!(app.name_of("p3"), "bob");
+    }
+
+    /// A reconnect brings a new link whose counters start below the old
+    /// one's: the rates restart, nothing overflows.
+    #[test]
+    fn rates_restart_with_a_new_link() {
+        let mut app = App::new("me", ColourMode::TrueColor, None);
+        let old = Arc::new(LinkStats::default());
+        app.on_session(SessionEvent::Connected {
+            relay: "ws://r".into(),
+            stats: old.clone(),
+        });
+        old.bytes_up.store(1_000_000, Relaxed);
+        app.last_rate.0 -= Duration::from_secs(2);
+        app.update_rates();
+        assert!(app.status.up_kbps > 0.0);
+        let new = Arc::new(LinkStats::default());
+        new.bytes_up.store(500, Relaxed);
+        app.on_session(SessionEvent::Connected {
+            relay: "ws://r".into(),
+            stats: new.clone(),
+        });
+        new.bytes_up.store(1_500, Relaxed);
+        app.last_rate.0 -= Duration::from_secs(2);
+        app.update_rates();
+        assert!(
+            (app.status.up_kbps - 4.0).abs() < 0.5,
+            "{}",
+            app.status.up_kbps
+        );
+        // Even a link handed over without a Connected: no overflow.
+        app.link_stats = Some(Arc::new(LinkStats::default()));
+        app.last_rate.0 -= Duration::from_secs(2);
+        app.update_rates();
+        assert_eq!(app.status.up_kbps, 0.0);
     }
 
     #[test]

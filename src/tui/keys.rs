@@ -10,8 +10,9 @@ use crate::room::MAX_CHAT_CHARS;
 use crate::session::state::Camera;
 use crate::session::SessionCommand;
 
-/// A host's second `q` must come within this long of the first.
-const CONFIRM_QUIT: Duration = Duration::from_secs(5);
+/// A host's second `q` ends the call while the prompt the first one put
+/// up is on screen: this long.
+pub const CONFIRM_QUIT: Duration = Duration::from_secs(8);
 /// Rows PgUp/PgDn scroll the chat history by.
 const PAGE: usize = 5;
 
@@ -32,13 +33,21 @@ impl App {
             }
         }
         self.dirty = true;
-        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
-            self.quit = true;
-            return None;
+        if key.modifiers.contains(KeyModifiers::CONTROL) {
+            match key.code {
+                KeyCode::Char('c') => {
+                    self.quit = true;
+                    return None;
+                }
+                KeyCode::Char('z') => {
+                    self.suspend = true;
+                    return None;
+                }
+                _ => {}
+            }
         }
         if self.show_help || self.show_share {
-            self.show_help = false;
-            self.show_share = false;
+            self.overlay_key(key);
             return None;
         }
         match key.code {
@@ -55,6 +64,28 @@ impl App {
         match self.focus {
             Focus::Chat => self.chat_key(key),
             Focus::Grid => self.grid_key(key),
+        }
+    }
+
+    /// Arrows, PgUp/PgDn, Home/End scroll an overlay taller than the
+    /// screen; any other key closes it.
+    fn overlay_key(&mut self, key: KeyEvent) {
+        // A page less a row: the last row stays in sight as context.
+        let page = self.overlay_page.saturating_sub(1).max(1);
+        let scroll = &mut self.overlay_scroll;
+        match key.code {
+            KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
+            KeyCode::PageUp => *scroll = scroll.saturating_sub(page),
+            KeyCode::PageDown | KeyCode::Char(' ') => *scroll = scroll.saturating_add(page),
+            KeyCode::Home => *scroll = 0,
+            // Clamped to the last page when drawn.
+            KeyCode::End => *scroll = usize::MAX / 2,
+            _ => {
+                self.show_help = false;
+                self.show_share = false;
+                self.overlay_scroll = 0;
+            }
         }
     }
 
@@ -101,16 +132,11 @@ impl App {
         }
         match key.code {
             KeyCode::Char('q') => {
+                let now = Instant::now();
                 let others = self.peers.len();
-                let armed = self
-                    .quit_armed
-                    .is_some_and(|at| at.elapsed() < CONFIRM_QUIT);
-                if self.hosting && others > 0 && !armed {
-                    self.quit_armed = Some(Instant::now());
-                    let people = if others == 1 { "person" } else { "people" };
-                    self.notice(format!(
-                        "ending the call for {others} {people}: press q again to end it, any other key to stay"
-                    ));
+                // Armed exactly while the prompt is on screen.
+                if self.hosting && others > 0 && self.quit_prompt(now).is_none() {
+                    self.quit_armed = Some(now + CONFIRM_QUIT);
                 } else {
                     self.quit = true;
                 }
@@ -125,9 +151,7 @@ impl App {
                     });
                     return Some(SessionCommand::Mute(self.muted));
                 }
-                None => self.notice(
-                    "no voice in this call (--audio-source sets a microphone, tone or file)",
-                ),
+                None => self.notice(NO_VOICE),
             },
             KeyCode::Char('v') if self.me.camera == Camera::Absent => {
                 self.notice(
@@ -144,26 +168,57 @@ impl App {
                 return Some(SessionCommand::Camera(self.camera_on));
             }
             KeyCode::Tab | KeyCode::Char('i') => self.focus = Focus::Chat,
-            KeyCode::Char('c') => self.colour = self.colour.next(),
-            KeyCode::Char('f') => {
-                let tiles = self.peers.len() + 1;
-                self.focused_tile = match self.focused_tile {
-                    // One at a time already shows the first of the others.
-                    None if self.one_at_a_time => Some(2 % tiles),
-                    None => Some(if tiles > 1 { 1 } else { 0 }),
-                    Some(i) if i + 1 < tiles => Some(i + 1),
-                    // Round again when the grid can't show everyone.
-                    Some(_) if self.one_at_a_time => Some(0),
-                    Some(_) => None,
-                };
+            KeyCode::Char('c') => {
+                self.colour = self.colour.next();
+                self.flash(format!("colours: {} (c for the next)", self.colour.label()));
             }
-            KeyCode::Char('s') if self.share.is_some() => self.show_share = true,
-            KeyCode::Char('?') => self.show_help = true,
+            KeyCode::Char('f') => self.next_focus(),
+            KeyCode::Char('s') if self.share.is_some() => {
+                self.overlay_scroll = 0;
+                self.show_share = true;
+            }
+            KeyCode::Char('s') => self.flash(NO_INVITE),
+            KeyCode::Char('?') => {
+                self.overlay_scroll = 0;
+                self.show_help = true;
+            }
             _ => {}
         }
         None
     }
+
+    /// `f`: the others one at a time, then yourself, then the grid again
+    /// (or round again when the grid can't show everyone).
+    fn next_focus(&mut self) {
+        let tiles = self.peers.len() + 1;
+        self.focused_tile = match self.focused_tile {
+            // One at a time already shows the first of the others.
+            None if self.one_at_a_time => Some(2 % tiles),
+            None => Some(if tiles > 1 { 1 } else { 0 }),
+            Some(0) if !self.one_at_a_time => None,
+            Some(i) if i + 1 < tiles => Some(i + 1),
+            Some(_) => Some(0),
+        };
+        let text = match self.focused_tile {
+            None => "f: everyone (the grid)".to_string(),
+            Some(i) => {
+                let name = if i == 0 {
+                    "you".to_string()
+                } else {
+                    self.peers[i - 1].label()
+                };
+                format!("f: {name} ({}/{tiles}; f for the next)", i + 1)
+            }
+        };
+        self.flash(text);
+    }
 }
+
+/// What `m` says in a call without voice: short enough for the one-line
+/// chat preview at 80 columns.
+pub const NO_VOICE: &str = "no voice: start the call with --audio-source mic, tone or FILE.wav";
+/// What `s` says where there is no invite to show.
+pub const NO_INVITE: &str = "only the host has an invite to show (s in `streamflow host`)";
 
 #[cfg(test)]
 mod tests {
@@ -181,16 +236,20 @@ mod tests {
         app.feed_frame("p1", "Ada", vec![]);
         app.on_key(key(KeyCode::Char('q')));
         assert!(!app.quit);
-        assert!(app
-            .chat
-            .back()
-            .unwrap()
-            .text
-            .contains("ending the call for 1 person"));
+        let (prompt, urgent) = app.banner(Instant::now()).expect("the prompt is shown");
+        assert!(urgent);
+        assert!(
+            prompt.contains("End the call for 1 other person?"),
+            "{prompt}"
+        );
+        assert!(app.chat.is_empty(), "the prompt is no chat line that stays");
         // Any other key disarms.
         app.on_key(key(KeyCode::Char('c')));
+        assert!(app.quit_prompt(Instant::now()).is_none());
         app.on_key(key(KeyCode::Char('q')));
         assert!(!app.quit);
+        // Late, but while the prompt is still shown: it ends the call.
+        app.quit_armed = Some(Instant::now() + Duration::from_millis(200));
         app.on_key(key(KeyCode::Char('q')));
         assert!(app.quit);
         // Alone, or not hosting: at once.
@@ -198,6 +257,73 @@ mod tests {
         alone.hosting = true;
         alone.on_key(key(KeyCode::Char('q')));
         assert!(alone.quit);
+    }
+
+    #[test]
+    fn an_expired_prompt_leaves_the_screen_and_q_asks_again() {
+        let mut app = App::new("me", ColourMode::TrueColor, None);
+        app.hosting = true;
+        app.feed_frame("p1", "Ada", vec![]);
+        app.feed_frame("p2", "Grace", vec![]);
+        app.on_key(key(KeyCode::Char('q')));
+        let later = Instant::now() + CONFIRM_QUIT + Duration::from_millis(1);
+        app.dirty = false;
+        app.expire(later);
+        assert!(app.dirty, "a redraw takes the prompt away");
+        assert!(app.banner(later).is_none());
+        app.on_key(key(KeyCode::Char('q')));
+        assert!(!app.quit, "a new first q");
+        let (prompt, _) = app.banner(Instant::now()).unwrap();
+        assert!(prompt.contains("2 other people"), "{prompt}");
+    }
+
+    #[test]
+    fn c_and_f_flash_the_new_mode_and_f_reaches_your_own_tile() {
+        let mut app = App::new("me", ColourMode::TrueColor, None);
+        app.feed_frame("p1", "Ada", vec![]);
+        app.on_key(key(KeyCode::Char('c')));
+        let (text, _) = app.banner(Instant::now()).unwrap();
+        assert!(text.contains("colours: 256"), "{text}");
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            app.on_key(key(KeyCode::Char('f')));
+            seen.push((app.focused_tile, app.banner(Instant::now()).unwrap().0));
+        }
+        assert_eq!(seen[0].0, Some(1));
+        assert!(seen[0].1.contains("Ada (2/2"), "{seen:?}");
+        assert_eq!(seen[1].0, Some(0), "your own tile");
+        assert!(seen[1].1.contains("you (1/2"), "{seen:?}");
+        assert_eq!(seen[2].0, None);
+        assert!(seen[2].1.contains("everyone"), "{seen:?}");
+        // The flash goes after a moment.
+        let later = Instant::now() + Duration::from_secs(10);
+        app.expire(later);
+        assert!(app.banner(later).is_none());
+    }
+
+    #[test]
+    fn s_without_an_invite_says_why_and_overlays_scroll() {
+        let mut app = App::new("me", ColourMode::TrueColor, None);
+        app.on_key(key(KeyCode::Char('s')));
+        assert!(!app.show_share);
+        assert_eq!(app.banner(Instant::now()).unwrap().0, NO_INVITE);
+        app.on_key(key(KeyCode::Char('?')));
+        app.overlay_page = 5;
+        app.on_key(key(KeyCode::Down));
+        app.on_key(key(KeyCode::PageDown));
+        assert!(app.show_help, "scrolling keeps the overlay");
+        assert_eq!(app.overlay_scroll, 5);
+        app.on_key(key(KeyCode::PageUp));
+        app.on_key(key(KeyCode::Up));
+        app.on_key(key(KeyCode::Up));
+        assert_eq!(app.overlay_scroll, 0);
+        app.on_key(key(KeyCode::Char('x')));
+        assert!(!app.show_help);
+        // Ctrl-Z asks the loop to suspend; it types nothing.
+        app.on_key(key(KeyCode::Tab));
+        app.on_key(KeyEvent::new(KeyCode::Char('z'), KeyModifiers::CONTROL));
+        assert!(app.suspend);
+        assert_eq!(app.editor.text(), "");
     }
 
     #[test]

@@ -103,6 +103,9 @@ async fn run_ui(
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
+    // SIGTSTP (kill -TSTP; Ctrl-Z itself is a key in raw mode) suspends
+    // through the path that gives the terminal back first.
+    let mut stop = signal(SignalKind::from_raw(libc::SIGTSTP))?;
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -140,6 +143,10 @@ async fn run_ui(
                 app.quit = true;
                 None
             }
+            _ = stop.recv() => {
+                app.suspend = true;
+                None
+            }
             _ = resized.recv() => {
                 let (cols, rows) = crossterm::terminal::size()?;
                 renderer.resize(Rect::new(0, 0, cols, rows));
@@ -153,6 +160,7 @@ async fn run_ui(
                 None
             }
             _ = ticker.tick() => {
+                app.expire(Instant::now());
                 app.update_preview();
                 app.update_audio();
                 app.update_rates();
@@ -164,6 +172,10 @@ async fn run_ui(
         };
         if let Some(o) = outcome {
             apply(app, commands, o);
+        }
+        if std::mem::take(&mut app.suspend) {
+            suspend(&mut renderer)?;
+            app.dirty = true;
         }
         let o = renderer.draw_if_due(app, Instant::now())?;
         apply(app, commands, o);
@@ -208,6 +220,28 @@ async fn run_ui(
     drop(input_rx);
     let _ = tokio::task::spawn_blocking(move || input_thread.join()).await;
     Ok(result)
+}
+
+/// Ctrl-Z: gives the terminal back as it was (main screen, cooked mode,
+/// cursor), stops until the shell continues us (`fg`), then takes the
+/// terminal again and draws the whole screen.
+fn suspend(renderer: &mut Renderer) -> std::io::Result<()> {
+    // A frame half written would land on the shell's screen.
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while renderer.sink.is_busy() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    term::restore();
+    // SIGSTOP, not SIGTSTP: our own SIGTSTP handler would only bring us
+    // back here. Execution goes on from here on SIGCONT.
+    // SAFETY: raise has no memory-safety preconditions.
+    unsafe {
+        libc::raise(libc::SIGSTOP);
+    }
+    term::reenter()?;
+    let (cols, rows) = crossterm::terminal::size()?;
+    renderer.restart(Rect::new(0, 0, cols, rows));
+    Ok(())
 }
 
 /// Acts on what the renderer reports: a new tile size for the senders, a

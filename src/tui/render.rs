@@ -144,6 +144,21 @@ pub fn ansi16(rgb: [u8; 3]) -> Color {
         .unwrap_or(Color::Reset)
 }
 
+/// Mono (NO_COLOR): a cell from its two pixels' brightness. Where they
+/// differ clearly, the brighter half (an edge keeps its shape); where they
+/// are alike, a shade from a five-step ramp (a name on its dark box, the
+/// clock, the gradient keep their shapes instead of all turning white or
+/// black at one threshold).
+fn mono_symbol(top: u32, bottom: u32) -> &'static str {
+    const RAMP: [&str; 5] = [" ", "░", "▒", "▓", "█"];
+    const EDGE: u32 = 64;
+    if top.abs_diff(bottom) > EDGE {
+        return if top > bottom { UPPER_HALF } else { "▄" };
+    }
+    let mean = (top + bottom) / 2;
+    RAMP[((mean * 5) / 256).min(4) as usize]
+}
+
 fn luma(p: [u8; 3]) -> u32 {
     (299 * u32::from(p[0]) + 587 * u32::from(p[1]) + 114 * u32::from(p[2])) / 1000
 }
@@ -210,13 +225,7 @@ pub fn draw_image(
                 continue;
             };
             if mode == ColourMode::Mono {
-                let symbol = match (luma(top) >= 128, luma(bottom) >= 128) {
-                    (true, true) => "█",
-                    (true, false) => UPPER_HALF,
-                    (false, true) => "▄",
-                    (false, false) => " ",
-                };
-                cell.set_symbol(symbol)
+                cell.set_symbol(mono_symbol(luma(top), luma(bottom)))
                     .set_fg(Color::Reset)
                     .set_bg(Color::Reset);
             } else {
@@ -321,6 +330,24 @@ mod tests {
         assert_eq!(cell(&b, 1, 0).0, "▄");
         assert_eq!(cell(&b, 0, 1).0, "▄");
         assert_eq!(cell(&b, 1, 1).0, "▀");
+    }
+
+    #[test]
+    fn mono_keeps_shapes_with_a_ramp() {
+        assert_eq!(mono_symbol(0, 10), " ");
+        assert_eq!(mono_symbol(60, 70), "░");
+        assert_eq!(mono_symbol(128, 128), "▒");
+        assert_eq!(mono_symbol(180, 170), "▓");
+        assert_eq!(mono_symbol(250, 255), "█");
+        assert_eq!(mono_symbol(250, 20), UPPER_HALF);
+        assert_eq!(mono_symbol(20, 250), "▄");
+        // A scaled-down white-on-dark name (greys around the middle) is
+        // not lost into the field around it: more than one symbol shows.
+        let kinds: std::collections::HashSet<&str> = [(20, 30), (110, 140), (200, 190)]
+            .iter()
+            .map(|(t, b)| mono_symbol(*t, *b))
+            .collect();
+        assert_eq!(kinds.len(), 3);
     }
 
     #[test]

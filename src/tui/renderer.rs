@@ -122,6 +122,13 @@ impl<S: FrameSink> Renderer<S> {
         self.back = Buffer::empty(area);
     }
 
+    /// The terminal is ours again after a suspend: the screen is drawn
+    /// whole, and queries in flight are forgotten.
+    pub fn restart(&mut self, area: Rect) {
+        self.resize(area);
+        self.flow.reset();
+    }
+
     /// The terminal answered a query.
     pub fn on_reply(&mut self, now: Instant) -> Outcome {
         let notice = self.flow.on_reply(now).map(notice_text);

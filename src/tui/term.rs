@@ -97,6 +97,18 @@ impl TerminalGuard {
     }
 }
 
+/// Takes the terminal again after a suspend (the guard still restores it
+/// at the end).
+pub fn reenter() -> io::Result<()> {
+    terminal::enable_raw_mode()?;
+    execute!(
+        io::stdout(),
+        terminal::EnterAlternateScreen,
+        terminal::Clear(terminal::ClearType::All),
+        cursor::Hide
+    )
+}
+
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore();

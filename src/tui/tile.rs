@@ -255,14 +255,25 @@ pub fn meter(level_dbfs: f32) -> String {
     m
 }
 
-/// A name as shown: emoji joiners and variation selectors removed (terminals
-/// disagree on how wide their sequences are, which breaks borders), cut to
-/// `columns` with an ellipsis.
+/// A name as shown: cut to `columns` (by display width, whole grapheme
+/// clusters) with an ellipsis. An emoji sequence joined with ZWJ
+/// (👩‍👩‍👧) shows as its first emoji: terminals disagree on how wide the
+/// joined forms are, which breaks borders, and shown apart they would read
+/// as several people. Variation selectors and controls go.
 pub fn display_name(name: &str, columns: usize) -> String {
-    let clean: String = name
-        .chars()
-        .filter(|c| !matches!(c, '\u{200D}' | '\u{FE0E}' | '\u{FE0F}') && !c.is_control())
-        .collect();
+    use unicode_segmentation::UnicodeSegmentation;
+    let mut clean = String::new();
+    for g in name.graphemes(true) {
+        let joined = g.contains('\u{200D}');
+        let mut kept = g
+            .chars()
+            .filter(|c| !matches!(c, '\u{200D}' | '\u{FE0E}' | '\u{FE0F}') && !c.is_control());
+        if joined {
+            clean.extend(kept.next());
+        } else {
+            clean.extend(kept);
+        }
+    }
     super::ui::truncate(&clean, columns)
 }
 
@@ -273,10 +284,12 @@ mod tests {
     #[test]
     fn names_fit_and_lose_joiners() {
         assert_eq!(display_name("Ada", 24), "Ada");
+        // One family, not three people.
         assert_eq!(
             display_name("👨\u{200D}👩\u{200D}👧 family", 24),
-            "👨👩👧 family"
+            "👨 family"
         );
+        assert_eq!(display_name("pwned\u{1b}[2J\u{7}", 24), "pwned[2J");
         let long = display_name("Bartholomew Featherstonehaugh-Smythe", 12);
         assert!(long.ends_with('…'), "{long}");
         assert!(unicode_width::UnicodeWidthStr::width(long.as_str()) <= 12);

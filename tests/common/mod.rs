@@ -2,6 +2,8 @@
 //! the real `streamflow` binary run as a headless client.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};

@@ -200,7 +200,7 @@ pub fn run_trial(t: &Trial) -> anyhow::Result<TrialResult> {
     ));
     let mut command = std::process::Command::new(&t.binary);
     command
-        .arg("demo")
+        .args(["demo", "--audio-source", "none", "--audio-sink", "none"])
         .env("TERM", "xterm-256color")
         .env("COLORTERM", "truecolor")
         .env_remove("NO_COLOR")

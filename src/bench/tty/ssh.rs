@@ -42,7 +42,7 @@ pub fn run_trial(t: &Trial) -> anyhow::Result<TrialResult> {
     // know how the pane's process ended.
     let status_file = dir.path().join("exit_status");
     remote.push_str(&format!(
-        "{} demo; echo $? > {}",
+        "{} demo --audio-source none --audio-sink none; echo $? > {}",
         shell_quote(&t.binary.to_string_lossy()),
         shell_quote(&status_file.to_string_lossy())
     ));

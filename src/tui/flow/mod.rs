@@ -176,6 +176,12 @@ pub struct FlowControl {
 }
 
 impl FlowControl {
+    /// Starts over (the terminal was given away and is back: answers to
+    /// queries in flight were discarded with the input).
+    pub fn reset(&mut self) {
+        *self = FlowControl::new(self.config);
+    }
+
     pub fn new(config: FlowConfig) -> Self {
         FlowControl {
             mode: if config.queries {

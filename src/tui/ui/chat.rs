@@ -11,6 +11,7 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::super::app::{App, ChatLine, Focus};
 use super::super::tile::Tile;
+use super::text::cut_words;
 use super::truncate;
 use crate::session::state::Camera;
 
@@ -19,8 +20,9 @@ pub(super) fn draw_sidebar(buf: &mut Buffer, app: &mut App, area: Rect) {
     let roster_height = (app.peers.len() as u16 + 3).min(area.height / 2).max(3);
     let [roster, chat] =
         Layout::vertical([Constraint::Length(roster_height), Constraint::Min(3)]).areas(area);
-    let mut lines = vec![roster_entry(&app.me, true)];
-    lines.extend(app.peers.iter().map(|t| roster_entry(t, false)));
+    let width = roster.width.saturating_sub(2) as usize;
+    let mut lines = vec![roster_entry(&app.me, true, width)];
+    lines.extend(app.peers.iter().map(|t| roster_entry(t, false, width)));
     Paragraph::new(lines)
         .block(
             Block::default()
@@ -38,7 +40,7 @@ pub(super) fn draw_strip(buf: &mut Buffer, app: &mut App, area: Rect) {
         if i > 0 {
             spans.push(Span::raw("  "));
         }
-        spans.extend(roster_entry(t, i == 0).spans);
+        spans.extend(roster_entry(t, i == 0, usize::MAX).spans);
     }
     draw_chat_box(buf, app, area, Some(Line::from(spans)));
 }
@@ -50,7 +52,7 @@ pub(super) fn draw_ticker(buf: &mut Buffer, app: &App, area: Rect) {
     };
     let hint = "  (Tab: chat)";
     let room = (area.width as usize).saturating_sub(hint.width());
-    let text = truncate(&line_text(line), room);
+    let text = cut_words(&line_text(line), room);
     Paragraph::new(Line::from(vec![
         Span::styled(text, line_style(line)),
         Span::styled(hint, Style::default().fg(Color::DarkGray)),
@@ -58,7 +60,10 @@ pub(super) fn draw_ticker(buf: &mut Buffer, app: &App, area: Rect) {
     .render(area, buf);
 }
 
-fn roster_entry(t: &Tile, is_me: bool) -> Line<'static> {
+/// One person in the roster: the mark, the name and the camera state in
+/// `width` columns. The name gives way (cut by display width, whole
+/// graphemes); the state is never cut.
+fn roster_entry(t: &Tile, is_me: bool, width: usize) -> Line<'static> {
     let (mark, style) = if is_me {
         ("● ", Style::default())
     } else if t.mismatch {
@@ -68,12 +73,14 @@ fn roster_entry(t: &Tile, is_me: bool) -> Line<'static> {
     } else {
         ("… ", Style::default().fg(Color::Yellow))
     };
-    let mut spans = vec![Span::styled(mark, style), Span::raw(t.label())];
     let state = match t.camera {
         Camera::On => "",
         Camera::Off => " (camera off)",
         Camera::Absent => " (view only)",
     };
+    let room = width.saturating_sub(mark.width() + state.width()).max(4);
+    let name = t.name_in(room.min(super::super::tile::NAME_COLUMNS));
+    let mut spans = vec![Span::styled(mark, style), Span::raw(name)];
     if !state.is_empty() {
         spans.push(Span::styled(state, Style::default().fg(Color::DarkGray)));
     }
@@ -155,13 +162,19 @@ fn history_rows(app: &mut App, width: usize, height: usize) -> Vec<Line<'static>
     if app.chat_scroll > 0 {
         if let Some(first) = shown.first_mut() {
             *first = Line::styled(
-                truncate(&format!("↓ {} newer rows: PgDn", app.chat_scroll), width),
+                truncate(&newer_rows(app.chat_scroll), width),
                 Style::default().fg(Color::Cyan),
             );
         }
     }
     shown.reverse();
     shown
+}
+
+/// The marker on a scrolled history.
+fn newer_rows(n: usize) -> String {
+    let rows = if n == 1 { "row" } else { "rows" };
+    format!("↓ {n} newer {rows}: PgDn")
 }
 
 fn line_text(line: &ChatLine) -> String {
@@ -223,6 +236,29 @@ mod tests {
         assert_eq!(wrap("", 4), vec![""]);
         for row in wrap("日本語の名前です 長い名前 です", 5) {
             assert!(row.width() <= 5, "{row}");
+        }
+    }
+
+    #[test]
+    fn one_newer_row_is_singular() {
+        assert_eq!(newer_rows(1), "↓ 1 newer row: PgDn");
+        assert_eq!(newer_rows(5), "↓ 5 newer rows: PgDn");
+    }
+
+    /// A long (hostile) name gives way to its state; the state is whole.
+    #[test]
+    fn long_names_in_the_roster_keep_their_state() {
+        let mut t = Tile::new("p");
+        t.name =
+            Some("pwned\u{FFFD}\u{FFFD}日本語の名前です👨\u{200D}👩\u{200D}👧 and so on".into());
+        t.verified = true;
+        t.camera = Camera::Off;
+        for width in [28usize, 30, 42] {
+            let line = roster_entry(&t, false, width);
+            let text = line.to_string();
+            assert!(text.ends_with(" (camera off)"), "{width}: {text}");
+            assert!(text.width() <= width, "{width}: {text}");
+            assert!(text.starts_with("✓ pwned"), "{text}");
         }
     }
 

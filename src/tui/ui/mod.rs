@@ -9,6 +9,7 @@
 mod chat;
 mod overlay;
 mod status;
+pub mod text;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -16,7 +17,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 use ratatui::Frame;
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+use unicode_width::UnicodeWidthStr;
 
 use super::app::{App, Focus, Tile};
 use super::render::{draw_image, ColourMode};
@@ -24,6 +25,7 @@ use super::screen::Regions;
 use crate::session::state::Camera;
 
 pub use overlay::HELP;
+pub(super) use text::truncate;
 
 /// Sidebar (roster + chat) only when the video keeps most of the width.
 const SIDEBAR_MIN_WIDTH: u16 = 120;
@@ -122,20 +124,61 @@ pub fn draw_into(area: Rect, buf: &mut Buffer, app: &mut App) -> Drawn {
     }
     drawn.largest = draw_grid(buf, app, video, &mut drawn.regions);
     status::draw(buf, status, status_lines);
-    if app.show_help {
-        drawn
-            .regions
-            .overlays
-            .push(overlay::draw_help(buf, area, app));
+    if let Some(rect) = draw_banner(buf, app, video) {
+        drawn.regions.overlays.push(rect);
+    }
+    let shown = if app.show_help {
+        Some(overlay::draw_help(buf, area, app))
     } else if app.show_share {
-        if let Some(share) = &app.share {
-            drawn
-                .regions
-                .overlays
-                .push(overlay::draw_share(buf, area, share));
-        }
+        overlay::draw_share(buf, area, app)
+    } else {
+        None
+    };
+    if let Some(shown) = shown {
+        app.overlay_scroll = shown.scroll;
+        app.overlay_page = shown.page;
+        drawn.regions.overlays.push(shown.rect);
     }
     drawn
+}
+
+/// The banner over the bottom of the video: the host's quit prompt (it
+/// asks, so it stands out) or a flashed message, word-wrapped to at most
+/// three rows.
+fn draw_banner(buf: &mut Buffer, app: &App, video: Rect) -> Option<Rect> {
+    let (text, urgent) = app.banner(std::time::Instant::now())?;
+    if video.width == 0 || video.height == 0 {
+        return None;
+    }
+    let width = video.width as usize;
+    let mut rows = status::wrap_words(&text, width.saturating_sub(2).max(1));
+    rows.truncate(3.min(video.height as usize));
+    let rect = Rect {
+        x: video.x,
+        y: video.bottom() - rows.len() as u16,
+        width: video.width,
+        height: rows.len() as u16,
+    };
+    let style = if urgent {
+        Style::default()
+            .fg(Color::Black)
+            .bg(Color::Yellow)
+            .add_modifier(Modifier::BOLD)
+    } else {
+        Style::default().add_modifier(Modifier::REVERSED)
+    };
+    let lines: Vec<Line> = rows
+        .into_iter()
+        .map(|r| {
+            Line::raw(format!(
+                " {} ",
+                text::cut_words(&r, width.saturating_sub(2))
+            ))
+        })
+        .collect();
+    ratatui::widgets::Clear.render(rect, buf);
+    Paragraph::new(lines).style(style).render(rect, buf);
+    Some(rect)
 }
 
 fn draw_grid(buf: &mut Buffer, app: &mut App, area: Rect, regions: &mut Regions) -> (u32, u32) {
@@ -334,28 +377,43 @@ fn centered_text(text: &str, area: Rect) -> Paragraph<'_> {
         .centered()
 }
 
-/// `text` cut to `width` columns, with an ellipsis if cut.
-pub(super) fn truncate(text: &str, width: usize) -> String {
-    if text.width() <= width {
-        return text.to_string();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = c.width().unwrap_or(0);
-        if used + w + 1 > width {
-            break;
-        }
-        out.push(c);
-        used += w;
-    }
-    out.push('…');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tui::render::ColourMode;
+
+    /// The banner and the overlays at every small size: no panic, and
+    /// the banner over the video's bottom rows.
+    #[test]
+    fn banners_and_overlays_fit_any_size() {
+        let mut app = App::new("me", ColourMode::TrueColor, None);
+        app.hosting = true;
+        app.feed_frame("p1", "Ada", vec![]);
+        app.share = Some(crate::tui::app::Share {
+            invite: "k7f3m2q9xw4hd8ta-banjo-velvet-canyon-pellet-drift".into(),
+            relay: "ws://127.0.0.1:8787".into(),
+        });
+        app.quit_armed = Some(std::time::Instant::now() + std::time::Duration::from_secs(60));
+        for (w, h) in [(1, 1), (2, 2), (5, 2), (20, 3), (40, 12), (80, 24)] {
+            for overlay in 0..3 {
+                app.show_help = overlay == 1;
+                app.show_share = overlay == 2;
+                app.overlay_scroll = usize::MAX / 2;
+                let area = Rect::new(0, 0, w, h);
+                let mut buf = Buffer::empty(area);
+                draw_into(area, &mut buf, &mut app);
+            }
+        }
+        app.show_help = false;
+        app.show_share = false;
+        let area = Rect::new(0, 0, 80, 24);
+        let mut buf = Buffer::empty(area);
+        draw_into(area, &mut buf, &mut app);
+        let text: String = (0..24)
+            .map(|y| (0..80).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n")
+            .collect();
+        assert!(text.contains("End the call for 1 other person?"), "{text}");
+    }
 
     #[test]
     fn long_names_give_way_to_the_tile_state() {

@@ -1,7 +1,8 @@
 //! The status line: the call's state and the safety words first, then the
-//! numbers, least important dropped first when the line is narrow. The
-//! safety words are never cut: when they don't fit beside the call's
-//! state they get a line (or two) of their own.
+//! numbers, least important dropped first when the line is narrow, and
+//! `? help` always last (everything else gives way to it). The safety
+//! words are never cut: when they don't fit beside the call's state they
+//! get a line (or two) of their own. Nothing is cut inside a word.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -14,24 +15,53 @@ use super::super::app::App;
 
 const SEPARATOR: &str = " │ ";
 
+/// Always on the status line, whatever else gives way.
+pub const HELP_HINT: &str = "? help";
+/// Narrower than this, the line is the call's state alone.
+const HINT_MIN_WIDTH: usize = 20;
+
 /// The status text, one string per row (usually one).
 pub(super) fn lines(app: &App, width: u16) -> Vec<String> {
     let width = width as usize;
     let s = &app.status;
-    let safety = if s.safety_words.is_empty() {
+    let safety = if app.reconnect_at.is_some() && !app.words_were_shown() {
+        String::new()
+    } else if app.reconnect_at.is_some() {
+        // The old words mean nothing now: new keys come after reconnecting.
+        "safety: (compare again after reconnecting)".to_string()
+    } else if s.safety_words.is_empty() {
         String::new()
     } else {
         format!("safety: {}", s.safety_words)
     };
+    let hint = if width >= HINT_MIN_WIDTH {
+        HELP_HINT
+    } else {
+        ""
+    };
+    let room = if hint.is_empty() {
+        width
+    } else {
+        width - SEPARATOR.width() - hint.width()
+    };
+    let with_hint = |line: String| {
+        if hint.is_empty() {
+            line
+        } else if line.is_empty() {
+            hint.to_string()
+        } else {
+            format!("{line}{SEPARATOR}{hint}")
+        }
+    };
     let mut parts = numbers(app);
     let connection = parts[0].1.clone();
-    let together = connection.width() + SEPARATOR.width() + safety.width() <= width;
+    let together = connection.width() + SEPARATOR.width() + safety.width() <= room;
     if safety.is_empty() || together {
         parts.insert(1, (1, safety));
-        return vec![fit_parts(parts, width)];
+        return vec![with_hint(fit_parts(parts, room))];
     }
     let mut rows = wrap_words(&safety, width);
-    rows.push(fit_parts(parts, width));
+    rows.push(with_hint(fit_parts(parts, room)));
     rows
 }
 
@@ -98,33 +128,34 @@ fn numbers(app: &App) -> Vec<(u8, String)> {
     if undecodable > 0 {
         parts.push((2, format!("{undecodable} undecodable")));
     }
-    parts.push((5, "? help".into()));
     parts
 }
 
-/// Joins the parts that fit in `width` columns, dropping the least
-/// important (highest number) first, keeping the order of the rest.
+/// Joins the parts that fit in `width` columns, keeping the order: the
+/// most important (lowest number) are taken first, and a less important
+/// part that still fits after a longer one didn't is taken too. The first
+/// part is always there (cut between words if it must be).
 fn fit_parts(mut parts: Vec<(u8, String)>, width: usize) -> String {
     parts.retain(|(_, p)| !p.is_empty());
-    let total = |parts: &[(u8, String)]| -> usize {
-        parts.iter().map(|(_, p)| p.width()).sum::<usize>()
-            + SEPARATOR.width() * parts.len().saturating_sub(1)
-    };
-    while parts.len() > 1 && total(&parts) > width {
-        let least = parts
-            .iter()
-            .enumerate()
-            .max_by_key(|(i, (priority, _))| (*priority, *i))
-            .map(|(i, _)| i)
-            .unwrap_or(0);
-        parts.remove(least);
+    let mut by_importance: Vec<usize> = (0..parts.len()).collect();
+    by_importance.sort_by_key(|&i| (i > 0, parts[i].0, i));
+    let mut taken = vec![false; parts.len()];
+    let mut used = 0;
+    for i in by_importance {
+        let extra = parts[i].1.width() + if used > 0 { SEPARATOR.width() } else { 0 };
+        if used == 0 || used + extra <= width {
+            taken[i] = true;
+            used += extra;
+        }
     }
     let line = parts
         .into_iter()
-        .map(|(_, p)| p)
+        .zip(taken)
+        .filter(|(_, t)| *t)
+        .map(|((_, p), _)| p)
         .collect::<Vec<_>>()
         .join(SEPARATOR);
-    super::truncate(&line, width)
+    super::text::cut_words(&line, width)
 }
 
 /// Breaks `text` at spaces into rows of at most `width` columns (a word
@@ -172,7 +203,7 @@ mod tests {
             fit_parts(parts.clone(), 30),
             "in the call │ safety: a b c d"
         );
-        assert_eq!(fit_parts(parts, 5), "in t…");
+        assert_eq!(fit_parts(parts, 5), "in…");
     }
 
     #[test]
@@ -197,6 +228,53 @@ mod tests {
         // Nothing to compare yet: no safety part at all.
         app.status.safety_words.clear();
         assert_eq!(lines(&app, 40).len(), 1);
+    }
+
+    #[test]
+    fn help_stays_on_the_status_line_and_nothing_is_cut_mid_word() {
+        let mut app = App::new("me", ColourMode::TrueColor, None);
+        app.status.connection = "in the call".into();
+        app.status.safety_words = "abdominal unsworn gladness tapioca".into();
+        app.status.tty = "tty 38 ms".into();
+        app.status.rtt = Some(std::time::Duration::from_millis(12));
+        for width in [200u16, 120, 80, 60, 40, 30, 20] {
+            let rows = lines(&app, width);
+            let last = rows.last().unwrap();
+            assert!(last.ends_with(HELP_HINT), "{width}: {rows:?}");
+            assert!(rows.iter().all(|r| r.width() <= width as usize), "{rows:?}");
+            assert!(!last.contains("│ …"), "{width}: {rows:?}");
+        }
+        // At 80 columns the words still share the line.
+        let rows = lines(&app, 80);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert!(rows[0].contains("safety: abdominal unsworn gladness tapioca"));
+        // A long state gives way to the hint, between words.
+        app.status.connection = "verifying the passphrase with everyone who is here now".into();
+        app.status.safety_words.clear();
+        let rows = lines(&app, 40);
+        assert!(rows[0].ends_with(HELP_HINT), "{rows:?}");
+        assert!(
+            rows[0].starts_with("verifying the passphrase with… │"),
+            "{rows:?}"
+        );
+    }
+
+    #[test]
+    fn old_words_are_not_shown_while_reconnecting() {
+        let mut app = App::new("me", ColourMode::TrueColor, None);
+        app.on_session(crate::session::SessionEvent::Keys {
+            epoch: 1,
+            safety_words: "abdominal unsworn gladness tapioca".into(),
+        });
+        app.on_session(crate::session::SessionEvent::Reconnecting {
+            attempt: 1,
+            delay: std::time::Duration::from_secs(2),
+            reason: "closed".into(),
+        });
+        let text = lines(&app, 120).join(" ");
+        assert!(!text.contains("abdominal"), "{text}");
+        assert!(text.contains("compare again after reconnecting"), "{text}");
+        assert!(text.starts_with("offline"), "{text}");
     }
 
     #[test]
