@@ -61,9 +61,7 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Print shell completions: `streamflow completions bash > /etc/bash_completion.d/streamflow`
     /// (also zsh, fish, elvish, powershell).
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
     /// Write the man pages (streamflow.1 and one per subcommand) into DIR.
     Man {
         #[arg(default_value = ".")]
@@ -137,6 +135,20 @@ pub struct JoinArgs {
     pub room: Option<String>,
     #[command(flatten)]
     pub media: MediaArgs,
+    #[command(flatten)]
+    pub script: ScriptArgs,
+    #[arg(long, help = COLOUR_HELP)]
+    pub colour: Option<ColourMode>,
+    /// Treat the relay as gone after this long without a word from it (not
+    /// even a pong), then reconnect. Catches half-open connections. 500ms,
+    /// 20s, 2m or plain seconds.
+    #[arg(long, default_value = "20s", value_parser = streamflow_relay::config::parse_duration, value_name = "DURATION")]
+    pub liveness_timeout: Duration,
+}
+
+/// Running without the TUI, for scripts and tests (`join` and `host`).
+#[derive(Args, Clone)]
+pub struct ScriptArgs {
     /// No TUI: print events as JSON lines on stdout (for scripts and tests).
     #[arg(long)]
     pub headless: bool,
@@ -156,13 +168,6 @@ pub struct JoinArgs {
     /// leave out (`-frame,-audio_stats`); `error` always. Headless.
     #[arg(long, value_name = "TYPES", value_parser = crate::headless::EventFilter::parse, requires = "headless", allow_hyphen_values = true)]
     pub events: Option<crate::headless::EventFilter>,
-    #[arg(long, help = COLOUR_HELP)]
-    pub colour: Option<ColourMode>,
-    /// Treat the relay as gone after this long without a word from it (not
-    /// even a pong), then reconnect. Catches half-open connections. 500ms,
-    /// 20s, 2m or plain seconds.
-    #[arg(long, default_value = "20s", value_parser = streamflow_relay::config::parse_duration, value_name = "DURATION")]
-    pub liveness_timeout: Duration,
 }
 
 #[derive(Args)]
@@ -171,13 +176,15 @@ pub struct HostArgs {
     /// from the network (loopback suffices when everyone is on this machine,
     /// e.g. over SSH). Forms: IP:PORT, [IPv6]:PORT, HOST:PORT, :PORT or
     /// PORT (127.0.0.1 with that port), or an IP or host alone (port 8787).
-    #[arg(long, default_value = "127.0.0.1:8787", value_parser = streamflow_relay::config::parse_listen, value_name = "ADDR")]
+    #[arg(long, default_value = "127.0.0.1:8787", env = "STREAMFLOW_LISTEN", value_parser = streamflow_relay::config::parse_listen, value_name = "ADDR")]
     pub listen: std::net::SocketAddr,
     /// Name the room instead of a random nameplate.
     #[arg(long, value_name = "NAME")]
     pub room: Option<String>,
     #[command(flatten)]
     pub media: MediaArgs,
+    #[command(flatten)]
+    pub script: ScriptArgs,
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
 }
@@ -188,7 +195,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "test")]
     pub source: SourceSpec,
     /// Your name in the demo call.
-    #[arg(long, default_value = "you")]
+    #[arg(long, env = "STREAMFLOW_NAME", default_value = "you")]
     pub name: String,
     /// Your voice, as in `join`: `mic[:NAME]`, `tone[:HZ]`, `none` or a
     /// WAV file. Default: the microphone if there is one, else none.
@@ -540,7 +547,7 @@ mod tests {
         ]) {
             Ok(Cli {
                 command: Command::Join(join),
-            }) => Ok(join.duration),
+            }) => Ok(join.script.duration),
             Ok(_) => Err("not join".to_string()),
             Err(e) => Err(e.to_string()),
         };

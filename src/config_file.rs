@@ -75,7 +75,9 @@ pub fn load() -> Result<ConfigFile, String> {
 
 fn read(path: &Path) -> Result<ConfigFile, String> {
     let at = |e: String| format!("{}: {e}", path.display());
-    let len = std::fs::metadata(path).map_err(|e| at(e.to_string()))?.len();
+    let len = std::fs::metadata(path)
+        .map_err(|e| at(e.to_string()))?
+        .len();
     if len > MAX_BYTES {
         return Err(at(format!("larger than {MAX_BYTES} bytes")));
     }
@@ -165,8 +167,12 @@ audio_sink = "none"
 
     #[test]
     fn mistakes_name_the_setting() {
-        assert!(parse("relay = \"http://h\"").unwrap_err().starts_with("relay:"));
-        assert!(parse("colour = \"pink\"").unwrap_err().starts_with("colour:"));
+        assert!(parse("relay = \"http://h\"")
+            .unwrap_err()
+            .starts_with("relay:"));
+        assert!(parse("colour = \"pink\"")
+            .unwrap_err()
+            .starts_with("colour:"));
         assert!(parse("nmae = \"x\"").unwrap_err().contains("nmae"));
         assert!(parse("name = [").is_err());
     }

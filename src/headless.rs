@@ -23,11 +23,32 @@ pub struct HeadlessOptions {
     pub audio_clock: bool,
 }
 
+impl HeadlessOptions {
+    pub fn from_args(args: &crate::cli::ScriptArgs, audio_clock: bool) -> Self {
+        HeadlessOptions {
+            duration: args.duration.map(Duration::from_secs_f64),
+            send_chat: args.send_chat.clone(),
+            events: args.events.clone().unwrap_or_default(),
+            audio_clock,
+        }
+    }
+}
+
+/// A line printed before the call starts (`host --headless` prints the
+/// invite so), unless `--events` leaves it out.
+pub fn print_before_call(events: &Option<EventFilter>, line: &Value) {
+    let kind = line["type"].as_str().unwrap_or("");
+    if events.as_ref().is_none_or(|f| f.shows(kind)) {
+        print_line(line);
+    }
+}
+
 /// The tile size asked of senders without `--tile`.
 pub const DEFAULT_TILE: (u32, u32) = (80, 48);
 
 /// Every event type headless prints, for `--events` (README lists them).
 pub const EVENT_TYPES: &[&str] = &[
+    "invite",
     "joined",
     "peer_joined",
     "peer_verified",
@@ -81,7 +102,10 @@ impl EventFilter {
             if exclude {
                 filter.except.push(name.to_string());
             } else {
-                filter.only.get_or_insert_with(Vec::new).push(name.to_string());
+                filter
+                    .only
+                    .get_or_insert_with(Vec::new)
+                    .push(name.to_string());
             }
         }
         if filter.only.is_some() && !filter.except.is_empty() {
@@ -95,7 +119,10 @@ impl EventFilter {
 
     fn shows(&self, kind: &str) -> bool {
         kind == "error"
-            || (self.only.as_ref().is_none_or(|o| o.iter().any(|t| t == kind))
+            || (self
+                .only
+                .as_ref()
+                .is_none_or(|o| o.iter().any(|t| t == kind))
                 && !self.except.iter().any(|t| t == kind))
     }
 }
@@ -343,7 +370,10 @@ const MAX_DEPARTED: usize = 4096;
 impl Printer {
     fn print(&mut self, line: Value) {
         let kind = line["type"].as_str().unwrap_or("").to_string();
-        let about = line["peer"].as_str().or(line["from"].as_str()).map(String::from);
+        let about = line["peer"]
+            .as_str()
+            .or(line["from"].as_str())
+            .map(String::from);
         match kind.as_str() {
             "joined" => self.joined = true,
             "peer_joined" => {
@@ -426,43 +456,46 @@ pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
     };
     // Why the relay couldn't be reached, for a call that never connected.
     let mut trouble: Option<String> = None;
-    let mut on_event = |ev: SessionEvent, failures: &mut DecryptFailures, out: &mut Printer| match ev {
-        SessionEvent::Warning(w) => eprintln!("streamflow: {w}"),
-        SessionEvent::Status(s) => eprintln!("streamflow: {s}"),
-        SessionEvent::Room(Event::DecryptFailed { from, reason }) => {
-            if let Some(line) = failures.add(&from, &reason, tokio::time::Instant::now()) {
-                out.print(line);
+    let mut on_event =
+        |ev: SessionEvent, failures: &mut DecryptFailures, out: &mut Printer| match ev {
+            SessionEvent::Warning(w) => eprintln!("streamflow: {w}"),
+            SessionEvent::Status(s) => eprintln!("streamflow: {s}"),
+            SessionEvent::Room(Event::DecryptFailed { from, reason }) => {
+                if let Some(line) = failures.add(&from, &reason, tokio::time::Instant::now()) {
+                    out.print(line);
+                }
             }
-        }
-        SessionEvent::AudioReady(handle) => {
-            out.print(json!({"type":"audio_clock","started_us":handle.started_us()}));
-        }
-        SessionEvent::AudioStats(stats) => {
-            for st in stats {
-                out.print(json!({"type":"audio_stats","from":st.from,"packets":st.packets,
+            SessionEvent::AudioReady(handle) => {
+                out.print(json!({"type":"audio_clock","started_us":handle.started_us()}));
+            }
+            SessionEvent::AudioStats(stats) => {
+                for st in stats {
+                    out.print(
+                        json!({"type":"audio_stats","from":st.from,"packets":st.packets,
                     "lost":st.lost,"concealed":st.concealed,
                     "jitter_ms":(st.jitter_ms * 10.0).round() / 10.0,
-                    "playout_ms":(st.playout_ms * 10.0).round() / 10.0}));
+                    "playout_ms":(st.playout_ms * 10.0).round() / 10.0}),
+                    );
+                }
             }
-        }
-        SessionEvent::Keys {
-            safety_words: words,
-            epoch,
-        } => {
-            if words != safety_words {
-                out.print(json!({"type":"safety_words","words":words,"epoch":epoch}));
-                safety_words = words;
+            SessionEvent::Keys {
+                safety_words: words,
+                epoch,
+            } => {
+                if words != safety_words {
+                    out.print(json!({"type":"safety_words","words":words,"epoch":epoch}));
+                    safety_words = words;
+                }
             }
-        }
-        ev => {
-            if let SessionEvent::Reconnecting { reason, .. } = &ev {
-                trouble = Some(reason.clone());
+            ev => {
+                if let SessionEvent::Reconnecting { reason, .. } = &ev {
+                    trouble = Some(reason.clone());
+                }
+                if let Some(line) = event_json(&ev) {
+                    out.print(line);
+                }
             }
-            if let Some(line) = event_json(&ev) {
-                out.print(line);
-            }
-        }
-    };
+        };
     let ended = loop {
         let leave = tokio::select! {
             ev = events_rx.recv() => {
@@ -589,7 +622,9 @@ mod tests {
         assert!(!f.shows("frame") && f.shows("joined") && f.shows("error"));
         let f = EventFilter::parse("joined,chat").unwrap();
         assert!(f.shows("chat") && !f.shows("frame") && f.shows("error"));
-        assert!(EventFilter::parse("frames").unwrap_err().contains("no event type"));
+        assert!(EventFilter::parse("frames")
+            .unwrap_err()
+            .contains("no event type"));
         assert!(EventFilter::parse("joined,-frame").is_err());
         assert!(EventFilter::parse(",").is_err());
     }

@@ -228,7 +228,9 @@ mod tests {
         assert_eq!(inv.room(), "standup");
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].contains("invites have 5 secret words, this has 4"));
-        assert!(warnings[1].contains("horse") && warnings[1].contains("not in StreamFlow's word list"));
+        assert!(
+            warnings[1].contains("horse") && warnings[1].contains("not in StreamFlow's word list")
+        );
     }
 
     #[test]
@@ -268,8 +270,14 @@ mod tests {
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].starts_with("word 2 (\"velvit\") is not"), "{w:?}");
         let (_, w) = Invite::parse("room-acorn-velvit-canyun-banjo-drift-drift").unwrap();
-        assert!(w[0].contains("invites have 5 secret words, this has 6"), "{w:?}");
-        assert!(w[1].contains("word 2 (\"velvit\"), word 3 (\"canyun\")"), "{w:?}");
+        assert!(
+            w[0].contains("invites have 5 secret words, this has 6"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].contains("word 2 (\"velvit\"), word 3 (\"canyun\")"),
+            "{w:?}"
+        );
         assert!(w[1].contains(" are not"), "{w:?}");
     }
 }

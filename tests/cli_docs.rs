@@ -13,6 +13,18 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The binary with no STREAMFLOW_* settings of the caller's (clap shows
+/// environment values in help and man pages).
+fn bin() -> Command {
+    let mut c = bin();
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("STREAMFLOW_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
 #[test]
 fn shell_completions_are_current() {
     for (shell, file) in [
@@ -20,7 +32,7 @@ fn shell_completions_are_current() {
         ("zsh", "_streamflow"),
         ("fish", "streamflow.fish"),
     ] {
-        let out = Command::new(BIN).args(["completions", shell]).output().unwrap();
+        let out = bin().args(["completions", shell]).output().unwrap();
         assert!(out.status.success(), "{shell}");
         let committed = std::fs::read(repo().join("share/completions").join(file))
             .unwrap_or_else(|e| panic!("share/completions/{file}: {e}"));
@@ -34,10 +46,7 @@ fn shell_completions_are_current() {
 #[test]
 fn man_pages_are_current() {
     let dir = std::env::temp_dir().join(format!("sf-man-{}", std::process::id()));
-    let out = Command::new(BIN)
-        .args(["man", dir.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = bin().args(["man", dir.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success());
     let mut pages: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -59,13 +68,13 @@ fn man_pages_are_current() {
 
 #[test]
 fn bare_streamflow_shows_the_help() {
-    let bare = Command::new(BIN).output().unwrap();
-    let help = Command::new(BIN).arg("--help").output().unwrap();
+    let bare = bin().output().unwrap();
+    let help = bin().arg("--help").output().unwrap();
     assert_eq!(bare.status.code(), Some(2));
     let bare_text = String::from_utf8_lossy(&bare.stdout);
     let help_text = String::from_utf8_lossy(&help.stdout);
     assert_eq!(bare_text, help_text);
     assert!(help_text.contains("Try it:"), "{help_text}");
-    let version = Command::new(BIN).arg("--version").output().unwrap();
+    let version = bin().arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("streamflow "));
 }

@@ -23,11 +23,17 @@ fn a_call_that_never_connected_exits_4_whatever_the_duration() {
     assert_eq!(code, Some(4), "stderr: {}", client.stderr.lock().unwrap());
     let events = client.events();
     assert!(events.iter().all(|e| e["type"] != "joined"), "{events:?}");
-    let error = events.iter().find(|e| e["type"] == "error").expect("an error event");
+    let error = events
+        .iter()
+        .find(|e| e["type"] == "error")
+        .expect("an error event");
     assert_eq!(error["code"], "relay_unreachable", "{error}");
     assert!(error["message"].as_str().unwrap().contains(&url), "{error}");
     // No sink: no audio clock either.
-    assert!(events.iter().all(|e| e["type"] != "audio_clock"), "{events:?}");
+    assert!(
+        events.iter().all(|e| e["type"] != "audio_clock"),
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -120,7 +126,10 @@ fn script_events_come_in_order_filtered_and_bad_commands_are_answered() {
     let events = a.events();
     let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds[0], "joined", "joined comes first: {kinds:?}");
-    assert!(kinds.contains(&"audio_clock"), "a sink has a clock: {kinds:?}");
+    assert!(
+        kinds.contains(&"audio_clock"),
+        "a sink has a clock: {kinds:?}"
+    );
     assert!(!kinds.contains(&"frame"), "--events -frame: {kinds:?}");
     let left_at = events
         .iter()
@@ -157,7 +166,13 @@ fn a_missing_default_microphone_does_not_stop_the_call() {
     );
     // Named explicitly: its absence is an error naming it.
     let out = Command::new(BIN)
-        .args(["join", &fresh_invite(), "--headless", "--relay", &relay.url()])
+        .args([
+            "join",
+            &fresh_invite(),
+            "--headless",
+            "--relay",
+            &relay.url(),
+        ])
         .args(["--audio-source", "mic:NoSuchMic", "--audio-sink", "none"])
         .stdin(Stdio::null())
         .output()
@@ -166,4 +181,60 @@ fn a_missing_default_microphone_does_not_stop_the_call() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("NoSuchMic"), "{stderr}");
     rt.block_on(relay.shutdown());
+}
+
+/// `host --headless`: the invite as the first event, a call others join,
+/// and the host's `leave` ending it for everyone.
+#[test]
+fn a_headless_host_prints_the_invite_and_ends_the_call() {
+    use std::io::{BufRead, BufReader, Write};
+    let mut host = Command::new(BIN)
+        .args(["host", "--headless", "--listen", "127.0.0.1:0"])
+        .args([
+            "--source",
+            "test",
+            "--audio-source",
+            "none",
+            "--audio-sink",
+            "none",
+        ])
+        .args(["--name", "Host", "--events", "-frame"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(host.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["type"], "invite", "{first}");
+    let (invite, url) = (
+        first["invite"].as_str().unwrap().to_string(),
+        first["relay"].as_str().unwrap().to_string(),
+    );
+    assert!(first["join"].as_str().unwrap().contains(&url), "{first}");
+    let mut guest = Client::spawn(&invite, &url, "Guest", &["--duration", "60"]);
+    guest
+        .wait_for(Duration::from_secs(30), |e| {
+            e["type"] == "peer_verified" && e["name"] == "Host"
+        })
+        .expect("the guest verified the host");
+    // The host's own events: joined first, then the guest verified.
+    let mut saw_verified = false;
+    for line in lines.by_ref() {
+        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if v["type"] == "peer_verified" && v["name"] == "Guest" {
+            saw_verified = true;
+            break;
+        }
+    }
+    assert!(saw_verified);
+    writeln!(host.stdin.as_mut().unwrap(), r#"{{"type":"leave"}}"#).unwrap();
+    assert_eq!(guest.wait(Duration::from_secs(20)), Some(0));
+    assert!(
+        guest.of_type("call_ended").len() == 1,
+        "{:?}",
+        guest.events()
+    );
+    let status = host.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
 }

@@ -287,9 +287,8 @@ impl Flow {
         }
         let covered = self.probes.back().map_or(self.acked, |p| p.written);
         // The empty path is probed even with nothing new written.
-        let measure_empty = self.draining
-            && self.in_flight() <= DRAINED
-            && !self.probes.iter().any(|p| p.clean);
+        let measure_empty =
+            self.draining && self.in_flight() <= DRAINED && !self.probes.iter().any(|p| p.clean);
         self.written != covered || measure_empty
     }
 

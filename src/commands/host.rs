@@ -12,10 +12,11 @@ use crate::tui::app::Share;
 
 pub async fn host(args: HostArgs) -> ExitCode {
     // Everything the user can fix is checked before an invite is printed.
-    if !std::io::stdout().is_terminal() {
+    let headless = args.script.headless;
+    if !headless && !std::io::stdout().is_terminal() {
         return fail(
             exit::USAGE,
-            "hosting needs a terminal for the call; for a relay alone use `streamflow relay`",
+            "hosting needs a terminal for the call; for scripts use `streamflow host --headless`, for a relay alone `streamflow relay`",
         );
     }
     let mut rng = rand_core::OsRng;
@@ -31,7 +32,7 @@ pub async fn host(args: HostArgs) -> ExitCode {
         Ok(o) => o,
         Err(code) => return code,
     };
-    let (audio, audio_notices) = match super::open_audio(&args.media, true) {
+    let (audio, audio_notices) = match super::open_audio(&args.media, !headless) {
         Ok(a) => a,
         Err(code) => return code,
     };
@@ -47,15 +48,23 @@ pub async fn host(args: HostArgs) -> ExitCode {
         invite: invite.to_shareable().as_str().to_string(),
         relay: advertised_url(&args.listen, relay.addr().port()),
     };
-    // Printed once, before the call takes the screen, so it stays in the
-    // scrollback; `s` shows it again in the call.
-    println!("Invite for the others (share it privately):");
-    println!("{}", share.join_line());
-    if args.listen.ip().is_unspecified() {
-        println!("(replace THIS-HOST with this machine's address)");
+    if headless {
+        streamflow_relay::init_logging();
+        crate::headless::print_before_call(
+            &args.script.events,
+            &serde_json::json!({"type":"invite","invite":share.invite,"relay":share.relay,
+                                "join":share.join_line()}),
+        );
+    } else {
+        // Printed once, before the call takes the screen, so it stays in
+        // the scrollback; `s` shows it again in the call.
+        println!("Invite for the others (share it privately):");
+        println!("{}", share.join_line());
+        if args.listen.ip().is_unspecified() {
+            println!("(replace THIS-HOST with this machine's address)");
+        }
     }
-    let mut notices = vec!["You are hosting: press s to show the invite again.".to_string()];
-    notices.extend(opened.notice.clone());
+    let mut notices: Vec<String> = opened.notice.clone().into_iter().collect();
     notices.extend(audio_notices);
     let mut config = session_config(
         invite,
@@ -63,9 +72,24 @@ pub async fn host(args: HostArgs) -> ExitCode {
         &args.media,
         name,
         opened,
-        (80, 48),
+        args.script.tile.unwrap_or(crate::headless::DEFAULT_TILE),
     );
+    let audio_clock = audio.as_ref().is_some_and(|a| a.sink.is_some());
     config.audio = audio.map(std::sync::Mutex::new);
+    if headless {
+        for n in notices {
+            eprintln!("streamflow: {n}");
+        }
+        let options = crate::headless::HeadlessOptions::from_args(&args.script, audio_clock);
+        let code = crate::headless::run(config, options).await;
+        // The host leaving ends the call for everyone, as in the TUI.
+        relay.end_call("the host ended the call").await;
+        return ExitCode::from(code);
+    }
+    notices.insert(
+        0,
+        "You are hosting: press s to show the invite again.".to_string(),
+    );
     let options = crate::tui::UiOptions {
         colour: args.colour,
         notices,

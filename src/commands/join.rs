@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use super::{fail, finish, open_source, resolve_name, session_config};
 use crate::cli::JoinArgs;
@@ -11,7 +10,7 @@ use crate::session::exit;
 
 pub async fn join(args: JoinArgs) -> ExitCode {
     // What the user can fix goes first, before the key derivation.
-    if !args.headless && !std::io::stdout().is_terminal() {
+    if !args.script.headless && !std::io::stdout().is_terminal() {
         return fail(
             exit::USAGE,
             "the video UI needs a terminal; for scripts use `streamflow join --headless`",
@@ -36,7 +35,7 @@ pub async fn join(args: JoinArgs) -> ExitCode {
         Ok(o) => o,
         Err(code) => return code,
     };
-    let (audio, audio_notices) = match super::open_audio(&args.media, !args.headless) {
+    let (audio, audio_notices) = match super::open_audio(&args.media, !args.script.headless) {
         Ok(a) => a,
         Err(code) => return code,
     };
@@ -53,23 +52,18 @@ pub async fn join(args: JoinArgs) -> ExitCode {
         &args.media,
         name,
         opened,
-        args.tile.unwrap_or(crate::headless::DEFAULT_TILE),
+        args.script.tile.unwrap_or(crate::headless::DEFAULT_TILE),
     );
     config.link.liveness_timeout = args.liveness_timeout;
     config.link.tls = tls;
     let audio_clock = audio.as_ref().is_some_and(|a| a.sink.is_some());
     config.audio = audio.map(std::sync::Mutex::new);
-    if args.headless {
+    if args.script.headless {
         streamflow_relay::init_logging();
         for n in notices {
             eprintln!("streamflow: {n}");
         }
-        let options = crate::headless::HeadlessOptions {
-            duration: args.duration.map(Duration::from_secs_f64),
-            send_chat: args.send_chat.clone(),
-            events: args.events.clone().unwrap_or_default(),
-            audio_clock,
-        };
+        let options = crate::headless::HeadlessOptions::from_args(&args.script, audio_clock);
         ExitCode::from(crate::headless::run(config, options).await)
     } else {
         let options = crate::tui::UiOptions {
@@ -96,7 +90,7 @@ fn read_invite(args: &JoinArgs) -> Result<(Invite, Vec<String>), (u8, String)> {
         // The first line that isn't blank (an editor's leading newline).
         let first = content.lines().find(|l| !l.trim().is_empty());
         zeroize::Zeroizing::new(first.unwrap_or("").to_string())
-    } else if args.headless {
+    } else if args.script.headless {
         return Err(usage(
             "no invite: pass it as an argument, in STREAMFLOW_INVITE, or with --invite-file (headless mode never prompts)".into(),
         ));

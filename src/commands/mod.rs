@@ -89,7 +89,10 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
                 ExitCode::from(exit::OK)
             }
-            Err(e) => fail(exit::ERROR, format!("cannot write man pages into {}: {e}", dir.display())),
+            Err(e) => fail(
+                exit::ERROR,
+                format!("cannot write man pages into {}: {e}", dir.display()),
+            ),
         },
     }
 }
@@ -269,7 +272,9 @@ pub(crate) fn open_audio(
         (Err(e), sink::AudioSinkSpec::Speaker(Some(name))) => {
             return Err(fail(
                 exit::USAGE,
-                format!("--audio-sink speaker:{name}: no such speaker ({e}); streamflow devices lists them"),
+                format!(
+                "--audio-sink speaker:{name}: no such speaker ({e}); streamflow devices lists them"
+            ),
             ))
         }
         (Err(e), _) => return Err(fail(exit::USAGE, format!("--audio-sink: {e}"))),

@@ -93,7 +93,7 @@ impl App {
         match key.code {
             KeyCode::Esc | KeyCode::Tab => self.focus = Focus::Grid,
             KeyCode::Enter => {
-                let text = self.editor.take();
+                let text = self.editor.take(MAX_CHAT_CHARS);
                 self.chat_full_told = false;
                 let text = text.trim().to_string();
                 if !text.is_empty() {
@@ -117,7 +117,7 @@ impl App {
                 if full && !self.chat_full_told {
                     self.chat_full_told = true;
                     self.notice(format!(
-                        "chat lines are at most {MAX_CHAT_CHARS} characters: send this one (Enter) and go on in the next"
+                        "chat lines are at most {MAX_CHAT_CHARS} characters: the rest is kept; Enter sends this part and brings up the next"
                     ));
                 }
             }
@@ -342,6 +342,10 @@ mod tests {
             app.on_key(key(KeyCode::Char('x')));
         }
         assert_eq!(app.editor.len(), MAX_CHAT_CHARS);
+        // Nothing typed past the cap is lost: it is the next line.
+        let sent = app.on_key(key(KeyCode::Enter));
+        assert!(matches!(sent, Some(SessionCommand::Chat(t)) if t.len() == MAX_CHAT_CHARS));
+        assert_eq!(app.editor.text(), "x".repeat(10));
         let told = app
             .chat
             .iter()

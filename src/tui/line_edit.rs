@@ -16,11 +16,20 @@ pub struct LineEditor {
     chars: Vec<char>,
     /// Position of the cursor, in characters (0 ..= len).
     cursor: usize,
+    /// Typed (or pasted) past the cap: kept, and brought up as the next
+    /// line when this one is taken, so a long paste loses nothing.
+    overflow: Vec<char>,
 }
+
+/// Kept past the cap at most (a few lines' worth); beyond it is dropped.
+const MAX_OVERFLOW: usize = 16 * 1024;
 
 impl LineEditor {
     pub fn insert(&mut self, c: char, max_chars: usize) -> Edit {
         if self.chars.len() >= max_chars {
+            if self.overflow.len() < MAX_OVERFLOW {
+                self.overflow.push(if c.is_control() { ' ' } else { c });
+            }
             return Edit::Full;
         }
         // What we draw is one line: no control characters in it.
@@ -71,10 +80,19 @@ impl LineEditor {
         self.chars.is_empty()
     }
 
-    /// Empties the line and returns what it held.
-    pub fn take(&mut self) -> String {
-        self.cursor = 0;
-        std::mem::take(&mut self.chars).into_iter().collect()
+    /// Empties the line and returns what it held; what overflowed it (up to
+    /// `max_chars`) becomes the new line.
+    pub fn take(&mut self, max_chars: usize) -> String {
+        let line = std::mem::take(&mut self.chars).into_iter().collect();
+        let next = self.overflow.len().min(max_chars);
+        self.chars = self.overflow.drain(..next).collect();
+        self.cursor = self.chars.len();
+        line
+    }
+
+    /// Characters waiting past the cap.
+    pub fn overflowed(&self) -> usize {
+        self.overflow.len()
     }
 
     /// What fits in `width` columns with the cursor in sight (as the
@@ -135,8 +153,21 @@ mod tests {
         e.left();
         e.backspace();
         assert_eq!(e.text(), "jll");
-        assert_eq!(e.take(), "jll");
+        assert_eq!(e.take(100), "jll");
         assert!(e.is_empty());
+    }
+
+    #[test]
+    fn a_paste_past_the_cap_waits_for_the_next_line() {
+        let mut e = LineEditor::default();
+        for c in "abcdefgh".chars() {
+            e.insert(c, 3);
+        }
+        assert_eq!(e.overflowed(), 5);
+        assert_eq!(e.take(3), "abc");
+        assert_eq!(e.take(3), "def");
+        assert_eq!(e.take(3), "gh");
+        assert!(e.is_empty() && e.overflowed() == 0);
     }
 
     #[test]
