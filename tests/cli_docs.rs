@@ -16,7 +16,7 @@ fn repo() -> &'static Path {
 /// The binary with no STREAMFLOW_* settings of the caller's (clap shows
 /// environment values in help and man pages).
 fn bin() -> Command {
-    let mut c = bin();
+    let mut c = Command::new(BIN);
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("STREAMFLOW_") {
             c.env_remove(k);
