@@ -48,6 +48,11 @@ const MIN_WINDOW: u64 = 2 * 1024;
 const MAX_PROBES: usize = 32;
 /// At most one probe this often.
 const PROBE_EVERY: Duration = Duration::from_millis(15);
+/// The round trip counts as at least this long: acks come no faster than
+/// the peer reads, and a busy peer (decoding four videos on a loaded
+/// machine) reads in bursts. On a fast path this costs voice nothing (the
+/// bytes drain in a moment); on a thin one the round trip is longer anyway.
+const MIN_ROUND: Duration = Duration::from_millis(50);
 /// Delivery rates measured over the last this long count (the highest).
 const RATE_WINDOW: Duration = Duration::from_secs(2);
 /// A rate sample spans at least this long (and a round trip).
@@ -192,9 +197,10 @@ impl Flow {
         let (Some(rate), Some(rtt)) = (self.rate(), self.min_rtt()) else {
             return INITIAL_WINDOW;
         };
-        // Acks come no more often than probes go: on a path faster than
-        // that, a window of one round trip would starve itself.
-        let round_trip = rate * rtt.max(PROBE_EVERY).as_secs_f64();
+        // Acks come no more often than probes go, nor faster than the peer
+        // reads: on a path faster than that, a window of one round trip
+        // would starve itself.
+        let round_trip = rate * rtt.max(MIN_ROUND).as_secs_f64();
         let queue = (rate * TARGET_QUEUE.as_secs_f64()).max(self.message);
         (((round_trip + queue) * self.gain) as u64).max(MIN_WINDOW)
     }
