@@ -238,3 +238,33 @@ fn a_headless_host_prints_the_invite_and_ends_the_call() {
     let status = host.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// An invite file whose first lines are blank (an editor's leading
+/// newline) is read from its first real line.
+#[test]
+fn an_invite_file_skips_blank_lines() {
+    let dir = std::env::temp_dir().join(format!("sf-invfile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("invite.txt");
+    std::fs::write(&file, format!("\n  \n{}\n", fresh_invite())).unwrap();
+    let url = format!("ws://127.0.0.1:{}", dead_port());
+    let out = Command::new(BIN)
+        .args(["join", "--headless", "--duration", "1", "--relay", &url])
+        .args(["--invite-file", file.to_str().unwrap()])
+        .args([
+            "--source",
+            "none",
+            "--audio-source",
+            "none",
+            "--audio-sink",
+            "none",
+        ])
+        .env_remove("STREAMFLOW_INVITE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // 4: the invite was fine, the relay wasn't there (2 would be the invite).
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
