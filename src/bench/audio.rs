@@ -131,7 +131,9 @@ fn latencies(sent: &[u64], heard: &[u64], from_us: u64) -> Vec<f64> {
         .collect()
 }
 
-fn config(
+/// A member's session config for an in-process call (shared with
+/// [`super::voice`]).
+pub(super) fn config(
     invite: &Invite,
     psk: &crate::crypto::secret::Key32,
     url: String,

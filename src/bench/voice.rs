@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::audio::config;
 use super::shaper::{LinkSpec, Shaper};
 use super::speech;
 use super::stats::quantile;
@@ -110,20 +111,6 @@ struct Listened {
     /// The latest `VideoPaused` state, in and out.
     paused_in: bool,
     paused_out: bool,
-}
-
-fn config(
-    invite: &Invite,
-    psk: &Key32,
-    url: String,
-    name: &str,
-    video: SourceSpec,
-    audio: AudioSetup,
-) -> SessionConfig {
-    let mut c = SessionConfig::new(invite.clone(), vec![url], name.into(), video);
-    c.psk = Some(psk.clone());
-    c.audio = Some(Mutex::new(audio));
-    c
 }
 
 /// A member in this process until told to leave.
