@@ -177,6 +177,10 @@ pub enum Event {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RoomStats {
     pub decrypt_failures: u64,
+    /// Frames from a peer whose keys we don't have yet (its handshake is
+    /// still going, as at every join): dropped and counted, but not a
+    /// failure to show anyone.
+    pub early_frames: u64,
     /// Peer ids the relay announced beyond what we keep.
     pub peers_ignored: u64,
     /// Rounds started (commit-then-reveal).
@@ -528,7 +532,8 @@ impl Room {
     ) -> Vec<Output> {
         let peer = &self.peers[from];
         let (Some(their_e), Some(their_s), true) = (peer.e, peer.proven_s, peer.member) else {
-            return vec![self.failed(from, "no key yet".into())];
+            self.stats.early_frames += 1;
+            return vec![];
         };
         let metadata = self.metadata(&their_e);
         let room = self.room.clone();
@@ -540,7 +545,8 @@ impl Room {
         let opened = match peer.keyring.open(sealed, &metadata, now, verified) {
             Ok(o) => o,
             Err(SframeError::UnknownKey) if peer.keyring.is_empty() => {
-                return vec![self.failed(from, "no key yet".into())]
+                self.stats.early_frames += 1;
+                return vec![];
             }
             Err(e) => return vec![self.failed(from, e.to_string())],
         };
