@@ -543,6 +543,7 @@ mod tests {
             "streamflow",
             "join",
             "x-a-b",
+            "--headless",
             &format!("--duration={d}"),
         ]) {
             Ok(Cli {
@@ -594,9 +595,13 @@ mod tests {
         assert!(parse(&["streamflow", "join", "x-a-b", "--fps", "0"]).is_err());
         assert!(parse(&["streamflow", "join", "x-a-b", "--fps", "1000000"]).is_err());
         assert!(parse(&["streamflow", "join", "x-a-b", "--fps", "12"]).is_ok());
-        assert!(parse(&["streamflow", "join", "x-a-b", "--duration", "-3"]).is_err());
-        assert!(parse(&["streamflow", "join", "x-a-b", "--duration", "0"]).is_err());
-        assert!(parse(&["streamflow", "join", "x-a-b", "--duration", "2s"]).is_ok());
+        let headless =
+            |d: &str| parse(&["streamflow", "join", "x-a-b", "--headless", "--duration", d]);
+        assert!(headless("-3").is_err());
+        assert!(headless("0").is_err());
+        assert!(headless("2s").is_ok());
+        // Only headless: the TUI would ignore it.
+        assert!(parse(&["streamflow", "join", "x-a-b", "--duration", "2s"]).is_err());
         assert!(parse(&["streamflow", "join", "x-a-b", "--relay", "ftp://x"]).is_err());
         // The demo takes the voice flags its hints suggest.
         assert!(parse(&["streamflow", "demo", "--audio-source", "tone"]).is_ok());
