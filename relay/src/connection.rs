@@ -117,6 +117,18 @@ impl FlowLink {
     fn lock(&self) -> std::sync::MutexGuard<'_, Flow> {
         self.flow.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// [`Flow::media_room`] for the writer. The first video offered starts
+    /// the probing: the writer, waiting inside the outbox for video to fit,
+    /// is woken to send the first probe (nothing else would wake it).
+    fn media_room(&self, len: usize) -> bool {
+        let mut flow = self.lock();
+        let room = flow.media_room(len, Instant::now());
+        if flow.take_first_offer() {
+            self.acked.notify_one();
+        }
+        room
+    }
 }
 
 struct Connection {
@@ -510,7 +522,7 @@ async fn write_loop<W>(
             }
         }
         let next = tokio::select! {
-            next = outbox.next_gated(|len| flow.lock().media_room(len, Instant::now())) => next,
+            next = outbox.next_gated(|len| flow.media_room(len)) => next,
             // A pong may have opened the window for waiting video.
             _ = flow.acked.notified() => continue,
             _ = tokio::time::sleep_until(probe_at), if flow.lock().wants_probe() => {
@@ -558,7 +570,7 @@ async fn write_loop<W>(
                 }
             }
             if batch < batch_limit {
-                next = outbox.try_next_gated(|len| flow.lock().media_room(len, Instant::now()));
+                next = outbox.try_next_gated(|len| flow.media_room(len));
             }
         }
         // A probe right behind what was written: its pong says when it

@@ -131,6 +131,9 @@ pub struct Flow {
     /// went anyway, and its size until the probe behind it goes.
     paused_probe: Option<Instant>,
     lone: Option<u64>,
+    /// Video was offered for the first time: probing starts (see
+    /// [`Flow::take_first_offer`]).
+    first_offer: bool,
     /// When voice last went, and the latest time the flow was asked
     /// about (for [`VOICE_LATELY`]).
     voice_at: Option<Instant>,
@@ -160,6 +163,7 @@ impl Default for Flow {
             cycle_start: None,
             paused_probe: None,
             lone: None,
+            first_offer: false,
             voice_at: None,
             now: None,
             message: 0.0,
@@ -211,6 +215,7 @@ impl Flow {
     /// but for one every [`PAUSED_PROBE_EVERY`].
     pub fn media_room(&mut self, len: usize, now: Instant) -> bool {
         self.now = Some(now);
+        self.first_offer |= self.message == 0.0;
         self.message = (self.message * 0.99).max(len as f64);
         if self.draining {
             return false;
@@ -250,6 +255,13 @@ impl Flow {
             .last_blocked
             .is_some_and(|t| now.saturating_duration_since(t) <= Duration::from_secs(1));
         limited.then(|| self.message_time(len)).flatten()
+    }
+
+    /// True once, after video is first offered: a writer that waits for
+    /// video to fit should look again at whether a probe is wanted (none
+    /// was before).
+    pub fn take_first_offer(&mut self) -> bool {
+        std::mem::take(&mut self.first_offer)
     }
 
     /// Voice went at `at` (the latest such moment is kept).

@@ -453,3 +453,33 @@ async fn tls_relay_serves_wss() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = ws.next().await;
 }
+
+/// Video reaches a receiver at once, with nothing but video in the room
+/// (no control to wake the writer): the flow's first probe goes as soon as
+/// video is offered, not at the next keep-alive ping 20 s later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_flows_at_once_with_nothing_else_in_the_room() {
+    let relay = relay(|_| {}).await;
+    let url = relay.url();
+    let mut a = Client::join(&url, "v").await;
+    let mut b = Client::join(&url, "v").await;
+    assert_eq!(a.recv().await["type"], "peer_joined");
+    let started = std::time::Instant::now();
+    let mut got = None;
+    for _ in 0..60 {
+        a.send(json!({"type":"send","kind":"media","data":"AQID"}))
+            .await;
+        if let Some(m) = b.try_recv(Duration::from_millis(33)).await {
+            got = Some(m);
+            break;
+        }
+    }
+    let m = got.expect("no video within 2 s");
+    assert_eq!(m["type"], "blob", "{m}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "first frame after {:?}",
+        started.elapsed()
+    );
+    relay.shutdown().await;
+}
