@@ -219,6 +219,23 @@ fn mute_silences_the_tone_within_200_ms_and_unmute_brings_it_back() {
         .and_then(|e| e["you"].as_str().map(String::from))
         .expect("hummer joined");
     wait_heard(&listener, &hummer_id, Duration::from_secs(25));
+    // What is measured is how fast mute takes effect, once the voice plays
+    // at its steady delay (a loaded machine may start the call slowly).
+    let since = Instant::now();
+    let steady = |e: &serde_json::Value| {
+        e["from"] == hummer_id.as_str() && e["playout_ms"].as_f64().is_some_and(|p| p < 200.0)
+    };
+    while !listener
+        .between("audio_stats", since, Instant::now())
+        .iter()
+        .any(steady)
+    {
+        assert!(
+            since.elapsed() < Duration::from_secs(15),
+            "the voice never settled below 200 ms of delay"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     std::thread::sleep(Duration::from_millis(500));
     let muted_at = now_us();
     hummer.command(r#"{"type":"mute"}"#);

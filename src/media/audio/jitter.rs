@@ -101,7 +101,15 @@ pub struct JitterBuffer {
     cooldown: u32,
     /// The target shrinking is judged against: the peak, decaying.
     held: Option<(i64, i64)>,
+    /// Packets received so far, up to [`SETTLED_PACKETS`].
+    seen: usize,
 }
+
+/// The first second of a stream is forgotten once it has passed: its
+/// transit times include the moments the call was starting (handshakes,
+/// a busy machine), and held as a peak they would keep the delay high for
+/// many seconds.
+const SETTLED_PACKETS: usize = 50;
 
 impl Default for JitterBuffer {
     fn default() -> Self {
@@ -122,6 +130,7 @@ impl Default for JitterBuffer {
             counters: Counters::default(),
             cooldown: 0,
             held: None,
+            seen: 0,
         }
     }
 }
@@ -136,6 +145,14 @@ impl JitterBuffer {
             return; // a duplicate (replays are stopped before this)
         }
         self.counters.received += 1;
+        if self.seen < SETTLED_PACKETS {
+            self.seen += 1;
+            if self.seen == SETTLED_PACKETS {
+                let keep = self.transits.len().saturating_sub(SETTLED_PACKETS / 2);
+                self.transits.drain(..keep);
+                self.held = None;
+            }
+        }
         // Late packets count most: they are what the delay must cover.
         self.transits.push_back(arrival - ts);
         if self.transits.len() > WINDOW {
@@ -509,5 +526,17 @@ mod tests {
         assert_eq!((b - a, c - b, d - c), (1, 1, 1));
         let old = jb.extend(65_535);
         assert_eq!(old, b);
+    }
+
+    /// A slow start (everything sent in the first 400 ms arrives at once,
+    /// as when a busy machine sets the call up) doesn't hold the delay up
+    /// for seconds: without forgetting it, the peak decays from 400 ms at
+    /// 40 ms/s and the delay is still ~360 ms five seconds later.
+    #[test]
+    fn a_slow_start_is_forgotten() {
+        let (_, delays) = run(300, |n| (400_000 - n as i64 * 20_000).max(1_000), |_| false);
+        let late = &delays[delays.len() - 100..];
+        let max = late.iter().max().unwrap();
+        assert!(*max <= 200_000, "still {max} µs behind after 5 s");
     }
 }
