@@ -50,10 +50,9 @@ const MAX_PROBES: usize = 32;
 const PROBE_EVERY: Duration = Duration::from_millis(15);
 /// The round trip counts as at least this long: acks come no faster than
 /// the peer reads, and a busy peer (decoding four videos on a loaded
-/// machine) reads in bursts (at 50 ms, five debug-build members on two
-/// cores still lost 12 % of frames to it). On a fast path this costs voice nothing (the
+/// machine) reads in bursts. On a fast path this costs voice nothing (the
 /// bytes drain in a moment); on a thin one the round trip is longer anyway.
-const MIN_ROUND: Duration = Duration::from_millis(100);
+const MIN_ROUND: Duration = Duration::from_millis(50);
 /// Delivery rates measured over the last this long count (the highest).
 const RATE_WINDOW: Duration = Duration::from_secs(2);
 /// A rate sample spans at least this long (and a round trip).
