@@ -298,10 +298,18 @@ pub async fn run(
 }
 
 /// The next packet of our voice; never, without voice.
+/// A closed channel (the voice engine stopped) counts as no voice: a
+/// closed receiver is always ready, and would spin the call loop.
 async fn next_audio(rx: &mut Option<mpsc::Receiver<AudioOutgoing>>) -> Option<AudioOutgoing> {
-    match rx {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
+    let Some(receiver) = rx else {
+        return std::future::pending().await;
+    };
+    match receiver.recv().await {
+        Some(packet) => Some(packet),
+        None => {
+            *rx = None;
+            std::future::pending().await
+        }
     }
 }
 
