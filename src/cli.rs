@@ -137,6 +137,8 @@ pub struct JoinArgs {
     pub media: MediaArgs,
     #[command(flatten)]
     pub script: ScriptArgs,
+    #[command(flatten)]
+    pub share: ShareArgs,
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
     /// Treat the relay as gone after this long without a word from it (not
@@ -170,6 +172,42 @@ pub struct ScriptArgs {
     pub events: Option<crate::headless::EventFilter>,
 }
 
+/// Sharing a terminal in the call (`join` and `host`).
+#[derive(Args, Clone, Default)]
+pub struct ShareArgs {
+    /// Share a terminal running CMD (through /bin/sh -c) as soon as the
+    /// call is up: the others see its screen, sealed like video, and can't
+    /// type unless you let them. In the TUI, `t` shares `$SHELL` instead.
+    #[arg(long, value_name = "CMD")]
+    pub share: Option<String>,
+    /// The shared terminal's size in cells, e.g. 120x40 (default: your
+    /// terminal's size; 80x24 headless).
+    #[arg(long, value_name = "COLSxROWS", value_parser = parse_share_size)]
+    pub share_size: Option<(u16, u16)>,
+}
+
+/// `120x40`: a shared terminal's columns × rows.
+pub fn parse_share_size(s: &str) -> Result<(u16, u16), String> {
+    let (c, r) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("{s:?} is not COLSxROWS, e.g. 120x40"))?;
+    let c: u16 = c
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad columns in {s:?}"))?;
+    let r: u16 = r.trim().parse().map_err(|_| format!("bad rows in {s:?}"))?;
+    let (max_c, max_r) = (
+        crate::share::screen::MAX_COLS,
+        crate::share::screen::MAX_ROWS,
+    );
+    if !(10..=max_c).contains(&c) || !(3..=max_r).contains(&r) {
+        return Err(format!(
+            "shared terminals are 10..{max_c} columns and 3..{max_r} rows"
+        ));
+    }
+    Ok((c, r))
+}
+
 #[derive(Args)]
 pub struct HostArgs {
     /// Where the built-in relay listens. Use 0.0.0.0:8787 to accept others
@@ -185,6 +223,8 @@ pub struct HostArgs {
     pub media: MediaArgs,
     #[command(flatten)]
     pub script: ScriptArgs,
+    #[command(flatten)]
+    pub share: ShareArgs,
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
 }

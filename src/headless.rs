@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
+use crate::session::sharing::ShareCommand;
+use crate::share::screen::ShareScreen;
+
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -21,6 +24,8 @@ pub struct HeadlessOptions {
     pub events: EventFilter,
     /// Print `audio_clock` (only with something that plays or records).
     pub audio_clock: bool,
+    /// Share a terminal running this command, at this size, once joined.
+    pub share: Option<(String, u16, u16)>,
 }
 
 impl HeadlessOptions {
@@ -30,7 +35,17 @@ impl HeadlessOptions {
             send_chat: args.send_chat.clone(),
             events: args.events.clone().unwrap_or_default(),
             audio_clock,
+            share: None,
         }
+    }
+
+    /// `--share CMD [--share-size COLSxROWS]` (80x24 by default).
+    pub fn with_share(mut self, args: &crate::cli::ShareArgs) -> Self {
+        self.share = args.share.clone().map(|command| {
+            let (cols, rows) = args.share_size.unwrap_or((80, 24));
+            (command, cols, rows)
+        });
+        self
     }
 }
 
@@ -133,6 +148,8 @@ pub fn event_json(event: &SessionEvent) -> Option<Value> {
         SessionEvent::Room(e) => match e {
             Event::Joined { you, room, .. } => json!({"type":"joined","you":you,"room":room}),
             Event::PeerJoined { peer } => json!({"type":"peer_joined","peer":peer}),
+            // Handled by the session (only a granted member's reach the pty).
+            Event::ShareKeys { .. } => return None,
             Event::PeerVerified {
                 peer,
                 name,
@@ -203,6 +220,15 @@ pub fn event_json(event: &SessionEvent) -> Option<Value> {
             reason,
         } => json!({"type":"quality","level":level,"max_level":crate::media::adapt::TOP,
                     "jpeg_quality":jpeg_quality,"fps":fps,"reason":reason}),
+        SessionEvent::ShareStarted { from, cols, rows } => {
+            json!({"type":"share_started","from":from,"cols":cols,"rows":rows})
+        }
+        SessionEvent::ShareStopped { from, reason } => {
+            json!({"type":"share_stopped","from":from,"reason":reason})
+        }
+        SessionEvent::ShareControl { from, to } => {
+            json!({"type":"share_control","from":from,"to":to})
+        }
         SessionEvent::Ended(e) if e.code != exit::OK => error_json(e),
         _ => return None,
     })
@@ -266,6 +292,24 @@ fn parse_command(line: &str) -> Result<SessionCommand, String> {
         Some("mute") => Ok(SessionCommand::Mute(true)),
         Some("unmute") => Ok(SessionCommand::Mute(false)),
         Some("leave") => Ok(SessionCommand::Leave),
+        Some("grant") => match v["peer"].as_str() {
+            Some(peer) if !peer.is_empty() => {
+                Ok(SessionCommand::Share(ShareCommand::Grant(peer.to_string())))
+            }
+            _ => Err("grant needs a \"peer\" (an id from peer_verified)".into()),
+        },
+        Some("revoke") => Ok(SessionCommand::Share(ShareCommand::Revoke)),
+        Some("stop_share") => Ok(SessionCommand::Share(ShareCommand::Stop)),
+        Some("keys") => match v["text"].as_str() {
+            Some(t) if !t.is_empty() => Ok(SessionCommand::Share(ShareCommand::Keys {
+                to: v["to"].as_str().map(str::to_string),
+                keys: t.as_bytes().to_vec(),
+            })),
+            _ => Err(
+                "keys needs a \"text\" (and \"to\": the sharer, to type in someone else's share)"
+                    .into(),
+            ),
+        },
         Some("chat") => match v["text"].as_str() {
             Some(t) if t.chars().count() > crate::room::MAX_CHAT_CHARS => Err(format!(
                 "chat lines are at most {} characters, this one has {}: not sent (split it)",
@@ -275,7 +319,74 @@ fn parse_command(line: &str) -> Result<SessionCommand, String> {
             Some(t) if !t.trim().is_empty() => Ok(SessionCommand::Chat(t.to_string())),
             _ => Err("chat needs a \"text\"".into()),
         },
-        _ => Err("unknown command: mute, unmute, chat or leave".into()),
+        _ => Err(
+            "unknown command: mute, unmute, chat, leave, grant, revoke, keys or stop_share".into(),
+        ),
+    }
+}
+
+/// `share_screen` lines: at most 10 a second per sharer, only when the
+/// text or cursor changed, and the last screen always printed.
+#[derive(Default)]
+struct ShareScreens {
+    by_sharer: HashMap<String, ShareLine>,
+}
+
+#[derive(Default)]
+struct ShareLine {
+    printed: Option<(tokio::time::Instant, Value)>,
+    pending: Option<Value>,
+}
+
+const SHARE_SCREEN_EVERY: Duration = Duration::from_millis(100);
+
+impl ShareScreens {
+    fn add(
+        &mut self,
+        from: &str,
+        screen: &ShareScreen,
+        now: tokio::time::Instant,
+    ) -> Option<Value> {
+        let line = json!({"type":"share_screen","from":from,"cols":screen.cols,"rows":screen.rows,
+            "cursor":[screen.cursor.0, screen.cursor.1],"text":screen.text()});
+        let entry = self.by_sharer.entry(from.to_string()).or_default();
+        if entry.printed.as_ref().is_some_and(|(_, l)| *l == line) {
+            entry.pending = None;
+            return None;
+        }
+        match &entry.printed {
+            Some((at, _)) if now.duration_since(*at) < SHARE_SCREEN_EVERY => {
+                entry.pending = Some(line);
+                None
+            }
+            _ => {
+                entry.printed = Some((now, line.clone()));
+                entry.pending = None;
+                Some(line)
+            }
+        }
+    }
+
+    fn due(&mut self, now: tokio::time::Instant) -> Vec<Value> {
+        let mut out = Vec::new();
+        for entry in self.by_sharer.values_mut() {
+            let ready = entry
+                .printed
+                .as_ref()
+                .is_none_or(|(at, _)| now.duration_since(*at) >= SHARE_SCREEN_EVERY);
+            if ready {
+                if let Some(line) = entry.pending.take() {
+                    entry.printed = Some((now, line.clone()));
+                    out.push(line);
+                }
+            }
+        }
+        out
+    }
+
+    fn stopped(&mut self, from: &str) -> Vec<Value> {
+        let last = self.by_sharer.remove(from).and_then(|e| e.pending);
+        last.into_iter().collect()
     }
 }
 
@@ -456,51 +567,77 @@ pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
     };
     // Why the relay couldn't be reached, for a call that never connected.
     let mut trouble: Option<String> = None;
-    let mut on_event =
-        |ev: SessionEvent, failures: &mut DecryptFailures, out: &mut Printer| match ev {
-            SessionEvent::Warning(w) => eprintln!("streamflow: {w}"),
-            SessionEvent::Status(s) => eprintln!("streamflow: {s}"),
-            SessionEvent::Room(Event::DecryptFailed { from, reason }) => {
-                if let Some(line) = failures.add(&from, &reason, tokio::time::Instant::now()) {
-                    out.print(line);
-                }
+    let mut screens = ShareScreens::default();
+    let mut share_tick = tokio::time::interval(SHARE_SCREEN_EVERY);
+    let mut share = options.share;
+    let mut on_event = |ev: SessionEvent,
+                        failures: &mut DecryptFailures,
+                        out: &mut Printer,
+                        screens: &mut ShareScreens| match ev {
+        SessionEvent::Warning(w) => eprintln!("streamflow: {w}"),
+        SessionEvent::ShareScreen { from, screen } => {
+            if let Some(line) = screens.add(&from, &screen, tokio::time::Instant::now()) {
+                out.print(line);
             }
-            SessionEvent::AudioReady(handle) => {
-                out.print(json!({"type":"audio_clock","started_us":handle.started_us()}));
+        }
+        SessionEvent::Status(s) => eprintln!("streamflow: {s}"),
+        SessionEvent::Room(Event::DecryptFailed { from, reason }) => {
+            if let Some(line) = failures.add(&from, &reason, tokio::time::Instant::now()) {
+                out.print(line);
             }
-            SessionEvent::AudioStats(stats) => {
-                for st in stats {
-                    out.print(
-                        json!({"type":"audio_stats","from":st.from,"packets":st.packets,
+        }
+        SessionEvent::AudioReady(handle) => {
+            out.print(json!({"type":"audio_clock","started_us":handle.started_us()}));
+        }
+        SessionEvent::AudioStats(stats) => {
+            for st in stats {
+                out.print(
+                    json!({"type":"audio_stats","from":st.from,"packets":st.packets,
                     "lost":st.lost,"concealed":st.concealed,
                     "jitter_ms":(st.jitter_ms * 10.0).round() / 10.0,
                     "playout_ms":(st.playout_ms * 10.0).round() / 10.0}),
-                    );
-                }
+                );
             }
-            SessionEvent::Keys {
-                safety_words: words,
-                epoch,
-            } => {
-                if words != safety_words {
-                    out.print(json!({"type":"safety_words","words":words,"epoch":epoch}));
-                    safety_words = words;
-                }
+        }
+        SessionEvent::Keys {
+            safety_words: words,
+            epoch,
+        } => {
+            if words != safety_words {
+                out.print(json!({"type":"safety_words","words":words,"epoch":epoch}));
+                safety_words = words;
             }
-            ev => {
-                if let SessionEvent::Reconnecting { reason, .. } = &ev {
-                    trouble = Some(reason.clone());
-                }
-                if let Some(line) = event_json(&ev) {
+        }
+        ev => {
+            if let SessionEvent::Reconnecting { reason, .. } = &ev {
+                trouble = Some(reason.clone());
+            }
+            if let SessionEvent::ShareStopped { from, .. } = &ev {
+                for line in screens.stopped(from) {
                     out.print(line);
                 }
             }
-        };
+            if let Some(line) = event_json(&ev) {
+                out.print(line);
+            }
+        }
+    };
     let ended = loop {
         let leave = tokio::select! {
             ev = events_rx.recv() => {
                 if let Some(ev) = ev {
-                    on_event(ev, &mut failures, &mut out);
+                    on_event(ev, &mut failures, &mut out, &mut screens);
+                }
+                if out.joined {
+                    if let Some((command, cols, rows)) = share.take() {
+                        let _ = commands_tx.send(SessionCommand::Share(ShareCommand::Start { command, cols, rows })).await;
+                    }
+                }
+                false
+            }
+            _ = share_tick.tick() => {
+                for line in screens.due(tokio::time::Instant::now()) {
+                    out.print(line);
                 }
                 false
             }
@@ -555,7 +692,10 @@ pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
     };
     // Events still queued (e.g. the last frames) are printed before exiting.
     while let Ok(ev) = events_rx.try_recv() {
-        on_event(ev, &mut failures, &mut out);
+        on_event(ev, &mut failures, &mut out, &mut screens);
+    }
+    for line in screens.due(tokio::time::Instant::now() + SHARE_SCREEN_EVERY) {
+        out.print(line);
     }
     for line in failures.due(tokio::time::Instant::now(), true) {
         out.print(line);
@@ -586,6 +726,10 @@ fn command_name(cmd: &SessionCommand) -> &'static str {
         SessionCommand::Mute(false) => "unmute",
         SessionCommand::Chat(_) => "chat",
         SessionCommand::Leave => "leave",
+        SessionCommand::Share(ShareCommand::Grant(_)) => "grant",
+        SessionCommand::Share(ShareCommand::Revoke) => "revoke",
+        SessionCommand::Share(ShareCommand::Keys { .. }) => "keys",
+        SessionCommand::Share(ShareCommand::Stop) => "stop_share",
         _ => "other",
     }
 }

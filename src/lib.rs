@@ -16,5 +16,6 @@ pub mod net;
 pub mod room;
 pub mod sanitize;
 pub mod session;
+pub mod share;
 pub mod tui;
 pub mod wordlist;

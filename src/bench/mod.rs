@@ -8,6 +8,7 @@ mod ladder;
 mod local;
 mod relay;
 pub mod shaper;
+mod share;
 pub mod speech;
 pub mod stats;
 mod thin;
@@ -57,6 +58,10 @@ enum Which {
     /// What the safety words' rounds cost: time until everyone shows the
     /// same words after a join or leave, handshakes and messages per change.
     Words(words::WordsArgs),
+    /// A shared terminal through a loopback relay: sharer key → viewer's
+    /// screen, bytes per viewer for vi, top and a 10 MB cat, and video's
+    /// frame rate while a share scrolls.
+    Share(share::ShareBenchArgs),
 }
 
 pub async fn run(args: BenchArgs) -> ExitCode {
@@ -72,6 +77,7 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         Which::Ladder(a) => ladder::run(a),
         Which::Audio(a) => audio::run(a).await,
         Which::Words(a) => words::run(a).await,
+        Which::Share(a) => share::run(a).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -80,7 +80,8 @@ pub async fn host(args: HostArgs) -> ExitCode {
         for n in notices {
             eprintln!("streamflow: {n}");
         }
-        let options = crate::headless::HeadlessOptions::from_args(&args.script, audio_clock);
+        let options = crate::headless::HeadlessOptions::from_args(&args.script, audio_clock)
+            .with_share(&args.share);
         let code = crate::headless::run(config, options).await;
         // The host leaving ends the call for everyone, as in the TUI.
         relay.end_call("the host ended the call").await;
@@ -95,6 +96,7 @@ pub async fn host(args: HostArgs) -> ExitCode {
         notices,
         share: Some(share),
         hosting: true,
+        terminal: args.share.clone(),
     };
     let ended = crate::tui::run(config, options).await;
     relay.end_call("the host ended the call").await;

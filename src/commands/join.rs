@@ -63,13 +63,15 @@ pub async fn join(args: JoinArgs) -> ExitCode {
         for n in notices {
             eprintln!("streamflow: {n}");
         }
-        let options = crate::headless::HeadlessOptions::from_args(&args.script, audio_clock);
+        let options = crate::headless::HeadlessOptions::from_args(&args.script, audio_clock)
+            .with_share(&args.share);
         ExitCode::from(crate::headless::run(config, options).await)
     } else {
         let options = crate::tui::UiOptions {
             colour: args.colour,
             notices,
             share: Some(share),
+            terminal: args.share.clone(),
             ..Default::default()
         };
         finish(crate::tui::run(config, options).await)

@@ -16,6 +16,9 @@ pub enum Stream {
     State = 4,
     /// Opus voice, 20 ms per message.
     Audio = 5,
+    /// A shared terminal's screen and who may type in it
+    /// ([`crate::share`]).
+    Share = 6,
 }
 
 impl Stream {
@@ -26,6 +29,7 @@ impl Stream {
             3 => Stream::Feedback,
             4 => Stream::State,
             5 => Stream::Audio,
+            6 => Stream::Share,
             _ => return None,
         })
     }

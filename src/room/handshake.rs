@@ -15,6 +15,7 @@ use super::guard::Failure;
 use super::peer::{Hs, MAX_EARLY};
 use super::wire::{
     ProofMessage, SenderKeyMessage, WireMessage, SEALED_CHAT, SEALED_PROOF, SEALED_SENDER_KEY,
+    SEALED_SHARE_KEYS,
 };
 use super::{chat_event, Event, Output, Room};
 use crate::crypto::pairwise::{Handshake, PairwiseChannel, CONFIRM_LEN, NONCE_LEN};
@@ -385,6 +386,14 @@ impl Room {
         self.seal_pairwise(to, SEALED_CHAT, text.as_bytes(), now)
     }
 
+    /// Keys for `to`'s shared terminal, sealed to `to` alone.
+    pub fn send_share_keys(&mut self, to: &str, keys: &[u8], now: Instant) -> Option<Output> {
+        if !self.peers.get(to)?.member {
+            return None;
+        }
+        self.seal_pairwise(to, SEALED_SHARE_KEYS, keys, now)
+    }
+
     fn on_sealed(
         &mut self,
         from: &str,
@@ -406,7 +415,12 @@ impl Room {
         };
         // The three kinds are told apart by their AAD.
         let mut opened = None;
-        for kind in [SEALED_SENDER_KEY, SEALED_PROOF, SEALED_CHAT] {
+        for kind in [
+            SEALED_SENDER_KEY,
+            SEALED_PROOF,
+            SEALED_CHAT,
+            SEALED_SHARE_KEYS,
+        ] {
             if let Ok(p) = channel.open(kind, ctr, ct) {
                 opened = Some((kind, zeroize::Zeroizing::new(p)));
                 break;
@@ -424,6 +438,15 @@ impl Room {
         if kind == SEALED_CHAT {
             let name = peer.name.clone().unwrap_or_else(|| from.to_string());
             return vec![chat_event(from, name, &plaintext)];
+        }
+        if kind == SEALED_SHARE_KEYS {
+            if plaintext.len() > crate::share::live::MAX_KEYS {
+                return vec![self.failed(from, "too many keys in one message".into())];
+            }
+            return vec![Output::Event(Event::ShareKeys {
+                from: from.to_string(),
+                keys: plaintext.to_vec(),
+            })];
         }
         let Ok(key) = SenderKeyMessage::decode(&plaintext) else {
             return vec![self.failed(from, "malformed key message".into())];

@@ -161,6 +161,12 @@ pub enum Event {
         name: String,
         text: String,
     },
+    /// Keys a member typed into our shared terminal, sealed pairwise to
+    /// us (whether they may type is the session's call).
+    ShareKeys {
+        from: String,
+        keys: Vec<u8>,
+    },
     DecryptFailed {
         from: String,
         reason: String,
@@ -572,7 +578,7 @@ impl Room {
                 let name = peer.name.clone().unwrap_or_else(|| from.to_string());
                 vec![chat_event(from, name, &frame.payload)]
             }
-            stream @ (Stream::Video | Stream::Feedback | Stream::Audio) => {
+            stream @ (Stream::Video | Stream::Feedback | Stream::Audio | Stream::Share) => {
                 vec![Output::Event(Event::Frame {
                     from: from.to_string(),
                     stream,

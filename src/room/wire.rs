@@ -22,6 +22,9 @@ const T_FRAME: u8 = 6;
 pub const SEALED_SENDER_KEY: u8 = 1;
 pub const SEALED_CHAT: u8 = 2;
 pub const SEALED_PROOF: u8 = 3;
+/// Keys typed into the receiver's shared terminal (it decides whether
+/// the sender may type).
+pub const SEALED_SHARE_KEYS: u8 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireMessage {

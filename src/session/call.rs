@@ -99,7 +99,13 @@ impl Session {
                 return CallEnd::Ended(e);
             }
             self.settle_chat(room, driver).await;
+            self.service_share(room, driver).await;
+            let share_due = self.share_due();
             tokio::select! {
+                bytes = super::sharing::next_output(&mut self.share) => {
+                    self.on_share_output(bytes, room, driver).await;
+                }
+                _ = super::sharing::sleep_until(share_due) => {}
                 ev = link_events.recv() => {
                     let now = Instant::now();
                     let Some(ev) = ev else { return lost("relay connection lost".into()) };
@@ -185,6 +191,7 @@ impl Session {
                             }
                         }
                         Some(SessionCommand::Mute(muted)) => self.set_muted(muted),
+                        Some(SessionCommand::Share(c)) => self.on_share_command(c, room, driver).await,
                         Some(SessionCommand::View(w, h)) => {
                             if (w, h) != self.my_view {
                                 self.my_view = (w, h);

@@ -39,6 +39,15 @@ pub(super) struct Driver {
     audio: Option<AudioHandle>,
     /// Our uplink's video is paused (said when it changes).
     uplink_paused: bool,
+    /// Our copies of others' shared terminals.
+    pub(super) shares: HashMap<String, crate::share::ShareView>,
+    /// For our own share: keys and requests from the room.
+    pub(super) share_inbox: Vec<super::sharing::ShareInbox>,
+    /// Sharers to ask for a snapshot.
+    pub(super) share_requests: Vec<String>,
+    /// Share messages refused (malformed, or keys from a member not
+    /// allowed to type).
+    pub(super) share_failures: u64,
 }
 
 /// Per-sender reception statistics for feedback.
@@ -80,6 +89,10 @@ impl Driver {
             max_fps,
             audio,
             uplink_paused: false,
+            shares: HashMap::new(),
+            share_inbox: Vec::new(),
+            share_requests: Vec::new(),
+            share_failures: 0,
         }
     }
 
@@ -246,6 +259,7 @@ impl Driver {
                 return;
             }
             Event::PeerLeft { peer, .. } => {
+                self.share_peer_left(peer).await;
                 self.peer_views.remove(peer);
                 self.update_encode_size();
                 if let Some(a) = &self.audio {
@@ -309,6 +323,27 @@ impl Driver {
                 };
                 let _ = self.events.send(ev).await;
                 return;
+            }
+            Event::Frame {
+                from,
+                stream: Stream::Share,
+                payload,
+                ..
+            } => {
+                self.on_share_frame(from, payload).await;
+                return;
+            }
+            Event::ShareKeys { from, keys } => {
+                self.share_inbox.push(super::sharing::ShareInbox::Keys {
+                    from: from.clone(),
+                    keys: keys.clone(),
+                });
+                return;
+            }
+            Event::PeerVerified { .. } => {
+                // A new member needs our share's whole screen.
+                self.share_inbox
+                    .push(super::sharing::ShareInbox::SnapshotWanted);
             }
             Event::Frame {
                 from,

@@ -25,6 +25,7 @@ use crate::room::{Event, Timings};
 mod call;
 mod driver;
 mod payload;
+pub mod sharing;
 
 pub use payload::{feedback, state, video};
 
@@ -162,6 +163,26 @@ pub enum SessionEvent {
         peer: String,
         muted: bool,
     },
+    /// A member shares a terminal (`from` is us for our own share).
+    ShareStarted {
+        from: String,
+        cols: u16,
+        rows: u16,
+    },
+    /// A share's screen changed (at most a few dozen times a second).
+    ShareScreen {
+        from: String,
+        screen: std::sync::Arc<crate::share::screen::ShareScreen>,
+    },
+    ShareStopped {
+        from: String,
+        reason: String,
+    },
+    /// Who may type in `from`'s share now (None: only its sharer).
+    ShareControl {
+        from: String,
+        to: Option<String>,
+    },
     Warning(String),
     Ended(Ended),
 }
@@ -174,6 +195,8 @@ pub enum SessionCommand {
     Mute(bool),
     /// Our largest tile, in pixels: senders encode at (up to) this size.
     View(u32, u32),
+    /// Shared terminals: ours, and typing in others'.
+    Share(sharing::ShareCommand),
     Leave,
 }
 
@@ -286,6 +309,7 @@ pub async fn run(
         my_view: config.view,
         audio,
         audio_rx,
+        share: None,
         config,
     };
     let ended = session.run().await;
@@ -347,6 +371,8 @@ struct Session {
     /// Voice, for the whole session (across reconnects).
     audio: Option<AudioEngine>,
     audio_rx: Option<mpsc::Receiver<AudioOutgoing>>,
+    /// The terminal we share, across reconnects.
+    share: Option<crate::share::live::LiveShare>,
 }
 
 impl Session {
@@ -472,6 +498,12 @@ impl Session {
                     Some(SessionCommand::Camera(on)) => self.control.enabled.store(on, std::sync::atomic::Ordering::Relaxed),
                     Some(SessionCommand::Mute(muted)) => self.set_muted(muted),
                     Some(SessionCommand::View(w, h)) => self.my_view = (w, h),
+                    Some(SessionCommand::Share(_)) => {
+                        self.emit(SessionEvent::Warning(
+                            "offline: shared terminals wait until the call is back".into(),
+                        ))
+                        .await
+                    }
                     Some(SessionCommand::Leave) | None => {
                         return Some(Ended { code: exit::OK, message: LEFT.into() });
                     }

@@ -129,6 +129,15 @@ pub struct App {
     /// Voice, when the call has it.
     pub audio: Option<AudioHandle>,
     pub muted: bool,
+    /// Terminals shared in the call.
+    pub terminals: super::terminals::Terminals,
+    /// The share shown full-screen (`f`), by its sharer's id.
+    pub terminal_focus: Option<String>,
+    /// Our peer id, once joined (to tell our own share from others').
+    pub my_id: Option<String>,
+    /// `--share-size` for `t`; else our terminal's size.
+    pub share_size: Option<(u16, u16)>,
+    pub term_size: (u16, u16),
 }
 
 impl App {
@@ -182,6 +191,11 @@ impl App {
             video_refresh: true,
             audio: None,
             muted: false,
+            terminals: Default::default(),
+            terminal_focus: None,
+            my_id: None,
+            share_size: None,
+            term_size: (80, 24),
         }
     }
 
@@ -271,7 +285,7 @@ impl App {
         }
     }
 
-    fn name_of(&self, id: &str) -> String {
+    pub(super) fn name_of(&self, id: &str) -> String {
         self.peers
             .iter()
             .find(|t| t.id == id)
@@ -325,6 +339,10 @@ impl App {
                 self.link_stats = Some(stats);
             }
             SessionEvent::Rtt(rtt) => self.status.rtt = Some(rtt),
+            ev @ (SessionEvent::ShareStarted { .. }
+            | SessionEvent::ShareScreen { .. }
+            | SessionEvent::ShareStopped { .. }
+            | SessionEvent::ShareControl { .. }) => self.on_share(ev),
             SessionEvent::Reconnecting {
                 attempt,
                 delay,
@@ -424,7 +442,8 @@ impl App {
 
     fn on_room(&mut self, e: Event) {
         match e {
-            Event::Joined { peers, .. } => {
+            Event::Joined { peers, you, .. } => {
+                self.my_id = Some(you);
                 self.notice(if peers > 0 {
                     "joined; verifying the passphrase with the others…"
                 } else {
@@ -498,6 +517,7 @@ impl App {
                 });
             }
             Event::DecryptFailed { .. } => self.status.decrypt_failures += 1,
+            Event::ShareKeys { .. } => {}
             Event::Frame { .. } | Event::PeerState { .. } => {}
         }
         self.refresh_connection();

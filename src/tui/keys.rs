@@ -22,6 +22,16 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return None;
         }
+        // Typing in a shared terminal: every key is the program's (Ctrl-C
+        // included), but Ctrl-] which leaves.
+        let typing = self
+            .terminal_focus
+            .as_deref()
+            .is_some_and(|f| self.may_type_in(f));
+        if typing {
+            self.dirty = true;
+            return self.terminal_key(key);
+        }
         // Nothing is bound to Alt: Alt+key is Esc then the key, typed
         // faster than the terminal could tell them apart.
         if key.modifiers.contains(KeyModifiers::ALT) {
@@ -49,6 +59,9 @@ impl App {
         if self.show_help || self.show_share {
             self.overlay_key(key);
             return None;
+        }
+        if self.terminal_focus.is_some() {
+            return self.terminal_key(key);
         }
         match key.code {
             KeyCode::PageUp => {
@@ -172,7 +185,12 @@ impl App {
                 self.colour = self.colour.next();
                 self.flash(format!("colours: {} (c for the next)", self.colour.label()));
             }
-            KeyCode::Char('f') => self.next_focus(),
+            KeyCode::Char('f') if !self.focus_next_share() => self.next_focus(),
+            KeyCode::Char('f') => {}
+            KeyCode::Char('t') => return self.share_key(),
+            KeyCode::Char('T') => return self.stop_share_key(),
+            KeyCode::Char('g') => return self.grant_key(true),
+            KeyCode::Char('G') => return self.grant_key(false),
             KeyCode::Char('s') if self.share.is_some() => {
                 self.overlay_scroll = 0;
                 self.show_share = true;

@@ -12,6 +12,7 @@ pub mod render;
 pub mod renderer;
 pub mod screen;
 pub mod term;
+pub mod terminals;
 pub mod tile;
 pub mod ui;
 
@@ -44,6 +45,8 @@ pub struct UiOptions {
     pub share: Option<app::Share>,
     /// We host the call: quitting ends it for everyone, so `q` asks first.
     pub hosting: bool,
+    /// `--share CMD` (started once joined) and `--share-size`.
+    pub terminal: crate::cli::ShareArgs,
 }
 
 /// Runs a call in the terminal until the user quits or the session ends.
@@ -61,6 +64,8 @@ pub async fn run(mut config: SessionConfig, options: UiOptions) -> Ended {
     let mut app = App::new(&name, colour, Some(preview));
     app.share = options.share;
     app.hosting = options.hosting;
+    app.share_size = options.terminal.share_size;
+    let mut share_at_start = options.terminal.share;
     if view_only {
         app.me.camera = crate::session::state::Camera::Absent;
         app.camera_on = false;
@@ -68,7 +73,15 @@ pub async fn run(mut config: SessionConfig, options: UiOptions) -> Ended {
     for n in options.notices {
         app.notice(n);
     }
-    match run_ui(&mut app, &mut events_rx, &commands_tx, &mut session).await {
+    match run_ui(
+        &mut app,
+        &mut events_rx,
+        &commands_tx,
+        &mut session,
+        &mut share_at_start,
+    )
+    .await
+    {
         Ok(e) => e,
         Err(e) => Ended {
             code: exit::ERROR,
@@ -83,9 +96,11 @@ async fn run_ui(
     events_rx: &mut mpsc::Receiver<SessionEvent>,
     commands: &mpsc::Sender<SessionCommand>,
     session: &mut tokio::task::JoinHandle<Ended>,
+    share_at_start: &mut Option<String>,
 ) -> std::io::Result<Ended> {
     let _guard = term::TerminalGuard::enter()?;
     let (cols, rows) = crossterm::terminal::size()?;
+    app.term_size = (cols, rows);
     let writer = term::TtyWriter::spawn(std::io::stdout())?;
     let mut renderer = Renderer::new(
         Rect::new(0, 0, cols, rows),
@@ -114,6 +129,13 @@ async fn run_ui(
             ev = events_rx.recv() => {
                 if let Some(ev) = ev {
                     app.on_session(ev);
+                }
+                if app.my_id.is_some() {
+                    if let Some(command) = share_at_start.take() {
+                        let (cols, rows) = app.share_size.unwrap_or(app.term_size);
+                        let start = session::sharing::ShareCommand::Start { command, cols, rows };
+                        let _ = commands.send(SessionCommand::Share(start)).await;
+                    }
                 }
                 None
             }
@@ -149,6 +171,7 @@ async fn run_ui(
             }
             _ = resized.recv() => {
                 let (cols, rows) = crossterm::terminal::size()?;
+                app.term_size = (cols, rows);
                 renderer.resize(Rect::new(0, 0, cols, rows));
                 app.dirty = true;
                 None

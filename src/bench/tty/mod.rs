@@ -13,8 +13,9 @@
 //! terminal ([`ssh`]).
 
 pub mod observer;
-pub mod pty;
 pub mod ssh;
+
+pub use crate::share::pty;
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};

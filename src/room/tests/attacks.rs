@@ -647,3 +647,44 @@ fn dripped_old_frames_do_not_keep_a_departed_member_alive() {
         net.now - left_at
     );
 }
+
+/// Keys for a shared terminal travel sealed to the sharer alone, and say
+/// truly who typed them: Carol's keys relabelled by the relay as Bob's (the
+/// member allowed to type) open as nothing, and Bob's reach only the sharer.
+#[test]
+fn share_keys_cannot_be_forged_or_redirected() {
+    let mut net = Net::new();
+    let a = net.join("ada", "k-e-y");
+    let b = net.join("bob", "k-e-y");
+    let c = net.join("carol", "k-e-y");
+    net.settle();
+    let now = net.now;
+    let keys_from = |net: &mut Net, from: &str, to: &str, keys: &[u8]| -> Vec<u8> {
+        let i = net.idx(from);
+        match net.members[i].room.send_share_keys(to, keys, now) {
+            Some(Output::Send { data, .. }) => data,
+            other => panic!("no sealed keys: {other:?}"),
+        }
+    };
+    let is_keys = |o: &Output| matches!(o, Output::Event(Event::ShareKeys { .. }));
+    // Bob's keys open at Ada's, as Bob's.
+    let bobs = keys_from(&mut net, &b, &a, b"ls\r");
+    let out = net.inject(&a, &b, &bobs);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Event(Event::ShareKeys { from, keys }) if *from == b && keys == b"ls\r"
+    )));
+    // Carol's keys, relabelled as Bob's: refused, and counted.
+    let carols = keys_from(&mut net, &c, &a, b"rm -rf ~\r");
+    let out = net.inject(&a, &b, &carols);
+    assert!(!out.iter().any(is_keys), "{out:?}");
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Event(Event::DecryptFailed { .. }))));
+    // Bob's keys redirected to Carol: they open nothing there.
+    let out = net.inject(&c, &b, &bobs);
+    assert!(!out.iter().any(is_keys), "{out:?}");
+    // Replayed to Ada: the pairwise counter refuses the second copy.
+    let out = net.inject(&a, &b, &bobs);
+    assert!(!out.iter().any(is_keys), "{out:?}");
+}

@@ -9,6 +9,7 @@
 mod chat;
 mod overlay;
 mod status;
+pub mod terminal;
 pub mod text;
 
 use ratatui::buffer::Buffer;
@@ -122,7 +123,10 @@ pub fn draw_into(area: Rect, buf: &mut Buffer, app: &mut App) -> Drawn {
         video = v;
         chat::draw_ticker(buf, app, t);
     }
-    drawn.largest = draw_grid(buf, app, video, &mut drawn.regions);
+    let faces = terminal::draw_terminals(buf, app, video);
+    if !faces.is_empty() {
+        drawn.largest = draw_grid(buf, app, faces, &mut drawn.regions);
+    }
     status::draw(buf, status, status_lines);
     if let Some(rect) = draw_banner(buf, app, video) {
         drawn.regions.overlays.push(rect);

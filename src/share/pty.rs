@@ -64,6 +64,21 @@ impl Pty {
     pub fn raw_master(&self) -> i32 {
         self.master.as_raw_fd()
     }
+
+    /// Tells the program its terminal is now `cols`×`rows` (SIGWINCH).
+    pub fn resize(&self, cols: u16, rows: u16) -> std::io::Result<()> {
+        let size = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: the descriptor is ours and the pointer valid for the call.
+        if unsafe { libc::ioctl(self.raw_master(), libc::TIOCSWINSZ, &size) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
 }
 
 impl Drop for Pty {

@@ -1,0 +1,184 @@
+//! Sharing a terminal in the call, with the real binary: a real pty running
+//! a real shell on the sharer's machine, viewers who see only its screen,
+//! and typing only by the member the sharer lets type.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{fresh_invite, relay, Client};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A member that shares `sh` with a known prompt.
+fn sharer(invite: &str, url: &str, extra: &[&str]) -> Client {
+    let mut args = vec![
+        "--source",
+        "none",
+        "--share",
+        "PS1='share$ ' exec sh -i",
+        "--share-size",
+        "60x12",
+    ];
+    args.extend_from_slice(extra);
+    Client::spawn(invite, url, "Ada", &args)
+}
+
+fn viewer(invite: &str, url: &str, name: &str) -> Client {
+    Client::spawn(invite, url, name, &["--source", "none"])
+}
+
+/// The newest `share_screen` from `from` whose text contains `needle`.
+fn screen_with(c: &Client, from: &str, needle: &str) -> Option<Value> {
+    let needle = needle.to_string();
+    let from = from.to_string();
+    c.wait_for(WAIT, move |e| {
+        e["type"] == "share_screen"
+            && e["from"] == from.as_str()
+            && e["text"].as_str().is_some_and(|t| t.contains(&needle))
+    })
+}
+
+fn id(c: &Client) -> String {
+    c.wait_for(WAIT, |e| e["type"] == "joined")
+        .and_then(|e| e["you"].as_str().map(str::to_string))
+        .expect("joined")
+}
+
+fn verified(c: &Client, peer: &str) {
+    let peer = peer.to_string();
+    assert!(
+        c.wait_for(WAIT, move |e| e["type"] == "peer_verified"
+            && e["peer"] == peer.as_str())
+            .is_some(),
+        "never verified: {}",
+        c.stderr.lock().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_see_the_screen_and_only_the_granted_member_types() {
+    let relay = relay().await;
+    let url = relay.url();
+    let invite = fresh_invite();
+    let mut ada = sharer(&invite, &url, &[]);
+    let mut bob = viewer(&invite, &url, "Bob");
+    let (ada_id, bob_id) = (id(&ada), id(&bob));
+    verified(&ada, &bob_id);
+
+    // Bob sees the shell's prompt: the screen, not the bytes.
+    let started = bob
+        .wait_for(WAIT, |e| e["type"] == "share_started")
+        .expect("share_started");
+    assert_eq!(started["from"], ada_id.as_str());
+    assert_eq!(
+        (started["cols"].as_u64(), started["rows"].as_u64()),
+        (Some(60), Some(12))
+    );
+    screen_with(&bob, &ada_id, "share$").expect("the prompt reaches Bob");
+
+    // Not granted: Bob's keys never leave his machine.
+    bob.command(&format!(
+        r#"{{"type":"keys","to":"{ada_id}","text":"echo not-allowed\r"}}"#
+    ));
+    // Ada types in her own share.
+    ada.command(r#"{"type":"keys","text":"echo ada-$((6*7))\r"}"#);
+    screen_with(&bob, &ada_id, "ada-42").expect("Ada's own typing shows");
+
+    // Granted: Bob's keys reach the program.
+    ada.command(&format!(r#"{{"type":"grant","peer":"{bob_id}"}}"#));
+    let ada2 = ada_id.clone();
+    let b2 = bob_id.clone();
+    bob.wait_for(WAIT, move |e| {
+        e["type"] == "share_control" && e["from"] == ada2.as_str() && e["to"] == b2.as_str()
+    })
+    .expect("Bob is told he may type");
+    bob.command(&format!(
+        r#"{{"type":"keys","to":"{ada_id}","text":"echo bob-$((5+5))\r"}}"#
+    ));
+    screen_with(&ada, &ada_id, "bob-10").expect("Bob's keys reach Ada's shell");
+
+    // A late joiner gets the current screen at once.
+    let carol = viewer(&invite, &url, "Carol");
+    let carol_id = id(&carol);
+    screen_with(&carol, &ada_id, "bob-10").expect("Carol sees the screen as it is");
+    verified(&ada, &carol_id);
+
+    // Revoked: Bob may no longer type.
+    ada.command(r#"{"type":"revoke"}"#);
+    let ada3 = ada_id.clone();
+    bob.wait_for(WAIT, move |e| {
+        e["type"] == "share_control" && e["from"] == ada3.as_str() && e["to"].is_null()
+    })
+    .expect("Bob is told the grant is gone");
+    bob.command(&format!(
+        r#"{{"type":"keys","to":"{ada_id}","text":"echo after-revoke\r"}}"#
+    ));
+    ada.command(r#"{"type":"keys","text":"echo marker-$((1+1))\r"}"#);
+    screen_with(&carol, &ada_id, "marker-2").expect("the share goes on");
+    let all_text: String = [&ada, &bob, &carol]
+        .iter()
+        .flat_map(|c| c.of_type("share_screen"))
+        .filter_map(|e| e["text"].as_str().map(str::to_string))
+        .collect();
+    for refused in ["not-allowed", "after-revoke"] {
+        assert!(!all_text.contains(refused), "{refused} was typed");
+    }
+    let stderr = bob.stderr.lock().unwrap().clone();
+    assert!(stderr.contains("has not let you type"), "{stderr}");
+
+    // The program exits: the share is gone for everyone.
+    ada.command(r#"{"type":"keys","text":"exit\r"}"#);
+    for c in [&bob, &carol] {
+        let ada4 = ada_id.clone();
+        let stopped = c
+            .wait_for(WAIT, move |e| {
+                e["type"] == "share_stopped" && e["from"] == ada4.as_str()
+            })
+            .expect("share_stopped");
+        assert_eq!(stopped["reason"], "the program exited");
+    }
+    bob.command(r#"{"type":"leave"}"#);
+    ada.command(r#"{"type":"leave"}"#);
+}
+
+/// Whatever the shared program prints, viewers get cells: no escape
+/// sequence (clipboard writes, title changes, mouse modes, DCS, bells)
+/// survives into `share_screen`, and the sharer leaving removes the share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_output_reaches_viewers_as_plain_cells() {
+    let relay = relay().await;
+    let url = relay.url();
+    let invite = fresh_invite();
+    let hostile = r"printf 'A\033]52;c;aGVsbG8=\007B\033]0;owned\007C\033[?1000hD\033Pq#0;2;0;0;0\033\\E\007\007\007F\n'; sleep 60";
+    let mut ada = Client::spawn(
+        &invite,
+        &url,
+        "Ada",
+        &["--source", "none", "--share", hostile],
+    );
+    let bob = viewer(&invite, &url, "Bob");
+    let ada_id = id(&ada);
+    let screen = screen_with(&bob, &ada_id, "ABCDEF").expect("the text arrives");
+    let text = screen["text"].as_str().unwrap();
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+    assert!(
+        !text.contains("owned") && !text.contains("aGVsbG8"),
+        "{text:?}"
+    );
+    // Ada leaves: Bob's copy of the share goes with her.
+    ada.command(r#"{"type":"leave"}"#);
+    let since = Instant::now();
+    let ada2 = ada_id.clone();
+    let stopped = bob
+        .wait_for(WAIT, move |e| {
+            e["type"] == "share_stopped" && e["from"] == ada2.as_str()
+        })
+        .expect("share_stopped when the sharer leaves");
+    assert!(since.elapsed() < WAIT);
+    assert!(stopped["reason"].is_string());
+}
