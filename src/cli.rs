@@ -248,6 +248,10 @@ pub struct DemoArgs {
     pub audio_sink: Option<AudioSinkSpec>,
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
+    /// Ada shares a terminal running CMD (80x24), to see what a shared
+    /// terminal looks like: e.g. `--peer-share top`.
+    #[arg(long, value_name = "CMD")]
+    pub peer_share: Option<String>,
 }
 
 #[derive(Args)]

@@ -300,6 +300,13 @@ fn parse_command(line: &str) -> Result<SessionCommand, String> {
         },
         Some("revoke") => Ok(SessionCommand::Share(ShareCommand::Revoke)),
         Some("stop_share") => Ok(SessionCommand::Share(ShareCommand::Stop)),
+        Some("resize_share") => match (v["cols"].as_u64(), v["rows"].as_u64()) {
+            (Some(c), Some(r)) => {
+                let (cols, rows) = crate::cli::parse_share_size(&format!("{c}x{r}"))?;
+                Ok(SessionCommand::Share(ShareCommand::Resize { cols, rows }))
+            }
+            _ => Err("resize_share needs \"cols\" and \"rows\"".into()),
+        },
         Some("keys") => match v["text"].as_str() {
             Some(t) if !t.is_empty() => Ok(SessionCommand::Share(ShareCommand::Keys {
                 to: v["to"].as_str().map(str::to_string),
@@ -320,7 +327,7 @@ fn parse_command(line: &str) -> Result<SessionCommand, String> {
             _ => Err("chat needs a \"text\"".into()),
         },
         _ => Err(
-            "unknown command: mute, unmute, chat, leave, grant, revoke, keys or stop_share".into(),
+            "unknown command: mute, unmute, chat, leave, grant, revoke, keys, resize_share or stop_share".into(),
         ),
     }
 }
@@ -730,6 +737,7 @@ fn command_name(cmd: &SessionCommand) -> &'static str {
         SessionCommand::Share(ShareCommand::Revoke) => "revoke",
         SessionCommand::Share(ShareCommand::Keys { .. }) => "keys",
         SessionCommand::Share(ShareCommand::Stop) => "stop_share",
+        SessionCommand::Share(ShareCommand::Resize { .. }) => "resize_share",
         _ => "other",
     }
 }

@@ -138,3 +138,20 @@ fn words() {
     assert!(value(&w, "n3_words_after_join_p50_ms") > 0.0);
     assert!(value(&w, "n3_words_after_leave_p50_ms") > 0.0);
 }
+
+#[test]
+fn share() {
+    let s = bench(&["share", "--scenario", "keys", "--keys", "5"]);
+    assert!(value(&s, "key_p50_ms") > 0.0);
+    assert!(value(&s, "idle_kbit_s") > 0.0);
+    let s = bench(&[
+        "share",
+        "--scenario",
+        "cat",
+        "--megabytes",
+        "1",
+        "--seconds",
+        "1",
+    ]);
+    assert!(value(&s, "cat_kbyte_s") > 0.0);
+}

@@ -128,6 +128,15 @@ async fn viewers_see_the_screen_and_only_the_granted_member_types() {
     let stderr = bob.stderr.lock().unwrap().clone();
     assert!(stderr.contains("has not let you type"), "{stderr}");
 
+    // Resized: the program and every viewer see the new size.
+    ada.command(r#"{"type":"resize_share","cols":70,"rows":10}"#);
+    ada.command(r#"{"type":"keys","text":"clear; stty size\r"}"#);
+    let resized = screen_with(&carol, &ada_id, "10 70").expect("stty sees the new size");
+    assert_eq!(
+        (resized["cols"].as_u64(), resized["rows"].as_u64()),
+        (Some(70), Some(10))
+    );
+
     // The program exits: the share is gone for everyone.
     ada.command(r#"{"type":"keys","text":"exit\r"}"#);
     for c in [&bob, &carol] {

@@ -73,6 +73,9 @@ _streamflow() {
             streamflow__subcmd__bench,render)
                 cmd="streamflow__subcmd__bench__subcmd__render"
                 ;;
+            streamflow__subcmd__bench,share)
+                cmd="streamflow__subcmd__bench__subcmd__share"
+                ;;
             streamflow__subcmd__bench,thin)
                 cmd="streamflow__subcmd__bench__subcmd__thin"
                 ;;
@@ -108,6 +111,9 @@ _streamflow() {
                 ;;
             streamflow__subcmd__bench__subcmd__help,render)
                 cmd="streamflow__subcmd__bench__subcmd__help__subcmd__render"
+                ;;
+            streamflow__subcmd__bench__subcmd__help,share)
+                cmd="streamflow__subcmd__bench__subcmd__help__subcmd__share"
                 ;;
             streamflow__subcmd__bench__subcmd__help,thin)
                 cmd="streamflow__subcmd__bench__subcmd__help__subcmd__thin"
@@ -172,6 +178,9 @@ _streamflow() {
             streamflow__subcmd__help__subcmd__bench,render)
                 cmd="streamflow__subcmd__help__subcmd__bench__subcmd__render"
                 ;;
+            streamflow__subcmd__help__subcmd__bench,share)
+                cmd="streamflow__subcmd__help__subcmd__bench__subcmd__share"
+                ;;
             streamflow__subcmd__help__subcmd__bench,thin)
                 cmd="streamflow__subcmd__help__subcmd__bench__subcmd__thin"
                 ;;
@@ -202,7 +211,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__bench)
-            opts="-h --help relay abuse pipeline render crypto e2e thin tty ladder audio words help"
+            opts="-h --help relay abuse pipeline render crypto e2e thin tty ladder audio words share help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -328,7 +337,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__bench__subcmd__help)
-            opts="relay abuse pipeline render crypto e2e thin tty ladder audio words help"
+            opts="relay abuse pipeline render crypto e2e thin tty ladder audio words share help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -454,6 +463,20 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__bench__subcmd__help__subcmd__render)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        streamflow__subcmd__bench__subcmd__help__subcmd__share)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -621,6 +644,36 @@ _streamflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        streamflow__subcmd__bench__subcmd__share)
+            opts="-h --scenario --seconds --keys --megabytes --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --scenario)
+                    COMPREPLY=($(compgen -W "keys vi top cat video" -- "${cur}"))
+                    return 0
+                    ;;
+                --seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --megabytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         streamflow__subcmd__bench__subcmd__thin)
             opts="-h --seconds --rate --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -644,7 +697,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__bench__subcmd__tty)
-            opts="-h --rate --delay --size --seconds --no-replies --open-loop --via --json --help"
+            opts="-h --rate --delay --size --seconds --no-replies --open-loop --via --share --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -718,7 +771,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__demo)
-            opts="-h --source --name --audio-source --audio-sink --colour --help"
+            opts="-h --source --name --audio-source --audio-sink --colour --peer-share --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -742,6 +795,10 @@ _streamflow() {
                     ;;
                 --colour)
                     COMPREPLY=($(compgen -W "truecolor 256 16 mono" -- "${cur}"))
+                    return 0
+                    ;;
+                --peer-share)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -780,7 +837,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__help__subcmd__bench)
-            opts="relay abuse pipeline render crypto e2e thin tty ladder audio words"
+            opts="relay abuse pipeline render crypto e2e thin tty ladder audio words share"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -892,6 +949,20 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__help__subcmd__bench__subcmd__render)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        streamflow__subcmd__help__subcmd__bench__subcmd__share)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1074,7 +1145,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__host)
-            opts="-h --listen --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --colour --help"
+            opts="-h --listen --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --share --share-size --colour --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1124,6 +1195,14 @@ _streamflow() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --share)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --share-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --colour)
                     COMPREPLY=($(compgen -W "truecolor 256 16 mono" -- "${cur}"))
                     return 0
@@ -1158,7 +1237,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__join)
-            opts="-h --relay --ca-cert --invite-file --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --colour --liveness-timeout --help"
+            opts="-h --relay --ca-cert --invite-file --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --share --share-size --colour --liveness-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1213,6 +1292,14 @@ _streamflow() {
                     return 0
                     ;;
                 --events)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --share)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --share-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -73,6 +73,15 @@ pub async fn demo(args: DemoArgs) -> ExitCode {
         let (cmd_tx, cmd_rx) = mpsc::channel(8);
         // Synthetic peers watch nothing: drain their events.
         tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        if let (0, Some(command)) = (turn, &args.peer_share) {
+            // Taken up once Ada is in the call.
+            let start = session::sharing::ShareCommand::Start {
+                command: command.clone(),
+                cols: 80,
+                rows: 24,
+            };
+            let _ = cmd_tx.send(SessionCommand::Share(start)).await;
+        }
         peers.push((cmd_tx, tokio::spawn(session::run(config, tx, cmd_rx))));
     }
     let mut config = super::session_config(

@@ -173,6 +173,10 @@ async fn run_ui(
                 let (cols, rows) = crossterm::terminal::size()?;
                 app.term_size = (cols, rows);
                 renderer.resize(Rect::new(0, 0, cols, rows));
+                // A share sized by this terminal follows it.
+                if let Some(cmd) = app.resize_share() {
+                    let _ = commands.send(cmd).await;
+                }
                 app.dirty = true;
                 None
             }

@@ -122,6 +122,17 @@ impl App {
         }))
     }
 
+    /// Our terminal was resized: so is our share, unless `--share-size`
+    /// fixed it.
+    pub fn resize_share(&self) -> Option<SessionCommand> {
+        self.my_share()?;
+        if self.share_size.is_some() {
+            return None;
+        }
+        let (cols, rows) = self.term_size;
+        Some(SessionCommand::Share(ShareCommand::Resize { cols, rows }))
+    }
+
     /// `T`: stop sharing ours.
     pub fn stop_share_key(&mut self) -> Option<SessionCommand> {
         self.my_share()?;

@@ -54,10 +54,19 @@ pub struct TtyArgs {
     /// shaping proxy, tmux as the terminal).
     #[arg(long, value_enum, default_value = "pty")]
     via: Via,
+    /// Ada shares a terminal printing the time every 200 ms: how old
+    /// the shared screen is on the far screen (sharer's pty → relay →
+    /// renderer → link → terminal).
+    #[arg(long)]
+    share: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
 }
+
+/// What Ada's shared terminal runs in `--share` trials: the time in
+/// nanoseconds, read back off the far screen.
+const SHARE_CLOCK: &str = "while :; do date +%s%N; sleep 0.2; done";
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Via {
@@ -120,6 +129,8 @@ pub struct Trial {
     pub answer_queries: bool,
     /// Extra environment for the TUI (e.g. `STREAMFLOW_TTY_QUERIES=0`).
     pub env: Vec<(String, String)>,
+    /// Ada shares a terminal printing the time ([`SHARE_CLOCK`]).
+    pub share: bool,
 }
 
 impl Trial {
@@ -134,7 +145,19 @@ impl Trial {
             measure: Duration::from_secs(20),
             answer_queries: true,
             env: Vec::new(),
+            share: false,
         }
+    }
+
+    /// `demo` and its flags, as the trial runs it.
+    pub fn demo_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = ["demo", "--audio-source", "none", "--audio-sink", "none"]
+            .map(String::from)
+            .to_vec();
+        if self.share {
+            args.extend(["--peer-share".to_string(), SHARE_CLOCK.to_string()]);
+        }
+        args
     }
 }
 
@@ -142,6 +165,8 @@ impl Trial {
 #[derive(Debug, Default)]
 pub struct TrialResult {
     pub key_ms: Vec<f64>,
+    /// Age of the shared terminal's clock when it reached the far screen.
+    pub share_ms: Vec<f64>,
     pub key_timeouts: u32,
     pub frames_shown: u32,
     pub ages_ms: Vec<f64>,
@@ -201,7 +226,7 @@ pub fn run_trial(t: &Trial) -> anyhow::Result<TrialResult> {
     ));
     let mut command = std::process::Command::new(&t.binary);
     command
-        .args(["demo", "--audio-source", "none", "--audio-sink", "none"])
+        .args(t.demo_args())
         .env("TERM", "xterm-256color")
         .env("COLORTERM", "truecolor")
         .env_remove("NO_COLOR")
@@ -336,10 +361,14 @@ pub fn drive(
     let mut result = TrialResult::default();
     let mut exited: Option<bool> = None;
     let mut quit_sent = false;
+    let mut share_clock = ShareClock::default();
     loop {
         let now = Instant::now();
         far.step(&mut obs, now, phase == Phase::Measuring)?;
         let screen = obs.contents();
+        if t.share && phase == Phase::Measuring {
+            share_clock.read(&screen, &mut result.share_ms);
+        }
         match phase {
             Phase::Starting => {
                 if ["Ada", "Grace", "Linus", "▀"]
@@ -419,6 +448,29 @@ pub fn drive(
     Ok(result)
 }
 
+/// Reads the shared clock off the far screen: each newer time seen is a
+/// sample of how old the shared screen is there.
+#[derive(Default)]
+struct ShareClock {
+    newest: u64,
+}
+
+impl ShareClock {
+    fn read(&mut self, screen: &str, ages: &mut Vec<f64>) {
+        let now_ns = crate::media::capture::now_us() * 1000;
+        let stamps = screen
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|w| w.len() == 19)
+            .filter_map(|w| w.parse::<u64>().ok());
+        if let Some(newest) = stamps.max().filter(|s| *s > self.newest) {
+            if self.newest > 0 {
+                ages.push(now_ns.saturating_sub(newest) as f64 / 1e6);
+            }
+            self.newest = newest;
+        }
+    }
+}
+
 pub async fn run(args: TtyArgs) -> anyhow::Result<()> {
     let binary = std::env::current_exe()?;
     let mut trial = Trial::new(binary);
@@ -428,6 +480,7 @@ pub async fn run(args: TtyArgs) -> anyhow::Result<()> {
     trial.rows = args.size.1;
     trial.measure = Duration::from_secs(args.seconds);
     trial.answer_queries = !args.no_replies;
+    trial.share = args.share;
     if args.open_loop {
         trial
             .env
@@ -475,6 +528,14 @@ pub async fn run(args: TtyArgs) -> anyhow::Result<()> {
         f64::from(r.key_timeouts),
         "keys not shown within 5 s",
     );
+    if args.share {
+        report.row(
+            "share_age_p50_ms",
+            quantile(&mut r.share_ms, 0.5),
+            "ms Ada's shared terminal → far screen",
+        );
+        report.row("share_age_p99_ms", quantile(&mut r.share_ms, 0.99), "ms");
+    }
     report.row(
         "fps_shown",
         r.fps(),

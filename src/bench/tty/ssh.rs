@@ -41,9 +41,11 @@ pub fn run_trial(t: &Trial) -> anyhow::Result<TrialResult> {
     // The exit status, into a file (this is loopback): tmux doesn't always
     // know how the pane's process ended.
     let status_file = dir.path().join("exit_status");
+    let demo: Vec<String> = t.demo_args().iter().map(|a| shell_quote(a)).collect();
     remote.push_str(&format!(
-        "{} demo --audio-source none --audio-sink none; echo $? > {}",
+        "{} {}; echo $? > {}",
         shell_quote(&t.binary.to_string_lossy()),
+        demo.join(" "),
         shell_quote(&status_file.to_string_lossy())
     ));
     let ssh = format!(
