@@ -141,6 +141,12 @@ pub struct JoinArgs {
     pub share: ShareArgs,
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
+    /// Video cells: auto (sextants where the terminal is known to draw
+    /// them: kitty, WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm;
+    /// half blocks elsewhere, e.g. inside tmux or over SSH), half (1×2
+    /// pixels a cell), quadrant (2×2) or sextant (2×3). `p` cycles them.
+    #[arg(long, env = "STREAMFLOW_CELLS", value_enum, value_name = "MODE")]
+    pub cells: Option<crate::tui::cells::CellsChoice>,
     /// Treat the relay as gone after this long without a word from it (not
     /// even a pong), then reconnect. Catches half-open connections. 500ms,
     /// 20s, 2m or plain seconds.
@@ -227,6 +233,12 @@ pub struct HostArgs {
     pub share: ShareArgs,
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
+    /// Video cells: auto (sextants where the terminal is known to draw
+    /// them: kitty, WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm;
+    /// half blocks elsewhere, e.g. inside tmux or over SSH), half (1×2
+    /// pixels a cell), quadrant (2×2) or sextant (2×3). `p` cycles them.
+    #[arg(long, env = "STREAMFLOW_CELLS", value_enum, value_name = "MODE")]
+    pub cells: Option<crate::tui::cells::CellsChoice>,
 }
 
 #[derive(Args)]
@@ -248,6 +260,12 @@ pub struct DemoArgs {
     pub audio_sink: Option<AudioSinkSpec>,
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
+    /// Video cells: auto (sextants where the terminal is known to draw
+    /// them: kitty, WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm;
+    /// half blocks elsewhere, e.g. inside tmux or over SSH), half (1×2
+    /// pixels a cell), quadrant (2×2) or sextant (2×3). `p` cycles them.
+    #[arg(long, env = "STREAMFLOW_CELLS", value_enum, value_name = "MODE")]
+    pub cells: Option<crate::tui::cells::CellsChoice>,
     /// Ada shares a terminal running CMD (80x24), to see what a shared
     /// terminal looks like: e.g. `--peer-share top`.
     #[arg(long, value_name = "CMD")]

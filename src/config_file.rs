@@ -7,6 +7,7 @@
 //! name = "Ada"
 //! relay = ["wss://relay.example.org", "ws://backup.example.org:8787"]
 //! colour = "256"
+//! cells = "sextant"
 //! source = "camera:1"
 //! audio_source = "mic:USB"
 //! audio_sink = "speaker"
@@ -31,6 +32,7 @@ struct Raw {
     name: Option<String>,
     relay: Option<Relays>,
     colour: Option<String>,
+    cells: Option<String>,
     source: Option<String>,
     audio_source: Option<String>,
     audio_sink: Option<String>,
@@ -50,6 +52,7 @@ pub struct ConfigFile {
     pub name: Option<String>,
     pub relays: Vec<String>,
     pub colour: Option<ColourMode>,
+    pub cells: Option<crate::tui::cells::CellsChoice>,
     pub source: Option<SourceSpec>,
     pub audio_source: Option<AudioSourceSpec>,
     pub audio_sink: Option<AudioSinkSpec>,
@@ -104,6 +107,11 @@ pub fn parse(text: &str) -> Result<ConfigFile, String> {
             .map(|c| <ColourMode as clap::ValueEnum>::from_str(&c, true))
             .transpose()
             .map_err(|_| field("colour", "one of truecolor, 256, 16, mono".into()))?,
+        cells: raw
+            .cells
+            .map(|c| <crate::tui::cells::CellsChoice as clap::ValueEnum>::from_str(&c, true))
+            .transpose()
+            .map_err(|_| field("cells", "one of auto, half, quadrant, sextant".into()))?,
         source: raw
             .source
             .map(|s| s.parse())

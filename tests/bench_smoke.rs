@@ -155,3 +155,13 @@ fn share() {
     ]);
     assert!(value(&s, "cat_kbyte_s") > 0.0);
 }
+
+#[test]
+fn picture() {
+    let p = bench(&["picture", "--frames", "2"]);
+    for mode in ["half", "quadrant", "sextant"] {
+        let ssim = value(&p, &format!("80x24_{mode}_ssim"));
+        assert!(ssim > 0.3 && ssim <= 1.0, "{mode}: {ssim}");
+        assert!(value(&p, &format!("80x24_{mode}_bytes")) > 0.0);
+    }
+}

@@ -64,6 +64,9 @@ _streamflow() {
             streamflow__subcmd__bench,ladder)
                 cmd="streamflow__subcmd__bench__subcmd__ladder"
                 ;;
+            streamflow__subcmd__bench,picture)
+                cmd="streamflow__subcmd__bench__subcmd__picture"
+                ;;
             streamflow__subcmd__bench,pipeline)
                 cmd="streamflow__subcmd__bench__subcmd__pipeline"
                 ;;
@@ -102,6 +105,9 @@ _streamflow() {
                 ;;
             streamflow__subcmd__bench__subcmd__help,ladder)
                 cmd="streamflow__subcmd__bench__subcmd__help__subcmd__ladder"
+                ;;
+            streamflow__subcmd__bench__subcmd__help,picture)
+                cmd="streamflow__subcmd__bench__subcmd__help__subcmd__picture"
                 ;;
             streamflow__subcmd__bench__subcmd__help,pipeline)
                 cmd="streamflow__subcmd__bench__subcmd__help__subcmd__pipeline"
@@ -169,6 +175,9 @@ _streamflow() {
             streamflow__subcmd__help__subcmd__bench,ladder)
                 cmd="streamflow__subcmd__help__subcmd__bench__subcmd__ladder"
                 ;;
+            streamflow__subcmd__help__subcmd__bench,picture)
+                cmd="streamflow__subcmd__help__subcmd__bench__subcmd__picture"
+                ;;
             streamflow__subcmd__help__subcmd__bench,pipeline)
                 cmd="streamflow__subcmd__help__subcmd__bench__subcmd__pipeline"
                 ;;
@@ -211,7 +220,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__bench)
-            opts="-h --help relay abuse pipeline render crypto e2e thin tty ladder audio words share help"
+            opts="-h --help relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -337,7 +346,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__bench__subcmd__help)
-            opts="relay abuse pipeline render crypto e2e thin tty ladder audio words share help"
+            opts="relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -421,6 +430,20 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__bench__subcmd__help__subcmd__ladder)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        streamflow__subcmd__bench__subcmd__help__subcmd__picture)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -544,6 +567,24 @@ _streamflow() {
                     return 0
                     ;;
                 --rates)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        streamflow__subcmd__bench__subcmd__picture)
+            opts="-h --frames --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --frames)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -697,7 +738,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__bench__subcmd__tty)
-            opts="-h --rate --delay --size --seconds --no-replies --open-loop --via --share --json --help"
+            opts="-h --rate --delay --size --seconds --no-replies --open-loop --via --share --cells --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -721,6 +762,10 @@ _streamflow() {
                     ;;
                 --via)
                     COMPREPLY=($(compgen -W "pty ssh" -- "${cur}"))
+                    return 0
+                    ;;
+                --cells)
+                    COMPREPLY=($(compgen -W "auto half quadrant sextant" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -771,7 +816,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__demo)
-            opts="-h --source --name --audio-source --audio-sink --colour --peer-share --help"
+            opts="-h --source --name --audio-source --audio-sink --colour --cells --peer-share --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -795,6 +840,10 @@ _streamflow() {
                     ;;
                 --colour)
                     COMPREPLY=($(compgen -W "truecolor 256 16 mono" -- "${cur}"))
+                    return 0
+                    ;;
+                --cells)
+                    COMPREPLY=($(compgen -W "auto half quadrant sextant" -- "${cur}"))
                     return 0
                     ;;
                 --peer-share)
@@ -837,7 +886,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__help__subcmd__bench)
-            opts="relay abuse pipeline render crypto e2e thin tty ladder audio words share"
+            opts="relay abuse pipeline render crypto e2e thin tty ladder audio words picture share"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -907,6 +956,20 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__help__subcmd__bench__subcmd__ladder)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        streamflow__subcmd__help__subcmd__bench__subcmd__picture)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1145,7 +1208,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__host)
-            opts="-h --listen --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --share --share-size --colour --help"
+            opts="-h --listen --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --share --share-size --colour --cells --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1207,6 +1270,10 @@ _streamflow() {
                     COMPREPLY=($(compgen -W "truecolor 256 16 mono" -- "${cur}"))
                     return 0
                     ;;
+                --cells)
+                    COMPREPLY=($(compgen -W "auto half quadrant sextant" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1237,7 +1304,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__join)
-            opts="-h --relay --ca-cert --invite-file --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --share --share-size --colour --liveness-timeout --help"
+            opts="-h --relay --ca-cert --invite-file --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --share --share-size --colour --cells --liveness-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1305,6 +1372,10 @@ _streamflow() {
                     ;;
                 --colour)
                     COMPREPLY=($(compgen -W "truecolor 256 16 mono" -- "${cur}"))
+                    return 0
+                    ;;
+                --cells)
+                    COMPREPLY=($(compgen -W "auto half quadrant sextant" -- "${cur}"))
                     return 0
                     ;;
                 --liveness-timeout)

@@ -44,6 +44,10 @@ complete -c streamflow -n "__fish_streamflow_using_subcommand demo" -l colour -d
 256\t''
 16\t''
 mono\t''"
+complete -c streamflow -n "__fish_streamflow_using_subcommand demo" -l cells -d 'Video cells: auto (sextants where the terminal is known to draw them: kitty, WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm; half blocks elsewhere, e.g. inside tmux or over SSH), half (1×2 pixels a cell), quadrant (2×2) or sextant (2×3). `p` cycles them' -r -f -a "auto\t''
+half\t''
+quadrant\t''
+sextant\t''"
 complete -c streamflow -n "__fish_streamflow_using_subcommand demo" -l peer-share -d 'Ada shares a terminal running CMD (80x24), to see what a shared terminal looks like: e.g. `--peer-share top`' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l listen -d 'Where the built-in relay listens. Use 0.0.0.0:8787 to accept others from the network (loopback suffices when everyone is on this machine, e.g. over SSH). Forms: IP:PORT, [IPv6]:PORT, HOST:PORT, :PORT or PORT (127.0.0.1 with that port), or an IP or host alone (port 8787)' -r
@@ -63,6 +67,10 @@ complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l colour -d
 256\t''
 16\t''
 mono\t''"
+complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l cells -d 'Video cells: auto (sextants where the terminal is known to draw them: kitty, WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm; half blocks elsewhere, e.g. inside tmux or over SSH), half (1×2 pixels a cell), quadrant (2×2) or sextant (2×3). `p` cycles them' -r -f -a "auto\t''
+half\t''
+quadrant\t''
+sextant\t''"
 complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l fixed-quality -d 'Don\'t adapt quality, frame rate and size to the network'
 complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l no-voice-processing -d 'Turn off noise suppression and echo cancellation on the microphone'
 complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l headless -d 'No TUI: print events as JSON lines on stdout (for scripts and tests)'
@@ -86,6 +94,10 @@ complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l colour -d
 256\t''
 16\t''
 mono\t''"
+complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l cells -d 'Video cells: auto (sextants where the terminal is known to draw them: kitty, WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm; half blocks elsewhere, e.g. inside tmux or over SSH), half (1×2 pixels a cell), quadrant (2×2) or sextant (2×3). `p` cycles them' -r -f -a "auto\t''
+half\t''
+quadrant\t''
+sextant\t''"
 complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l liveness-timeout -d 'Treat the relay as gone after this long without a word from it (not even a pong), then reconnect. Catches half-open connections. 500ms, 20s, 2m or plain seconds' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l fixed-quality -d 'Don\'t adapt quality, frame rate and size to the network'
 complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l no-voice-processing -d 'Turn off noise suppression and echo cancellation on the microphone'
@@ -122,20 +134,21 @@ complete -c streamflow -n "__fish_streamflow_using_subcommand relay" -l redis -d
 complete -c streamflow -n "__fish_streamflow_using_subcommand relay" -l redis-presence-ttl -d 'With --redis: a relay that stops refreshing its presence for this long is considered crashed, and its peers are announced as left' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand relay" -l max-strikes -d 'Protocol violations (bad messages, rate-limit episodes, ...) tolerated within 30 s before the connection is closed (and its address must wait a few seconds before connecting again)' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand relay" -s h -l help -d 'Print help'
-complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words share help" -s h -l help -d 'Print help'
-complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words share help" -f -a "relay" -d 'Load a relay with R rooms × P peers sending F fps of B-byte frames'
-complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words share help" -f -a "abuse" -d 'The memory attacks together against a relay with a budget, while a canary room keeps a call going: peak RSS against the budget, and the canary\'s delivery and latency'
-complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words share help" -f -a "pipeline" -d 'Per-stage cost of the media pipeline, per frame, both directions'
-complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words share help" -f -a "render" -d 'Half-block rendering: µs and bytes written per frame, per colour mode'
-complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words share help" -f -a "crypto" -d 'Seal/open per frame size, Argon2id and handshake cost per join'
-complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words share help" -f -a "e2e" -d 'N headless members through an embedded relay: glass-to-glass latency'
-complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words share help" -f -a "thin" -d 'A ~200 kbit/s link on the sender\'s uplink, then on one receiver: delay and fps with adaptation on and off'
-complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words share help" -f -a "tty" -d 'The TUI behind a thin terminal link (emulated, or real SSH): keystroke → screen latency, frames shown, age of the shown video'
-complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words share help" -f -a "ladder" -d 'Picture rungs replayed over simulated terminal links: which shows the most at each rate (the quality ladder\'s order and thresholds)'
-complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words share help" -f -a "audio" -d 'Voice: mouth-to-ear latency (loopback and a jittery link), wire bitrate per stream, CPU per member with video and voice'
-complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words share help" -f -a "words" -d 'What the safety words\' rounds cost: time until everyone shows the same words after a join or leave, handshakes and messages per change'
-complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words share help" -f -a "share" -d 'A shared terminal through a loopback relay: sharer key → viewer\'s screen, bytes per viewer for vi, top and a 10 MB cat, and video\'s frame rate while a share scrolls'
-complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words share help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help" -s h -l help -d 'Print help'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help" -f -a "relay" -d 'Load a relay with R rooms × P peers sending F fps of B-byte frames'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help" -f -a "abuse" -d 'The memory attacks together against a relay with a budget, while a canary room keeps a call going: peak RSS against the budget, and the canary\'s delivery and latency'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help" -f -a "pipeline" -d 'Per-stage cost of the media pipeline, per frame, both directions'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help" -f -a "render" -d 'Half-block rendering: µs and bytes written per frame, per colour mode'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help" -f -a "crypto" -d 'Seal/open per frame size, Argon2id and handshake cost per join'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help" -f -a "e2e" -d 'N headless members through an embedded relay: glass-to-glass latency'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help" -f -a "thin" -d 'A ~200 kbit/s link on the sender\'s uplink, then on one receiver: delay and fps with adaptation on and off'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help" -f -a "tty" -d 'The TUI behind a thin terminal link (emulated, or real SSH): keystroke → screen latency, frames shown, age of the shown video'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help" -f -a "ladder" -d 'Picture rungs replayed over simulated terminal links: which shows the most at each rate (the quality ladder\'s order and thresholds)'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help" -f -a "audio" -d 'Voice: mouth-to-ear latency (loopback and a jittery link), wire bitrate per stream, CPU per member with video and voice'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help" -f -a "words" -d 'What the safety words\' rounds cost: time until everyone shows the same words after a join or leave, handshakes and messages per change'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help" -f -a "picture" -d 'Each cell mode (half blocks, quadrants, sextants) against the source picture at full resolution: SSIM, mean error, bytes per frame'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help" -f -a "share" -d 'A shared terminal through a loopback relay: sharer key → viewer\'s screen, bytes per viewer for vi, top and a 10 MB cat, and video\'s frame rate while a share scrolls'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and not __fish_seen_subcommand_from relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from relay" -l relay -d 'Relay(s) to load; repeat for several (clients are spread over them). Without it, `streamflow relay` is started as a child process' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from relay" -l relays -d 'Without --relay: start this many child relays (clients are spread over them, so rooms span relays). More than one needs --redis' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from relay" -l redis -d 'Redis URL for the child relays (e.g. redis://127.0.0.1:6379)' -r
@@ -179,6 +192,10 @@ complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from tty" -l seconds -d 'Seconds measured, after the call is up and settled: 20, 20s or 1m' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from tty" -l via -d 'Through an emulated pty link, or real OpenSSH (sshd on loopback, a shaping proxy, tmux as the terminal)' -r -f -a "pty\t''
 ssh\t''"
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from tty" -l cells -d 'Video cells in the TUI (as its `--cells`): half, quadrant, sextant' -r -f -a "auto\t''
+half\t''
+quadrant\t''
+sextant\t''"
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from tty" -l no-replies -d 'The terminal never answers queries (the open-loop fallback)'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from tty" -l open-loop -d 'Run the TUI without terminal feedback (STREAMFLOW_TTY_QUERIES=0): the open-loop renderer, for comparison'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from tty" -l share -d 'Ada shares a terminal printing the time every 200 ms: how old the shared screen is on the far screen (sharer\'s pty → relay → renderer → link → terminal)'
@@ -201,6 +218,9 @@ complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from words" -l gap -d 'Time between changes (a room at rest between them: the relay\'s rate limit refills): 2s, 500ms, plain seconds, or 0' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from words" -l json -d 'Print one JSON object instead of a table'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from words" -s h -l help -d 'Print help'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from picture" -l frames -d 'Frames of the moving pattern per size and mode' -r
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from picture" -l json -d 'Print one JSON object instead of a table'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from picture" -s h -l help -d 'Print help'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from share" -l scenario -d 'Which scenario (default: all of them)' -r -f -a "keys\t''
 vi\t''
 top\t''
@@ -222,6 +242,7 @@ complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "ladder" -d 'Picture rungs replayed over simulated terminal links: which shows the most at each rate (the quality ladder\'s order and thresholds)'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "audio" -d 'Voice: mouth-to-ear latency (loopback and a jittery link), wire bitrate per stream, CPU per member with video and voice'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "words" -d 'What the safety words\' rounds cost: time until everyone shows the same words after a join or leave, handshakes and messages per change'
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "picture" -d 'Each cell mode (half blocks, quadrants, sextants) against the source picture at full resolution: SSIM, mean error, bytes per frame'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "share" -d 'A shared terminal through a loopback relay: sharer key → viewer\'s screen, bytes per viewer for vi, top and a 10 MB cat, and video\'s frame rate while a share scrolls'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c streamflow -n "__fish_streamflow_using_subcommand completions" -s h -l help -d 'Print help'
@@ -247,4 +268,5 @@ complete -c streamflow -n "__fish_streamflow_using_subcommand help; and __fish_s
 complete -c streamflow -n "__fish_streamflow_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "ladder" -d 'Picture rungs replayed over simulated terminal links: which shows the most at each rate (the quality ladder\'s order and thresholds)'
 complete -c streamflow -n "__fish_streamflow_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "audio" -d 'Voice: mouth-to-ear latency (loopback and a jittery link), wire bitrate per stream, CPU per member with video and voice'
 complete -c streamflow -n "__fish_streamflow_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "words" -d 'What the safety words\' rounds cost: time until everyone shows the same words after a join or leave, handshakes and messages per change'
+complete -c streamflow -n "__fish_streamflow_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "picture" -d 'Each cell mode (half blocks, quadrants, sextants) against the source picture at full resolution: SSIM, mean error, bytes per frame'
 complete -c streamflow -n "__fish_streamflow_using_subcommand help; and __fish_seen_subcommand_from bench" -f -a "share" -d 'A shared terminal through a loopback relay: sharer key → viewer\'s screen, bytes per viewer for vi, top and a 10 MB cat, and video\'s frame rate while a share scrolls'

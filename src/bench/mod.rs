@@ -6,6 +6,7 @@ mod audio;
 mod e2e;
 mod ladder;
 mod local;
+mod picture;
 mod relay;
 pub mod shaper;
 mod share;
@@ -58,6 +59,9 @@ enum Which {
     /// What the safety words' rounds cost: time until everyone shows the
     /// same words after a join or leave, handshakes and messages per change.
     Words(words::WordsArgs),
+    /// Each cell mode (half blocks, quadrants, sextants) against the source
+    /// picture at full resolution: SSIM, mean error, bytes per frame.
+    Picture(picture::PictureArgs),
     /// A shared terminal through a loopback relay: sharer key → viewer's
     /// screen, bytes per viewer for vi, top and a 10 MB cat, and video's
     /// frame rate while a share scrolls.
@@ -78,6 +82,7 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         Which::Audio(a) => audio::run(a).await,
         Which::Words(a) => words::run(a).await,
         Which::Share(a) => share::run(a).await,
+        Which::Picture(a) => picture::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -102,6 +102,7 @@ pub async fn demo(args: DemoArgs) -> ExitCode {
     let options = crate::tui::UiOptions {
         colour: args.colour,
         notices,
+        cells: args.cells,
         ..Default::default()
     };
     let ended = crate::tui::run(config, options).await;

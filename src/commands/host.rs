@@ -97,6 +97,7 @@ pub async fn host(args: HostArgs) -> ExitCode {
         share: Some(share),
         hosting: true,
         terminal: args.share.clone(),
+        cells: args.cells,
     };
     let ended = crate::tui::run(config, options).await;
     relay.end_call("the host ended the call").await;

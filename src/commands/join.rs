@@ -72,6 +72,7 @@ pub async fn join(args: JoinArgs) -> ExitCode {
             notices,
             share: Some(share),
             terminal: args.share.clone(),
+            cells: args.cells,
             ..Default::default()
         };
         finish(crate::tui::run(config, options).await)

@@ -51,6 +51,7 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             file.fill_media(&mut args.media);
             args.colour = args.colour.or(file.colour);
+            args.cells = args.cells.or(file.cells);
             if args.relays.is_empty() {
                 args.relays = file.relays.clone();
             }
@@ -66,6 +67,7 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             file.fill_media(&mut args.media);
             args.colour = args.colour.or(file.colour);
+            args.cells = args.cells.or(file.cells);
             runtime.block_on(host::host(args))
         }
         Command::Demo(mut args) => {
@@ -74,6 +76,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 Err(code) => return code,
             };
             args.colour = args.colour.or(file.colour);
+            args.cells = args.cells.or(file.cells);
             runtime.block_on(demo::demo(args))
         }
         Command::Bench(args) => runtime.block_on(crate::bench::run(args)),

@@ -22,8 +22,23 @@ pub fn scale_to_fit(img: &RgbImage, max: (u32, u32)) -> RgbImage {
 /// Like [`scale_to_fit`], for pixels shown `column_step` times wider than
 /// tall: the result is that many times narrower.
 pub fn scale_to_fit_wide(img: &RgbImage, max: (u32, u32), column_step: u32) -> RgbImage {
+    scale_to_fit_pixels(img, max, (column_step.max(1), 1))
+}
+
+/// Like [`scale_to_fit`], for pixels shown `aspect.0 : aspect.1` (width
+/// to height) instead of square: at most `max` of them, the picture's
+/// shape kept as it is shown.
+pub fn scale_to_fit_pixels(img: &RgbImage, max: (u32, u32), aspect: (u32, u32)) -> RgbImage {
     let (sw, sh) = img.dimensions();
-    let (w, h) = fit((sw, sh.saturating_mul(column_step.max(1))), max);
+    let (aw, ah) = (u64::from(aspect.0.max(1)), u64::from(aspect.1.max(1)));
+    // The picture measured in pixels of this shape.
+    let (w, h) = fit(
+        (
+            (u64::from(sw) * ah).min(u64::from(u32::MAX)) as u32,
+            (u64::from(sh) * aw).min(u64::from(u32::MAX)) as u32,
+        ),
+        max,
+    );
     if (w, h) == img.dimensions() {
         return img.clone();
     }

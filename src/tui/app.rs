@@ -82,6 +82,8 @@ pub struct App {
     pub(super) chat_full_told: bool,
     pub focus: Focus,
     pub colour: ColourMode,
+    /// How video cells are drawn (`--cells`, `p` cycles).
+    pub cells: super::cells::CellMode,
     /// Index into the tile list (0 = us) shown alone, if any.
     pub focused_tile: Option<usize>,
     /// The last draw found the grid too small for everyone: one tile is
@@ -160,6 +162,7 @@ impl App {
             chat_full_told: false,
             focus: Focus::Grid,
             colour,
+            cells: super::cells::CellMode::Half,
             focused_tile: None,
             one_at_a_time: false,
             show_help: false,

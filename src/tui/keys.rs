@@ -185,6 +185,10 @@ impl App {
                 self.colour = self.colour.next();
                 self.flash(format!("colours: {} (c for the next)", self.colour.label()));
             }
+            KeyCode::Char('p') => {
+                self.cells = self.cells.next();
+                self.flash(format!("picture: {} (p for the next)", self.cells.label()));
+            }
             KeyCode::Char('f') if !self.focus_next_share() => self.next_focus(),
             KeyCode::Char('f') => {}
             KeyCode::Char('t') => return self.share_key(),

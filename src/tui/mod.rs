@@ -2,6 +2,7 @@
 //! `--headless`, `host` and `demo` (see [`crate::commands`]).
 
 pub mod app;
+pub mod cells;
 pub mod encode;
 pub mod flow;
 pub mod input;
@@ -47,6 +48,8 @@ pub struct UiOptions {
     pub hosting: bool,
     /// `--share CMD` (started once joined) and `--share-size`.
     pub terminal: crate::cli::ShareArgs,
+    /// `--cells` (auto when not given).
+    pub cells: Option<cells::CellsChoice>,
 }
 
 /// Runs a call in the terminal until the user quits or the session ends.
@@ -65,6 +68,7 @@ pub async fn run(mut config: SessionConfig, options: UiOptions) -> Ended {
     app.share = options.share;
     app.hosting = options.hosting;
     app.share_size = options.terminal.share_size;
+    app.cells = options.cells.unwrap_or(cells::CellsChoice::Auto).resolve();
     let mut share_at_start = options.terminal.share;
     if view_only {
         app.me.camera = crate::session::state::Camera::Absent;

@@ -29,7 +29,7 @@ pub struct Tile {
     pending: Option<Pending>,
     pub image: Option<RgbImage>,
     /// Pixel size and column step `image` was scaled for.
-    scaled_for: ((u32, u32), u32),
+    scaled_for: ((u32, u32), (u32, u32)),
     source: Option<RgbImage>,
     arrivals: VecDeque<Instant>,
     pub latency_ms: f64,
@@ -85,7 +85,7 @@ impl Tile {
             camera: Camera::On,
             pending: None,
             image: None,
-            scaled_for: ((0, 0), 0),
+            scaled_for: ((0, 0), (0, 0)),
             source: None,
             arrivals: VecDeque::new(),
             latency_ms: 0.0,
@@ -199,7 +199,9 @@ impl Tile {
 
     /// Decodes the newest frame (if any, and `take_new`) and scales the
     /// picture to fit `px`, each pixel shown `column_step` columns wide.
-    pub fn prepare(&mut self, px: (u32, u32), column_step: u32, take_new: bool) {
+    /// Decodes the newest frame if `take_new`, and scales the picture to
+    /// fit `px` pixels shown `aspect.0 : aspect.1` (width to height).
+    pub fn prepare(&mut self, px: (u32, u32), aspect: (u32, u32), take_new: bool) {
         let newest = if take_new || self.source.is_none() {
             self.pending.take()
         } else {
@@ -209,21 +211,21 @@ impl Tile {
             Some(Pending::Jpeg(jpg)) => match jpeg::decode(&jpg) {
                 Ok(img) => {
                     self.source = Some(img);
-                    self.scaled_for = ((0, 0), 0);
+                    self.scaled_for = ((0, 0), (0, 0));
                     self.shown_ts = self.pending_ts;
                 }
                 Err(_) => self.decode_failures += 1,
             },
             Some(Pending::Image(img)) => {
                 self.source = Some(img);
-                self.scaled_for = ((0, 0), 0);
+                self.scaled_for = ((0, 0), (0, 0));
             }
             None => {}
         }
-        if self.scaled_for != (px, column_step) {
+        if self.scaled_for != (px, aspect) {
             if let Some(src) = &self.source {
-                self.image = Some(scale::scale_to_fit_wide(src, px, column_step));
-                self.scaled_for = (px, column_step);
+                self.image = Some(scale::scale_to_fit_pixels(src, px, aspect));
+                self.scaled_for = (px, aspect);
             }
         }
     }

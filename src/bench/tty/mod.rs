@@ -59,6 +59,9 @@ pub struct TtyArgs {
     /// renderer → link → terminal).
     #[arg(long)]
     share: bool,
+    /// Video cells in the TUI (as its `--cells`): half, quadrant, sextant.
+    #[arg(long, value_enum, default_value = "half")]
+    cells: crate::tui::cells::CellsChoice,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -371,10 +374,12 @@ pub fn drive(
         }
         match phase {
             Phase::Starting => {
-                if ["Ada", "Grace", "Linus", "▀"]
-                    .iter()
-                    .all(|s| screen.contains(s))
-                {
+                let video = screen.chars().any(|c| {
+                    c == '▀'
+                        || ('\u{2596}'..='\u{259F}').contains(&c)
+                        || ('\u{1FB00}'..='\u{1FB3B}').contains(&c)
+                });
+                if video && ["Ada", "Grace", "Linus"].iter().all(|s| screen.contains(s)) {
                     far.press(b"\t", now)?;
                     phase = Phase::Focusing;
                     phase_at = now;
@@ -481,6 +486,10 @@ pub async fn run(args: TtyArgs) -> anyhow::Result<()> {
     trial.measure = Duration::from_secs(args.seconds);
     trial.answer_queries = !args.no_replies;
     trial.share = args.share;
+    let cells = <crate::tui::cells::CellsChoice as ValueEnum>::to_possible_value(&args.cells)
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
+    trial.env.push(("STREAMFLOW_CELLS".into(), cells));
     if args.open_loop {
         trial
             .env

@@ -267,7 +267,8 @@ impl Observer {
         }
     }
 
-    /// A fingerprint of the video cells' colours: changes when the picture does.
+    /// A fingerprint of the video cells (their symbols and colours):
+    /// changes when the picture does.
     fn video_hash(&self) -> u64 {
         let screen = self.parser.screen();
         let (rows, cols) = screen.size();
@@ -275,7 +276,8 @@ impl Observer {
         for r in 0..rows.get() {
             for c in 0..cols.get() {
                 if let Some(cell) = screen.cell(r, c) {
-                    if cell.contents() == "▀" {
+                    if is_video_symbol(cell.contents()) {
+                        cell.contents().hash(&mut h);
                         colour_key(cell.fgcolor()).hash(&mut h);
                         colour_key(cell.bgcolor()).hash(&mut h);
                     }
@@ -336,4 +338,13 @@ mod tests {
         t.check("nothing", later + GIVE_UP);
         assert_eq!(t.timeouts, 1);
     }
+}
+
+/// A symbol only video draws: the half block, quadrants, sextants.
+fn is_video_symbol(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| {
+        c == '▀'
+            || ('\u{2596}'..='\u{259F}').contains(&c)
+            || ('\u{1FB00}'..='\u{1FB3B}').contains(&c)
+    })
 }

@@ -21,7 +21,8 @@ use ratatui::Frame;
 use unicode_width::UnicodeWidthStr;
 
 use super::app::{App, Focus, Tile};
-use super::render::{draw_image, ColourMode};
+use super::cells::CellMode;
+use super::render::{draw_image_cells, ColourMode};
 use super::screen::Regions;
 use crate::session::state::Camera;
 
@@ -213,6 +214,7 @@ fn draw_grid(buf: &mut Buffer, app: &mut App, area: Rect, regions: &mut Regions)
         threshold,
         column_step: picture.column_step,
         refresh,
+        cells: app.cells,
     };
     let mut largest = (0, 0);
     for (rect, index) in rects.into_iter().zip(order) {
@@ -238,6 +240,8 @@ struct TileStyle {
     /// Take the newest frames (false: redraw what is shown, for a frame
     /// that only carries text changes).
     refresh: bool,
+    /// Half blocks, quadrants or sextants.
+    cells: CellMode,
 }
 
 fn draw_tile(
@@ -258,7 +262,19 @@ fn draw_tile(
         width: video.width.saturating_sub(1).max(1),
         ..video
     };
-    let px = (u32::from(video.width), u32::from(video.height) * 2);
+    // Half blocks: a pixel a column, two a row (what senders are asked
+    // for); finer cells ask for twice that.
+    let half_px = (u32::from(video.width), u32::from(video.height) * 2);
+    let cells = if style.colour == ColourMode::Mono {
+        CellMode::Half
+    } else {
+        style.cells
+    };
+    let px = if cells == CellMode::Half {
+        half_px
+    } else {
+        (half_px.0 * 2, half_px.1 * 2)
+    };
     tile_label(tile, is_me, position, label.width as usize).render(label, buf);
     let absent = match tile.camera {
         Camera::Off => Some("camera off"),
@@ -271,10 +287,16 @@ fn draw_tile(
         return px;
     }
     let step = style.column_step.max(1);
-    tile.prepare(((px.0 / step).max(1), px.1), step, style.refresh);
+    if cells == CellMode::Half {
+        tile.prepare(((px.0 / step).max(1), px.1), (step, 1), style.refresh);
+    } else {
+        let (cw, ch) = cells.pixels();
+        let grid = (u32::from(video.width) * cw, u32::from(video.height) * ch);
+        tile.prepare(grid, cells.pixel_aspect(), style.refresh);
+    }
     match &tile.image {
         Some(img) => {
-            draw_image(
+            draw_image_cells(
                 buf,
                 video,
                 img,
@@ -282,6 +304,7 @@ fn draw_tile(
                 &mut tile.memory,
                 style.threshold,
                 step,
+                cells,
             );
             regions.video.push(video);
         }

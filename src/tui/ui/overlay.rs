@@ -21,22 +21,11 @@ pub const HELP: &[(&str, &str)] = &[
     ("← → Home End", "move in the line you type"),
     ("PgUp, PgDn", "scroll the chat history (and these boxes)"),
     ("c", "cycle colours: truecolor, 256, 16, mono"),
-    (
-        "f",
-        "one tile at a time: shared terminals, others, you, the grid",
-    ),
-    (
-        "t, T",
-        "share a terminal running $SHELL (t again focuses it); T stops",
-    ),
-    (
-        "g, G",
-        "let the next member type in your terminal; G: nobody",
-    ),
-    (
-        "Ctrl-]",
-        "leave a terminal you type in (all other keys go to it)",
-    ),
+    ("p", "cycle cells: half blocks, quadrants, sextants"),
+    ("f", "one at a time: shares, others, you, the grid"),
+    ("t, T", "share a terminal ($SHELL); T stops it"),
+    ("g, G", "let the next member type in it; G: nobody"),
+    ("Ctrl-]", "leave a terminal you type in"),
     ("s", "show the invite again"),
     ("Ctrl-Z", "suspend (fg resumes)"),
     ("?", "this help (↑↓ PgUp PgDn scroll, other keys close)"),
