@@ -348,12 +348,3 @@ mod tests {
         assert_eq!(t.timeouts, 1);
     }
 }
-
-/// A symbol only video draws: the half block, quadrants, sextants.
-fn is_video_symbol(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| {
-        c == '▀'
-            || ('\u{2596}'..='\u{259F}').contains(&c)
-            || ('\u{1FB00}'..='\u{1FB3B}').contains(&c)
-    })
-}
