@@ -190,6 +190,10 @@ pub struct ShareArgs {
     /// terminal's size; 80x24 headless).
     #[arg(long, value_name = "COLSxROWS", value_parser = parse_share_size)]
     pub share_size: Option<(u16, u16)>,
+    /// Record what you see of the first terminal shared in the call to
+    /// FILE.cast (asciinema v2: `asciinema play FILE.cast`). Local only.
+    #[arg(long, value_name = "FILE.cast")]
+    pub record_share: Option<PathBuf>,
 }
 
 /// `120x40`: a shared terminal's columns × rows.

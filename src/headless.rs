@@ -26,6 +26,8 @@ pub struct HeadlessOptions {
     pub audio_clock: bool,
     /// Share a terminal running this command, at this size, once joined.
     pub share: Option<(String, u16, u16)>,
+    /// `--record-share`: the first share seen, as asciinema v2.
+    pub recorder: Option<crate::share::record::Recorder>,
 }
 
 impl HeadlessOptions {
@@ -36,7 +38,13 @@ impl HeadlessOptions {
             events: args.events.clone().unwrap_or_default(),
             audio_clock,
             share: None,
+            recorder: None,
         }
+    }
+
+    pub fn with_recorder(mut self, recorder: Option<crate::share::record::Recorder>) -> Self {
+        self.recorder = recorder;
+        self
     }
 
     /// `--share CMD [--share-size COLSxROWS]` (80x24 by default).
@@ -577,12 +585,19 @@ pub async fn run(config: SessionConfig, options: HeadlessOptions) -> u8 {
     let mut screens = ShareScreens::default();
     let mut share_tick = tokio::time::interval(SHARE_SCREEN_EVERY);
     let mut share = options.share;
+    let mut recorder = options.recorder;
     let mut on_event = |ev: SessionEvent,
                         failures: &mut DecryptFailures,
                         out: &mut Printer,
                         screens: &mut ShareScreens| match ev {
         SessionEvent::Warning(w) => eprintln!("streamflow: {w}"),
         SessionEvent::ShareScreen { from, screen } => {
+            if let Some(r) = &mut recorder {
+                if let Err(e) = r.screen(&from, &screen) {
+                    eprintln!("streamflow: --record-share: {e}; recording stopped");
+                    recorder = None;
+                }
+            }
             if let Some(line) = screens.add(&from, &screen, tokio::time::Instant::now()) {
                 out.print(line);
             }

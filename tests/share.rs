@@ -191,3 +191,97 @@ async fn hostile_output_reaches_viewers_as_plain_cells() {
     assert!(since.elapsed() < WAIT);
     assert!(stopped["reason"].is_string());
 }
+
+/// A real editor in a share: the member the sharer lets type edits a file
+/// on the sharer's machine with `vi`, and every viewer sees it happen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_member_edits_a_file_in_vi() {
+    let relay = relay().await;
+    let url = relay.url();
+    let invite = fresh_invite();
+    let dir = std::env::temp_dir().join(format!("sf-share-vi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("notes.txt");
+    std::fs::write(&file, "first line\n").unwrap();
+    let vi = format!("exec vi -u NONE -n {}", file.display());
+    let mut ada = Client::spawn(
+        &invite,
+        &url,
+        "Ada",
+        &["--source", "none", "--share", &vi, "--share-size", "60x12"],
+    );
+    let mut bob = viewer(&invite, &url, "Bob");
+    let (ada_id, bob_id) = (id(&ada), id(&bob));
+    verified(&ada, &bob_id);
+    screen_with(&bob, &ada_id, "first line").expect("vi shows the file");
+    ada.command(&format!(r#"{{"type":"grant","peer":"{bob_id}"}}"#));
+    let a = ada_id.clone();
+    bob.wait_for(WAIT, move |e| {
+        e["type"] == "share_control" && e["from"] == a.as_str()
+    })
+    .expect("granted");
+    bob.command(&format!(
+        r#"{{"type":"keys","to":"{ada_id}","text":"Goadded by bob\u001b:wq\r"}}"#
+    ));
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if text == "first line\nadded by bob\n" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "file: {text:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let a = ada_id.clone();
+    bob.wait_for(WAIT, move |e| {
+        e["type"] == "share_stopped" && e["from"] == a.as_str()
+    })
+    .expect("vi exited: the share stopped");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--record-share FILE.cast`: what a viewer saw, as asciinema v2; a path
+/// that can't be written is a usage error before the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_records_the_share_as_asciicast() {
+    let relay = relay().await;
+    let url = relay.url();
+    let invite = fresh_invite();
+    let dir = std::env::temp_dir().join(format!("sf-share-cast-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cast = dir.join("share.cast");
+    let ada = sharer(&invite, &url, &[]);
+    let mut bob = Client::spawn(
+        &invite,
+        &url,
+        "Bob",
+        &["--source", "none", "--record-share", cast.to_str().unwrap()],
+    );
+    let ada_id = id(&ada);
+    screen_with(&bob, &ada_id, "share$").expect("the prompt reaches Bob");
+    bob.command(r#"{"type":"leave"}"#);
+    assert_eq!(bob.wait(WAIT), Some(0));
+    let text = std::fs::read_to_string(&cast).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["version"], 2, "{text}");
+    assert_eq!(lines[0]["width"], 60);
+    assert!(
+        lines[1..]
+            .iter()
+            .any(|l| l[1] == "o" && l[2].as_str().is_some_and(|d| d.contains("share$"))),
+        "{text}"
+    );
+    let bad = Client::spawn(
+        &invite,
+        &url,
+        "Carol",
+        &["--record-share", "/nonexistent/dir/x.cast"],
+    );
+    let mut bad = bad;
+    assert_eq!(bad.wait(WAIT), Some(2), "{}", bad.stderr.lock().unwrap());
+    assert!(bad.stderr.lock().unwrap().contains("--record-share"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

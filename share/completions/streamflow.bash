@@ -1208,7 +1208,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__host)
-            opts="-h --listen --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --share --share-size --colour --cells --help"
+            opts="-h --listen --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --share --share-size --record-share --colour --cells --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1266,6 +1266,10 @@ _streamflow() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --record-share)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --colour)
                     COMPREPLY=($(compgen -W "truecolor 256 16 mono" -- "${cur}"))
                     return 0
@@ -1304,7 +1308,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__join)
-            opts="-h --relay --ca-cert --invite-file --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --share --share-size --colour --cells --liveness-timeout --help"
+            opts="-h --relay --ca-cert --invite-file --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --share --share-size --record-share --colour --cells --liveness-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1367,6 +1371,10 @@ _streamflow() {
                     return 0
                     ;;
                 --share-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --record-share)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

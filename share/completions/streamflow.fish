@@ -63,6 +63,7 @@ complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l send-chat
 complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l events -d 'Which events to print: a list (`joined,chat,peer_left`) or what to leave out (`-frame,-audio_stats`); `error` always. Headless' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l share -d 'Share a terminal running CMD (through /bin/sh -c) as soon as the call is up: the others see its screen, sealed like video, and can\'t type unless you let them. In the TUI, `t` shares `$SHELL` instead' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l share-size -d 'The shared terminal\'s size in cells, e.g. 120x40 (default: your terminal\'s size; 80x24 headless)' -r
+complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l record-share -d 'Record what you see of the first terminal shared in the call to FILE.cast (asciinema v2: `asciinema play FILE.cast`). Local only' -r -F
 complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l colour -d 'Colour mode: truecolor, 256, 16 or mono (default: from COLORTERM, TERM and NO_COLOR)' -r -f -a "truecolor\t''
 256\t''
 16\t''
@@ -90,6 +91,7 @@ complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l send-chat
 complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l events -d 'Which events to print: a list (`joined,chat,peer_left`) or what to leave out (`-frame,-audio_stats`); `error` always. Headless' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l share -d 'Share a terminal running CMD (through /bin/sh -c) as soon as the call is up: the others see its screen, sealed like video, and can\'t type unless you let them. In the TUI, `t` shares `$SHELL` instead' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l share-size -d 'The shared terminal\'s size in cells, e.g. 120x40 (default: your terminal\'s size; 80x24 headless)' -r
+complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l record-share -d 'Record what you see of the first terminal shared in the call to FILE.cast (asciinema v2: `asciinema play FILE.cast`). Local only' -r -F
 complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l colour -d 'Colour mode: truecolor, 256, 16 or mono (default: from COLORTERM, TERM and NO_COLOR)' -r -f -a "truecolor\t''
 256\t''
 16\t''

@@ -19,6 +19,10 @@ pub async fn host(args: HostArgs) -> ExitCode {
             "hosting needs a terminal for the call; for scripts use `streamflow host --headless`, for a relay alone `streamflow relay`",
         );
     }
+    let recorder = match super::open_recorder(&args.share) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let mut rng = rand_core::OsRng;
     let invite = match &args.room {
         Some(r) => match crate::invite::validate_room_name(r) {
@@ -81,7 +85,8 @@ pub async fn host(args: HostArgs) -> ExitCode {
             eprintln!("streamflow: {n}");
         }
         let options = crate::headless::HeadlessOptions::from_args(&args.script, audio_clock)
-            .with_share(&args.share);
+            .with_share(&args.share)
+            .with_recorder(recorder);
         let code = crate::headless::run(config, options).await;
         // The host leaving ends the call for everyone, as in the TUI.
         relay.end_call("the host ended the call").await;
@@ -98,6 +103,7 @@ pub async fn host(args: HostArgs) -> ExitCode {
         hosting: true,
         terminal: args.share.clone(),
         cells: args.cells,
+        recorder,
     };
     let ended = crate::tui::run(config, options).await;
     relay.end_call("the host ended the call").await;

@@ -16,6 +16,10 @@ pub async fn join(args: JoinArgs) -> ExitCode {
             "the video UI needs a terminal; for scripts use `streamflow join --headless`",
         );
     }
+    let recorder = match super::open_recorder(&args.share) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let (invite, warnings) = match read_invite(&args) {
         Ok(i) => i,
         Err((code, message)) => return fail(code, message),
@@ -64,7 +68,8 @@ pub async fn join(args: JoinArgs) -> ExitCode {
             eprintln!("streamflow: {n}");
         }
         let options = crate::headless::HeadlessOptions::from_args(&args.script, audio_clock)
-            .with_share(&args.share);
+            .with_share(&args.share)
+            .with_recorder(recorder);
         ExitCode::from(crate::headless::run(config, options).await)
     } else {
         let options = crate::tui::UiOptions {
@@ -73,6 +78,7 @@ pub async fn join(args: JoinArgs) -> ExitCode {
             share: Some(share),
             terminal: args.share.clone(),
             cells: args.cells,
+            recorder,
             ..Default::default()
         };
         finish(crate::tui::run(config, options).await)

@@ -222,6 +222,24 @@ pub(crate) fn open_source(media: &MediaArgs, name: &str) -> Result<OpenedSource,
 /// Voice from the flags, opened now so problems come first. Without
 /// flags: the microphone and speaker if there are any, else none, said
 /// once. `None` when neither direction has anything (no engine at all).
+/// `--record-share FILE`: created now, so a path that can't be written is
+/// said before the call.
+pub(crate) fn open_recorder(
+    args: &crate::cli::ShareArgs,
+) -> Result<Option<crate::share::record::Recorder>, ExitCode> {
+    let Some(path) = &args.record_share else {
+        return Ok(None);
+    };
+    crate::share::record::Recorder::create(path)
+        .map(Some)
+        .map_err(|e| {
+            fail(
+                exit::USAGE,
+                format!("--record-share {}: {e}", path.display()),
+            )
+        })
+}
+
 pub(crate) fn open_audio(
     media: &MediaArgs,
     lip_sync: bool,

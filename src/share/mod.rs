@@ -9,6 +9,7 @@
 
 pub mod live;
 pub mod pty;
+pub mod record;
 pub mod screen;
 pub mod sender;
 

@@ -50,6 +50,8 @@ pub struct UiOptions {
     pub terminal: crate::cli::ShareArgs,
     /// `--cells` (auto when not given).
     pub cells: Option<cells::CellsChoice>,
+    /// `--record-share`: the first share seen, as asciinema v2.
+    pub recorder: Option<crate::share::record::Recorder>,
 }
 
 /// Runs a call in the terminal until the user quits or the session ends.
@@ -70,6 +72,7 @@ pub async fn run(mut config: SessionConfig, options: UiOptions) -> Ended {
     app.share_size = options.terminal.share_size;
     app.cells = options.cells.unwrap_or(cells::CellsChoice::Auto).resolve();
     let mut share_at_start = options.terminal.share;
+    let mut recorder = options.recorder;
     if view_only {
         app.me.camera = crate::session::state::Camera::Absent;
         app.camera_on = false;
@@ -83,6 +86,7 @@ pub async fn run(mut config: SessionConfig, options: UiOptions) -> Ended {
         &commands_tx,
         &mut session,
         &mut share_at_start,
+        &mut recorder,
     )
     .await
     {
@@ -101,6 +105,7 @@ async fn run_ui(
     commands: &mpsc::Sender<SessionCommand>,
     session: &mut tokio::task::JoinHandle<Ended>,
     share_at_start: &mut Option<String>,
+    recorder: &mut Option<crate::share::record::Recorder>,
 ) -> std::io::Result<Ended> {
     let _guard = term::TerminalGuard::enter()?;
     let (cols, rows) = crossterm::terminal::size()?;
@@ -132,6 +137,12 @@ async fn run_ui(
         let outcome = tokio::select! {
             ev = events_rx.recv() => {
                 if let Some(ev) = ev {
+                    if let (Some(r), SessionEvent::ShareScreen { from, screen }) = (recorder.as_mut(), &ev) {
+                        if let Err(e) = r.screen(from, screen) {
+                            app.notice(format!("--record-share: {e}; recording stopped"));
+                            *recorder = None;
+                        }
+                    }
                     app.on_session(ev);
                 }
                 if app.my_id.is_some() {
