@@ -44,6 +44,12 @@ impl Session {
             now,
         )
         .with_guard(std::mem::take(&mut self.guard));
+        if let Some(live) = &mut self.share {
+            // New connection, new peer ids: nobody may type until granted
+            // again, and everyone gets the whole screen.
+            live.controller = None;
+            live.sender.want_snapshot();
+        }
         let mut driver = Driver::new(
             link,
             self.events.clone(),

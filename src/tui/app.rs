@@ -364,6 +364,9 @@ impl App {
                 // Everyone re-verifies after the reconnect.
                 self.peers.clear();
                 self.focused_tile = None;
+                // Shares come back under the members' new ids (ours too).
+                self.terminals.list.clear();
+                self.terminal_focus = None;
             }
             SessionEvent::Reconnected { relay } => {
                 self.reconnect_at = None;
