@@ -9,7 +9,7 @@ use super::driver::Driver;
 use super::{Session, SessionEvent};
 use crate::crypto::frame::Stream;
 use crate::media::capture;
-use crate::room::{Output, Room};
+use crate::room::Room;
 use crate::share::live::LiveShare;
 use crate::share::screen::{ShareError, ShareScreen};
 use crate::share::ShareMessage;
@@ -148,13 +148,7 @@ impl Driver {
     /// Asks sharers we are out of step with for a snapshot.
     pub(super) async fn send_share_requests(&mut self, room: &mut Room) {
         for sharer in std::mem::take(&mut self.share_requests) {
-            let message = ShareMessage::NeedSnapshot(sharer).encode();
-            let now = Instant::now();
-            if let Some(Output::Send { to, kind, data }) =
-                room.seal(Stream::Share, 0, &message, capture::now_us(), now)
-            {
-                self.link.send(to.as_deref(), kind, &data).await;
-            }
+            broadcast(ShareMessage::NeedSnapshot(sharer), room, self).await;
         }
     }
 
@@ -282,16 +276,7 @@ impl Session {
     }
 
     async fn send_control(&self, to: Option<String>, room: &mut Room, driver: &mut Driver) {
-        let message = ShareMessage::Control(to.clone()).encode();
-        if let Some(out) = room.seal(
-            Stream::Share,
-            0,
-            &message,
-            capture::now_us(),
-            Instant::now(),
-        ) {
-            driver.apply(room, vec![out]).await;
-        }
+        broadcast(ShareMessage::Control(to.clone()), room, driver).await;
         self.emit(SessionEvent::ShareControl {
             from: driver.me_or_placeholder(),
             to,
@@ -300,16 +285,7 @@ impl Session {
     }
 
     async fn share_stopped(&self, reason: &str, room: &mut Room, driver: &mut Driver) {
-        let message = ShareMessage::Stopped(reason.into()).encode();
-        if let Some(out) = room.seal(
-            Stream::Share,
-            0,
-            &message,
-            capture::now_us(),
-            Instant::now(),
-        ) {
-            driver.apply(room, vec![out]).await;
-        }
+        broadcast(ShareMessage::Stopped(reason.into()), room, driver).await;
         self.emit(SessionEvent::ShareStopped {
             from: driver.me_or_placeholder(),
             reason: reason.into(),
@@ -369,10 +345,7 @@ impl Session {
         let now = Instant::now();
         if let Some(update) = live.poll(now) {
             let screen = Arc::new(live.sender.screen());
-            let message = ShareMessage::Update(update).encode();
-            if let Some(out) = room.seal(Stream::Share, 0, &message, capture::now_us(), now) {
-                driver.apply(room, vec![out]).await;
-            }
+            broadcast(ShareMessage::Update(update), room, driver).await;
             self.emit(SessionEvent::ShareScreen {
                 from: driver.me_or_placeholder(),
                 screen,
@@ -390,6 +363,20 @@ impl Session {
         let now = Instant::now();
         let at = live.sender.next_poll(now);
         Some(tokio::time::Instant::now() + at.saturating_duration_since(now))
+    }
+}
+
+/// Seals `message` in our share stream for every member and sends it.
+async fn broadcast(message: ShareMessage, room: &mut Room, driver: &mut Driver) {
+    let sealed = room.seal(
+        Stream::Share,
+        0,
+        &message.encode(),
+        capture::now_us(),
+        Instant::now(),
+    );
+    if let Some(out) = sealed {
+        driver.apply(room, vec![out]).await;
     }
 }
 
