@@ -563,6 +563,40 @@ mod tests {
         }
     }
 
+    /// Red team: a run whose count overflows `col + run` (u16). In a debug
+    /// build that is an overflow panic; in release it wraps, passes the
+    /// bounds check and writes cells past the end of the screen (index out
+    /// of bounds: a panic too). Either way one small deflated update from
+    /// a hostile sharer crashes every viewer.
+    #[test]
+    fn redteam_a_run_count_that_overflows_is_refused_not_a_panic() {
+        let mut body = 1u16.to_be_bytes().to_vec(); // one row
+        for v in [0u16, 1, 1] {
+            // row 0, from column 1, one cell
+            body.extend_from_slice(&v.to_be_bytes());
+        }
+        body.extend_from_slice(&[0, 0, 0]); // default style
+        body.extend_from_slice(&u16::MAX.to_be_bytes()); // run: 65535 cells
+        body.push(FORM_ASCII);
+        body.extend(std::iter::repeat_n(b'a', usize::from(u16::MAX)));
+        let mut update = vec![VERSION, KIND_SNAPSHOT];
+        update.extend_from_slice(&1u32.to_be_bytes());
+        update.extend_from_slice(&1u32.to_be_bytes());
+        for v in [2u16, 1, 0, 0] {
+            // 2×1 screen, cursor at 0,0
+            update.extend_from_slice(&v.to_be_bytes());
+        }
+        update.push(FLAG_DEFLATED);
+        update.extend(miniz_oxide::deflate::compress_to_vec(&body, 6));
+        assert!(update.len() < 400, "{} bytes on the wire", update.len());
+        let got = std::panic::catch_unwind(|| ShareScreen::apply(None, &update));
+        assert_eq!(
+            got.ok(),
+            Some(Err(ShareError::Malformed)),
+            "a viewer panicked on a hostile run count"
+        );
+    }
+
     #[test]
     fn forged_cells_are_cleaned_and_bad_updates_refused() {
         let s = screen_of(b"abcd", 4, 1);
