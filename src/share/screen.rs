@@ -604,7 +604,13 @@ mod tests {
     /// the viewer sees. Such a cell should be a blank (or U+FFFD).
     #[test]
     fn redteam_zero_width_cells_are_not_drawn_as_text() {
-        for text in ["\u{200B}", "\u{0301}", "\u{FEFF}", "\u{2060}", "\u{0301}\u{0301}"] {
+        for text in [
+            "\u{200B}",
+            "\u{0301}",
+            "\u{FEFF}",
+            "\u{2060}",
+            "\u{0301}\u{0301}",
+        ] {
             let got = clean_cell(text);
             assert!(
                 got.is_empty() || got.width() >= 1,

@@ -251,4 +251,34 @@ mod tests {
             }
         }
     }
+
+    /// Red team: a member flooding NeedSnapshot (every one turns into
+    /// `want_snapshot`) gets full screens, but no more often, nor more
+    /// bytes a second, than the sharer's pace allows.
+    #[test]
+    fn redteam_snapshot_requests_are_paced() {
+        let t0 = Instant::now();
+        let mut s = ShareSender::new(MAX_COLS, MAX_ROWS);
+        let text: String = (0..MAX_ROWS).map(|i| format!("{i:x>399}\r\n")).collect();
+        s.feed(text.as_bytes());
+        let (mut now, mut sent, mut bytes) = (t0, 0, 0);
+        for _ in 0..5000 {
+            s.want_snapshot();
+            if let Some(u) = s.poll(now) {
+                sent += 1;
+                bytes += u.len();
+            }
+            now += Duration::from_millis(1);
+        }
+        let secs = now.duration_since(t0).as_secs_f64();
+        assert!(
+            sent as f64 <= secs / MIN_INTERVAL.as_secs_f64() + 1.0,
+            "{sent} snapshots in {secs} s"
+        );
+        assert!(
+            bytes as f64 / secs <= MAX_BYTES_PER_SEC * 1.2,
+            "{} B/s",
+            bytes as f64 / secs
+        );
+    }
 }
