@@ -620,6 +620,22 @@ mod tests {
         }
     }
 
+    /// Red team: the module promises "one printable grapheme" per cell,
+    /// but `clean_cell` only bounds the width: a hostile sharer's cell of
+    /// "ab" (two graphemes, two columns, no WIDE_TAIL after it) passes,
+    /// so the headless `text` row is longer than `cols` and the TUI skips
+    /// the next real cell.
+    #[test]
+    fn redteam_a_cell_holds_one_grapheme() {
+        for text in ["ab", "a\u{0301}b"] {
+            let got = clean_cell(text);
+            assert!(
+                got.is_empty() || got == "\u{FFFD}",
+                "{text:?} kept as {got:?}"
+            );
+        }
+    }
+
     /// Red team (claim 3): how much work a small update buys. A ~2 KB
     /// deflated snapshot inflates to a full 400×200 screen of 16-byte
     /// cells; each viewer parses and cleans 80 000 cells, then clones and
