@@ -563,6 +563,122 @@ mod tests {
         }
     }
 
+    /// Red team: a run whose count overflows `col + run` (u16). In a debug
+    /// build that is an overflow panic; in release it wraps, passes the
+    /// bounds check and writes cells past the end of the screen (index out
+    /// of bounds: a panic too). Either way one small deflated update from
+    /// a hostile sharer crashes every viewer.
+    #[test]
+    fn redteam_a_run_count_that_overflows_is_refused_not_a_panic() {
+        let mut body = 1u16.to_be_bytes().to_vec(); // one row
+        for v in [0u16, 1, 1] {
+            // row 0, from column 1, one cell
+            body.extend_from_slice(&v.to_be_bytes());
+        }
+        body.extend_from_slice(&[0, 0, 0]); // default style
+        body.extend_from_slice(&u16::MAX.to_be_bytes()); // run: 65535 cells
+        body.push(FORM_ASCII);
+        body.extend(std::iter::repeat_n(b'a', usize::from(u16::MAX)));
+        let mut update = vec![VERSION, KIND_SNAPSHOT];
+        update.extend_from_slice(&1u32.to_be_bytes());
+        update.extend_from_slice(&1u32.to_be_bytes());
+        for v in [2u16, 1, 0, 0] {
+            // 2×1 screen, cursor at 0,0
+            update.extend_from_slice(&v.to_be_bytes());
+        }
+        update.push(FLAG_DEFLATED);
+        update.extend(miniz_oxide::deflate::compress_to_vec(&body, 6));
+        assert!(update.len() < 400, "{} bytes on the wire", update.len());
+        let got = std::panic::catch_unwind(|| ShareScreen::apply(None, &update));
+        assert_eq!(
+            got.ok(),
+            Some(Err(ShareError::Malformed)),
+            "a viewer panicked on a hostile run count"
+        );
+    }
+
+    /// Red team: a cell whose text draws in no column (a zero-width space,
+    /// a lone combining mark) passes `clean_cell`; the TUI counts it as one
+    /// column (`width().max(1)`) while the terminal doesn't advance, so the
+    /// rest of the line is drawn shifted left: a hostile sharer skews what
+    /// the viewer sees. Such a cell should be a blank (or U+FFFD).
+    #[test]
+    fn redteam_zero_width_cells_are_not_drawn_as_text() {
+        for text in [
+            "\u{200B}",
+            "\u{0301}",
+            "\u{FEFF}",
+            "\u{2060}",
+            "\u{0301}\u{0301}",
+        ] {
+            let got = clean_cell(text);
+            assert!(
+                got.is_empty() || got.width() >= 1,
+                "{text:?} kept as {got:?}, {} columns wide",
+                got.width()
+            );
+        }
+    }
+
+    /// Red team: the module promises "one printable grapheme" per cell,
+    /// but `clean_cell` only bounds the width: a hostile sharer's cell of
+    /// "ab" (two graphemes, two columns, no WIDE_TAIL after it) passes,
+    /// so the headless `text` row is longer than `cols` and the TUI skips
+    /// the next real cell.
+    #[test]
+    fn redteam_a_cell_holds_one_grapheme() {
+        for text in ["ab", "a\u{0301}b"] {
+            let got = clean_cell(text);
+            assert!(
+                got.is_empty() || got == "\u{FFFD}",
+                "{text:?} kept as {got:?}"
+            );
+        }
+    }
+
+    /// Red team (claim 3): how much work a small update buys. A ~2 KB
+    /// deflated snapshot inflates to a full 400×200 screen of 16-byte
+    /// cells; each viewer parses and cleans 80 000 cells, then clones and
+    /// compares the screen. Reports the numbers (measured: 4 270 wire
+    /// bytes, 1.36 MB inflated, ~72 ms in a debug build): bounded per
+    /// message, but the viewer has no pace of its own, so a flood at the
+    /// relay's message rate pins a viewer's core.
+    #[test]
+    fn redteam_cost_of_a_worst_case_update() {
+        let cell = "\u{0301}".repeat(8);
+        let mut body = MAX_ROWS.to_be_bytes().to_vec();
+        for row in 0..MAX_ROWS {
+            for v in [row, 0, MAX_COLS] {
+                body.extend_from_slice(&v.to_be_bytes());
+            }
+            body.extend_from_slice(&[0, 0, 0]);
+            body.extend_from_slice(&MAX_COLS.to_be_bytes());
+            body.push(FORM_CELLS);
+            for _ in 0..MAX_COLS {
+                body.push(cell.len() as u8);
+                body.extend_from_slice(cell.as_bytes());
+            }
+        }
+        let mut update = vec![VERSION, KIND_SNAPSHOT];
+        update.extend_from_slice(&1u32.to_be_bytes());
+        update.extend_from_slice(&1u32.to_be_bytes());
+        for v in [MAX_COLS, MAX_ROWS, 0, 0] {
+            update.extend_from_slice(&v.to_be_bytes());
+        }
+        update.push(FLAG_DEFLATED);
+        update.extend(miniz_oxide::deflate::compress_to_vec(&body, 10));
+        let t = std::time::Instant::now();
+        let (screen, _) = ShareScreen::apply(None, &update).unwrap();
+        let took = t.elapsed();
+        eprintln!(
+            "redteam: {} wire bytes -> {} body bytes -> {} cells in {:?} (debug build)",
+            update.len(),
+            body.len(),
+            screen.cells.len(),
+            took
+        );
+    }
+
     #[test]
     fn forged_cells_are_cleaned_and_bad_updates_refused() {
         let s = screen_of(b"abcd", 4, 1);

