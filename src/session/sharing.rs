@@ -59,13 +59,14 @@ impl Driver {
         };
         match message {
             ShareMessage::Update(update) => {
-                let first = !self.shares.contains_key(from);
                 let view = self.shares.entry(from.to_string()).or_default();
-                match view.apply(&update) {
+                match view.apply(&update, Instant::now()) {
                     Ok(changed) => {
+                        let first = !view.started;
+                        view.started = true;
                         let (screen, _) = view.screen.as_ref().expect("just applied");
                         let screen = Arc::new(screen.clone());
-                        if first || view.screen.is_some() && changed {
+                        if first || changed {
                             self.emit_share_screen(from, screen, first).await;
                         }
                     }
@@ -75,11 +76,15 @@ impl Driver {
                             self.share_requests.push(from.to_string());
                         }
                     }
-                    Err(ShareError::Malformed) => self.share_failures += 1,
+                    Err(ShareError::Malformed | ShareError::OverBudget) => self.share_failures += 1,
                 }
             }
             ShareMessage::Control(to) => {
-                let view = self.shares.entry(from.to_string()).or_default();
+                // Only about a share we have seen: a member that shares
+                // nothing has nobody to let type.
+                let Some(view) = self.shares.get_mut(from).filter(|v| v.started) else {
+                    return;
+                };
                 if view.controller != to {
                     view.controller = to.clone();
                     let _ = self
@@ -345,7 +350,13 @@ impl Session {
         let now = Instant::now();
         if let Some(update) = live.poll(now) {
             let screen = Arc::new(live.sender.screen());
+            let snapshot = ShareScreen::peek(&update).is_ok_and(|h| h.snapshot);
+            let controller = live.controller.clone();
             broadcast(ShareMessage::Update(update), room, driver).await;
+            // Whoever takes a snapshot (a joiner) learns who may type too.
+            if snapshot && controller.is_some() {
+                broadcast(ShareMessage::Control(controller), room, driver).await;
+            }
             self.emit(SessionEvent::ShareScreen {
                 from: driver.me_or_placeholder(),
                 screen,

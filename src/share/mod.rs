@@ -73,8 +73,15 @@ impl ShareMessage {
     }
 }
 
+/// Bytes of update bodies (inflated) a viewer decodes per sharer per
+/// second, and at most at once: a sharer paced like ours sends a small
+/// share of it (a 400×200 snapshot is ~1.4 MB inflated, every 5 s); a
+/// hostile one can't keep a viewer's core busy with bodies that inflate
+/// a thousandfold.
+const BODY_BUDGET_PER_SEC: f64 = 4_000_000.0;
+
 /// A viewer's copy of one member's share.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ShareView {
     /// The screen and its update number; None until a snapshot arrives.
     pub screen: Option<(ShareScreen, u32)>,
@@ -82,15 +89,41 @@ pub struct ShareView {
     pub controller: Option<String>,
     /// A snapshot was asked for and hasn't come yet.
     pub asked: bool,
+    /// A screen was shown (`share_started` said).
+    pub started: bool,
+    /// Body bytes this viewer may still decode, refilled over time.
+    budget: f64,
+    refilled: std::time::Instant,
+}
+
+impl Default for ShareView {
+    fn default() -> Self {
+        ShareView {
+            screen: None,
+            controller: None,
+            asked: false,
+            started: false,
+            budget: BODY_BUDGET_PER_SEC,
+            refilled: std::time::Instant::now(),
+        }
+    }
 }
 
 impl ShareView {
     /// Applies an update. `Ok(true)`: the screen changed; `Err(NeedSnapshot)`
-    /// when out of step (ask once, until a snapshot comes).
-    pub fn apply(&mut self, update: &[u8]) -> Result<bool, ShareError> {
+    /// when out of step (ask once, until a snapshot comes); `OverBudget`:
+    /// dropped undecoded (the next diff finds us out of step).
+    pub fn apply(&mut self, update: &[u8], now: std::time::Instant) -> Result<bool, ShareError> {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        self.budget = (self.budget + elapsed * BODY_BUDGET_PER_SEC).min(BODY_BUDGET_PER_SEC);
         let current = self.screen.as_ref().map(|(s, seq)| (s, *seq));
-        match ShareScreen::apply(current, update) {
-            Ok(next) => {
+        let allowed = self.budget.max(0.0) as usize;
+        // A body is never smaller than its wire form: charge that at least.
+        self.budget -= update.len() as f64;
+        match ShareScreen::apply_within(current, update, allowed) {
+            Ok((next, body_len)) => {
+                self.budget -= body_len as f64;
                 let changed = self.screen.as_ref().is_none_or(|(s, _)| *s != next.0);
                 self.screen = Some(next);
                 self.asked = false;

@@ -21,6 +21,7 @@
 //!
 //! A snapshot's rows stop at their last cell that isn't a default blank.
 
+use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
 const VERSION: u8 = 1;
@@ -34,7 +35,8 @@ const FLAG_DEFLATED: u8 = 2;
 const DEFLATE_FROM: usize = 256;
 /// The largest body any screen needs: every cell in the per-cell form
 /// with its longest text, every run with the longest style.
-const MAX_BODY: usize = 2 + MAX_ROWS as usize * (6 + MAX_COLS as usize * (1 + MAX_CELL_BYTES + 14));
+pub const MAX_BODY: usize =
+    2 + MAX_ROWS as usize * (6 + MAX_COLS as usize * (1 + MAX_CELL_BYTES + 14));
 const FORM_ASCII: u8 = 0;
 const FORM_CELLS: u8 = 1;
 /// Shares are at most this big (both ways): bounds what a viewer holds.
@@ -91,6 +93,8 @@ pub enum ShareError {
     Malformed,
     #[error("a share update for a screen we don't have")]
     NeedSnapshot,
+    #[error("share updates beyond what a viewer decodes in a second")]
+    OverBudget,
 }
 
 /// What an update says about itself, before it is applied.
@@ -318,6 +322,18 @@ impl ShareScreen {
         current: Option<(&ShareScreen, u32)>,
         update: &[u8],
     ) -> Result<(ShareScreen, u32), ShareError> {
+        ShareScreen::apply_within(current, update, MAX_BODY).map(|(applied, _)| applied)
+    }
+
+    /// Like [`apply`](Self::apply), refusing (`OverBudget`) a body larger
+    /// than `max_body` bytes once inflated: a viewer's budget for decoding
+    /// one sharer's updates. Also says how large the body was.
+    pub fn apply_within(
+        current: Option<(&ShareScreen, u32)>,
+        update: &[u8],
+        max_body: usize,
+    ) -> Result<((ShareScreen, u32), usize), ShareError> {
+        let max_body = max_body.min(MAX_BODY);
         let head = ShareScreen::peek(update)?;
         let mut r = Reader(&update[10..]);
         let (cols, rows) = (r.u16()?, r.u16()?);
@@ -346,10 +362,24 @@ impl ShareScreen {
         // there.
         let inflated;
         if flags & FLAG_DEFLATED != 0 {
-            inflated = miniz_oxide::inflate::decompress_to_vec_with_limit(r.0, MAX_BODY)
-                .map_err(|_| ShareError::Malformed)?;
+            inflated =
+                miniz_oxide::inflate::decompress_to_vec_with_limit(r.0, max_body).map_err(|e| {
+                    match e.status {
+                        miniz_oxide::inflate::TINFLStatus::HasMoreOutput if max_body < MAX_BODY => {
+                            ShareError::OverBudget
+                        }
+                        _ => ShareError::Malformed,
+                    }
+                })?;
             r = Reader(&inflated);
+        } else if r.0.len() > max_body {
+            return Err(if max_body < MAX_BODY {
+                ShareError::OverBudget
+            } else {
+                ShareError::Malformed
+            });
         }
+        let body_len = r.0.len();
         let count = r.u16()?;
         if count > rows {
             return Err(ShareError::Malformed);
@@ -369,7 +399,7 @@ impl ShareScreen {
                     return Err(ShareError::Malformed);
                 }
                 let run = r.u16()?;
-                if run == 0 || col + run > end {
+                if run == 0 || u32::from(col) + u32::from(run) > u32::from(end) {
                     return Err(ShareError::Malformed);
                 }
                 let form = r.u8()?;
@@ -400,7 +430,7 @@ impl ShareScreen {
         if !r.0.is_empty() {
             return Err(ShareError::Malformed);
         }
-        Ok((screen, head.seq))
+        Ok(((screen, head.seq), body_len))
     }
 }
 
@@ -415,10 +445,18 @@ pub fn clean_cell(text: &str) -> String {
     if cleaned.contains('\u{FFFD}') && !text.contains('\u{FFFD}') {
         return "\u{FFFD}".into();
     }
-    if cleaned.width() > 2 || cleaned == " " {
-        return String::new();
+    // One grapheme that takes one or two columns: a zero-width one (a lone
+    // combining mark, U+200B) or several would put what follows out of
+    // place on the viewer's screen.
+    let mut graphemes = cleaned.graphemes(true);
+    let (first, more) = (graphemes.next(), graphemes.next());
+    if more.is_some() {
+        return "\u{FFFD}".into();
     }
-    cleaned
+    match first.map(|g| g.width()) {
+        Some(1 | 2) if cleaned != " " => cleaned,
+        _ => String::new(),
+    }
 }
 
 fn colour(c: vt100::Color) -> Colour {
@@ -636,15 +674,14 @@ mod tests {
         }
     }
 
-    /// Red team (claim 3): how much work a small update buys. A ~2 KB
+    /// Red team (claim 3): how much work a small update buys. A ~4 KB
     /// deflated snapshot inflates to a full 400×200 screen of 16-byte
-    /// cells; each viewer parses and cleans 80 000 cells, then clones and
-    /// compares the screen. Reports the numbers (measured: 4 270 wire
-    /// bytes, 1.36 MB inflated, ~72 ms in a debug build): bounded per
-    /// message, but the viewer has no pace of its own, so a flood at the
-    /// relay's message rate pins a viewer's core.
+    /// cells (1.36 MB; ~72 ms to decode in a debug build). A flood of them
+    /// at the relay's message rate would pin a viewer's core, so a viewer
+    /// decodes at most a budget of body bytes per sharer per second and
+    /// refuses the rest undecoded.
     #[test]
-    fn redteam_cost_of_a_worst_case_update() {
+    fn redteam_worst_case_updates_are_decoded_within_a_budget() {
         let cell = "\u{0301}".repeat(8);
         let mut body = MAX_ROWS.to_be_bytes().to_vec();
         for row in 0..MAX_ROWS {
@@ -667,16 +704,18 @@ mod tests {
         }
         update.push(FLAG_DEFLATED);
         update.extend(miniz_oxide::deflate::compress_to_vec(&body, 10));
-        let t = std::time::Instant::now();
-        let (screen, _) = ShareScreen::apply(None, &update).unwrap();
-        let took = t.elapsed();
-        eprintln!(
-            "redteam: {} wire bytes -> {} body bytes -> {} cells in {:?} (debug build)",
-            update.len(),
-            body.len(),
-            screen.cells.len(),
-            took
-        );
+        // Alone it decodes (a real 400×200 screen is that big), but a
+        // viewer decodes only so much of one sharer a second: a stream of
+        // these is refused undecoded until the budget refills.
+        assert!(ShareScreen::apply(None, &update).is_ok());
+        let t0 = std::time::Instant::now();
+        let mut view = crate::share::ShareView::default();
+        let results: Vec<_> = (0..6).map(|_| view.apply(&update, t0)).collect();
+        let decoded = results.iter().filter(|r| r.is_ok()).count();
+        assert!((1..=3).contains(&decoded), "{results:?}");
+        assert_eq!(results[5], Err(ShareError::OverBudget));
+        let later = t0 + std::time::Duration::from_secs(2);
+        assert!(view.apply(&update, later).is_ok(), "the budget refills");
     }
 
     #[test]

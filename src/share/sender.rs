@@ -234,7 +234,7 @@ mod tests {
             }
             now += Duration::from_millis(20);
             if let Some(u) = s.poll(now) {
-                match view.apply(&u) {
+                match view.apply(&u, now) {
                     Ok(_) => {}
                     Err(crate::share::screen::ShareError::NeedSnapshot) => continue,
                     Err(e) => panic!("the sharer's own update refused: {e:?}"),

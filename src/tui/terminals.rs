@@ -68,7 +68,15 @@ impl App {
                 self.notice(format!("{who}'s shared terminal closed: {reason}"));
             }
             SessionEvent::ShareControl { from, to } => {
-                self.terminals.entry(&from).controller = to.clone();
+                match self.terminals.list.iter_mut().find(|t| t.from == from) {
+                    Some(t) => t.controller = to.clone(),
+                    // Our own share's first grant may come before its
+                    // first screen.
+                    None if self.my_id.as_deref() == Some(from.as_str()) => {
+                        self.terminals.entry(&from).controller = to.clone()
+                    }
+                    None => return,
+                }
                 let sharer = self.name_of(&from);
                 let msg = match to {
                     Some(p) => format!("{} may type in {sharer}'s terminal", self.name_of(&p)),

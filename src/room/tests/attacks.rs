@@ -714,7 +714,10 @@ fn redteam_a_relay_cannot_slip_another_member_under_a_granted_id() {
             }
         }
     };
-    collect(mallory.on_welcome("m0", &[a.clone()], 64, now), &mut to_ada);
+    collect(
+        mallory.on_welcome("m0", std::slice::from_ref(&a), 64, now),
+        &mut to_ada,
+    );
     // The relay makes Ada start a new round (a fake join), and from now on
     // withholds everything between Ada and the real Bob.
     let mut to_mallory = Vec::new();
