@@ -114,7 +114,16 @@ fn two_relays_one_room_everyone_sees_everyone() {
             .map(|e| e["peer"].as_str().unwrap().to_string())
             .collect();
         let others: HashSet<String> = ids.iter().filter(|i| **i != ids[r]).cloned().collect();
-        assert_eq!(verified, others, "client {r} presence");
+        assert_eq!(
+            verified,
+            others,
+            "client {r} presence: {:?}\n{}",
+            c.events()
+                .iter()
+                .filter(|e| e["type"] != "frame" && e["type"] != "audio_stats")
+                .collect::<Vec<_>>(),
+            c.stderr.lock().unwrap()
+        );
         for (s, id) in ids.iter().enumerate() {
             if s == r {
                 continue;

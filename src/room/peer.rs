@@ -74,6 +74,10 @@ pub(super) struct Peer {
     pub commit_fresh: bool,
     /// Their hello for `commit`, once revealed.
     pub hello: Option<Hello>,
+    /// A hello that came before the commitment it answers (a commitment
+    /// is sent to us alone, a hello to everyone: across relays the two
+    /// may be reordered). Used only once that commitment is here.
+    pub early_hello: Option<Hello>,
     /// Their X25519 key: one per connection, fixed once seen.
     pub e: Option<[u8; 32]>,
     pub hs: Hs,
@@ -116,6 +120,7 @@ impl Peer {
             commit_round: 0,
             commit_fresh: false,
             hello: None,
+            early_hello: None,
             e: None,
             hs: Hs::Idle,
             hs_started: None,

@@ -226,6 +226,14 @@ impl Room {
             out.push(self.send_commit(from, now));
         }
         out.extend(self.try_reveal(now));
+        let early = self
+            .peers
+            .get_mut(from)
+            .and_then(|p| p.early_hello.take())
+            .filter(|h| h.commitment() == commit);
+        if let Some(hello) = early {
+            out.extend(self.on_hello(from, hello, now));
+        }
         out
     }
 
@@ -279,8 +287,14 @@ impl Room {
         if peer.excluded() || peer.hello == Some(hello) {
             return vec![];
         }
-        if hello.v != PROTOCOL_VERSION || peer.commit != Some(hello.commitment()) {
-            return vec![self.failed(from, "hello does not match its commitment".into())];
+        if hello.v != PROTOCOL_VERSION {
+            return vec![self.failed(from, "hello of another protocol version".into())];
+        }
+        if peer.commit != Some(hello.commitment()) {
+            // Maybe ahead of its commitment: held until that comes (and
+            // used only then), never matched to anything else.
+            peer.early_hello = Some(hello);
+            return vec![];
         }
         if hello.e == my_e {
             return vec![self.failed(from, "our own hello, reflected".into())];
