@@ -374,11 +374,7 @@ pub fn drive(
         }
         match phase {
             Phase::Starting => {
-                let video = screen.chars().any(|c| {
-                    c == '▀'
-                        || ('\u{2596}'..='\u{259F}').contains(&c)
-                        || ('\u{1FB00}'..='\u{1FB3B}').contains(&c)
-                });
+                let video = screen.chars().any(observer::is_video_char);
                 if video && ["Ada", "Grace", "Linus"].iter().all(|s| screen.contains(s)) {
                     far.press(b"\t", now)?;
                     phase = Phase::Focusing;

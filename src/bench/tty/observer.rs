@@ -312,11 +312,12 @@ fn colour_key(c: vt100::Color) -> u32 {
 
 /// A symbol only video draws: the half block, quadrants, sextants.
 fn is_video_symbol(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| {
-        c == '▀'
-            || ('\u{2596}'..='\u{259F}').contains(&c)
-            || ('\u{1FB00}'..='\u{1FB3B}').contains(&c)
-    })
+    s.chars().next().is_some_and(is_video_char)
+}
+
+/// A character only video draws: the half block, quadrants, sextants.
+pub fn is_video_char(c: char) -> bool {
+    c == '▀' || ('\u{2596}'..='\u{259F}').contains(&c) || ('\u{1FB00}'..='\u{1FB3B}').contains(&c)
 }
 
 #[cfg(test)]
