@@ -216,6 +216,10 @@ async fn run_ui(
             apply(app, commands, o);
         }
         if std::mem::take(&mut app.suspend) {
+            wait_for_sink(&renderer);
+            // Answers still on their way would be echoed by the shell's
+            // cooked terminal and read as a command line.
+            drain_replies(&mut renderer, &mut input_rx).await;
             suspend(&mut renderer)?;
             app.dirty = true;
         }
@@ -244,6 +248,44 @@ async fn run_ui(
     };
     // Let the terminal answer what is in flight, so its answers don't reach
     // the shell after we are gone.
+    drain_replies(&mut renderer, &mut input_rx).await;
+    renderer.sink.finish(Duration::from_millis(500));
+    stop_input.store(true, Relaxed);
+    drop(input_rx);
+    let _ = tokio::task::spawn_blocking(move || input_thread.join()).await;
+    Ok(result)
+}
+
+/// Ctrl-Z: gives the terminal back as it was (main screen, cooked mode,
+/// cursor), stops until the shell continues us (`fg`), then takes the
+/// terminal again and draws the whole screen.
+fn suspend(renderer: &mut Renderer) -> std::io::Result<()> {
+    wait_for_sink(renderer);
+    term::restore();
+    // SIGSTOP, not SIGTSTP: our own SIGTSTP handler would only bring us
+    // back here. Execution goes on from here on SIGCONT.
+    // SAFETY: raise has no memory-safety preconditions.
+    unsafe {
+        libc::raise(libc::SIGSTOP);
+    }
+    term::reenter()?;
+    let (cols, rows) = crossterm::terminal::size()?;
+    renderer.restart(Rect::new(0, 0, cols, rows));
+    Ok(())
+}
+
+/// A frame half written would land on the shell's screen.
+fn wait_for_sink(renderer: &Renderer) {
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while renderer.sink.is_busy() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Reads the terminal's answers to the queries in flight (up to
+/// `DRAIN_LIMIT`), dropping keys typed meanwhile, so no answer is left for
+/// whoever reads the terminal next.
+async fn drain_replies(renderer: &mut Renderer, input_rx: &mut mpsc::Receiver<input::Timed>) {
     let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
     while !renderer.quiesce() {
         match tokio::time::timeout_at(deadline, input_rx.recv()).await {
@@ -257,33 +299,6 @@ async fn run_ui(
             Ok(None) | Err(_) => break,
         }
     }
-    renderer.sink.finish(Duration::from_millis(500));
-    stop_input.store(true, Relaxed);
-    drop(input_rx);
-    let _ = tokio::task::spawn_blocking(move || input_thread.join()).await;
-    Ok(result)
-}
-
-/// Ctrl-Z: gives the terminal back as it was (main screen, cooked mode,
-/// cursor), stops until the shell continues us (`fg`), then takes the
-/// terminal again and draws the whole screen.
-fn suspend(renderer: &mut Renderer) -> std::io::Result<()> {
-    // A frame half written would land on the shell's screen.
-    let deadline = Instant::now() + Duration::from_millis(500);
-    while renderer.sink.is_busy() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    term::restore();
-    // SIGSTOP, not SIGTSTP: our own SIGTSTP handler would only bring us
-    // back here. Execution goes on from here on SIGCONT.
-    // SAFETY: raise has no memory-safety preconditions.
-    unsafe {
-        libc::raise(libc::SIGSTOP);
-    }
-    term::reenter()?;
-    let (cols, rows) = crossterm::terminal::size()?;
-    renderer.restart(Rect::new(0, 0, cols, rows));
-    Ok(())
 }
 
 /// Acts on what the renderer reports: a new tile size for the senders, a
