@@ -114,16 +114,32 @@ fn two_relays_one_room_everyone_sees_everyone() {
             .map(|e| e["peer"].as_str().unwrap().to_string())
             .collect();
         let others: HashSet<String> = ids.iter().filter(|i| **i != ids[r]).cloned().collect();
-        assert_eq!(
-            verified,
-            others,
-            "client {r} presence: {:?}\n{}",
-            c.events()
+        if verified != others {
+            // Every member's side, to tell a relay that lost a presence
+            // from a handshake that stalled.
+            let all: Vec<String> = clients
                 .iter()
-                .filter(|e| e["type"] != "frame" && e["type"] != "audio_stats")
-                .collect::<Vec<_>>(),
-            c.stderr.lock().unwrap()
-        );
+                .zip(&ids)
+                .map(|(c, id)| {
+                    let events: Vec<String> = c
+                        .events()
+                        .iter()
+                        .filter(|e| e["type"] != "frame" && e["type"] != "audio_stats")
+                        .map(|e| e.to_string())
+                        .collect();
+                    format!(
+                        "{id}:\n  {}\n  {}",
+                        events.join("\n  "),
+                        c.stderr.lock().unwrap()
+                    )
+                })
+                .collect();
+            panic!(
+                "client {r} ({}) verified {verified:?}, expected {others:?}\n{}",
+                ids[r],
+                all.join("\n")
+            );
+        }
         for (s, id) in ids.iter().enumerate() {
             if s == r {
                 continue;
@@ -256,6 +272,7 @@ fn redis_outage_keeps_local_delivery_and_cross_relay_resumes() {
 mod bare {
     use futures_util::{SinkExt, StreamExt};
     use serde_json::{json, Value};
+    use std::time::Duration;
     use tokio_tungstenite::tungstenite::Message;
 
     pub type Ws = tokio_tungstenite::WebSocketStream<
@@ -308,6 +325,12 @@ mod bare {
             .send(Message::Text(json!({"type":"leave"}).to_string().into()))
             .await;
         let _ = ws.close(None).await;
+        // Gone only when the relay has closed its side: a probe still
+        // counted would show in the next roster or metric read.
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(Ok(_)) = ws.next().await {}
+        })
+        .await;
         peers
     }
 }

@@ -17,7 +17,7 @@ use super::wire::{
     ProofMessage, SenderKeyMessage, WireMessage, SEALED_CHAT, SEALED_PROOF, SEALED_SENDER_KEY,
     SEALED_SHARE_KEYS,
 };
-use super::{chat_event, Event, Output, Room};
+use super::{chat_event, Event, Output, Room, TIE_WAIT};
 use crate::crypto::pairwise::{Handshake, PairwiseChannel, CONFIRM_LEN, NONCE_LEN};
 
 impl Room {
@@ -159,6 +159,7 @@ impl Room {
                 // goes first (as soon as the guard lets another
                 // confirmation out). A newcomer we don't know confirms
                 // first.
+                // (Two newcomers to each other: see `break_join_ties`.)
                 peer.owe_first = peer.member || peer.member_before_us;
                 peer.hs = Hs::Confirming {
                     channel: Box::new(channel),
@@ -181,6 +182,34 @@ impl Room {
                 out
             }
         }
+    }
+
+    /// Two members that joined at once through two relays each hold the
+    /// other for the newcomer and wait for its confirmation first. When a
+    /// peer announced within [`JOIN_RACE`](super::JOIN_RACE) of our welcome hasn't confirmed
+    /// [`TIE_WAIT`] into the handshake, the one of us with the lower
+    /// connection key goes first: charged and counted like any
+    /// confirmation given to an unproven peer.
+    pub(super) fn break_join_ties(&mut self, now: Instant) -> Vec<Output> {
+        let my_e = self.me.public();
+        let mut tied = false;
+        for peer in self.peers.values_mut() {
+            let waiting = matches!(peer.hs, Hs::Confirming { ours: Some(_), .. })
+                && !peer.owe_first
+                && peer.joined_with_us
+                && peer.e.is_some_and(|e| my_e < e)
+                && peer
+                    .hs_started
+                    .is_some_and(|t| now.duration_since(t) >= TIE_WAIT);
+            if waiting {
+                peer.owe_first = true;
+                tied = true;
+            }
+        }
+        if !tied {
+            return vec![];
+        }
+        self.release_confirms(now)
     }
 
     /// Confirmations given to unproven peers and not yet answered (this

@@ -111,6 +111,10 @@ pub(super) struct Peer {
     /// Was in the room when we joined: its verdict decides WrongPassphrase,
     /// and we confirm to it first.
     pub member_before_us: bool,
+    /// Announced within [`JOIN_RACE`](super::JOIN_RACE) of our own welcome:
+    /// across two relays it may have joined before hearing of us, so it may
+    /// be waiting for our confirmation as we wait for its.
+    pub joined_with_us: bool,
 }
 
 impl Peer {
@@ -140,6 +144,7 @@ impl Peer {
             freshness: Freshness::default(),
             early: Vec::new(),
             member_before_us,
+            joined_with_us: false,
         }
     }
 

@@ -132,6 +132,16 @@ impl Room {
         self.send(Some(to), Kind::Control, msg, now)
     }
 
+    /// Our current commitment to a peer that just joined, unless it
+    /// already holds it (its own commitment answered ours).
+    pub(super) fn commit_to_newcomer(&mut self, id: &str, now: Instant) -> Option<Output> {
+        let peer = self.peers.get(id)?;
+        if peer.excluded() || peer.commit_fresh {
+            return None;
+        }
+        Some(self.send_commit(id, now))
+    }
+
     /// Ends this round's handshake with `id`. A charged handshake that
     /// gave away our confirmation is settled later (refunded if theirs
     /// still comes and checks out); one that gave nothing away costs
@@ -226,11 +236,13 @@ impl Room {
             out.push(self.send_commit(from, now));
         }
         out.extend(self.try_reveal(now));
-        let early = self
-            .peers
-            .get_mut(from)
-            .and_then(|p| p.early_hello.take())
-            .filter(|h| h.commitment() == commit);
+        // A held hello for a later commitment stays held.
+        let early = self.peers.get_mut(from).and_then(|p| {
+            p.early_hello
+                .is_some_and(|h| h.commitment() == commit)
+                .then(|| p.early_hello.take())
+                .flatten()
+        });
         if let Some(hello) = early {
             out.extend(self.on_hello(from, hello, now));
         }
@@ -363,6 +375,7 @@ impl Room {
     /// reveal or never finish, settling handshakes that never settle.
     pub(super) fn round_timers(&mut self, now: Instant) -> Vec<Output> {
         let mut out = self.try_reveal(now);
+        out.extend(self.break_join_ties(now));
         if self.round.revealed.is_none() && now.duration_since(self.round.resent) >= COMMIT_WAIT {
             // Still waiting for answers (a message may have been lost): our
             // commitment again to whoever hasn't answered it, stragglers
@@ -501,6 +514,8 @@ fn old_failure() -> Failure {
 #[cfg(test)]
 mod tests {
     use super::super::tests::Net;
+    use super::super::TIE_WAIT;
+    use std::time::Duration;
 
     /// Honest members converge: whatever joined when, all show the same
     /// words over the same round values once the messages settle.
@@ -520,6 +535,29 @@ mod tests {
             assert_eq!(net.room(id).safety_words(), words, "{id}");
             assert_eq!(net.room(id).verified_peers().len(), 3);
         }
+    }
+
+    /// Two members joining at once through two relays learn of each other
+    /// only from `peer_joined`, each after its own welcome: each holds the
+    /// other for the newcomer. They exchange commitments at once (no
+    /// waiting out a straggler) and the lower key confirms first after
+    /// `TIE_WAIT`, where before they waited for each other until the
+    /// handshake timed out, round after round.
+    #[test]
+    fn members_new_to_each_other_on_both_sides_verify_after_the_tie_wait() {
+        let mut net = Net::new();
+        let a = net.join("alice", "k-e-y");
+        net.settle();
+        let (b, c) = net.join_across_relays("bob", "carol", "k-e-y");
+        net.settle();
+        net.advance(TIE_WAIT + Duration::from_millis(200));
+        let words = net.room(&a).safety_words().to_string();
+        assert!(!words.is_empty(), "{}", net.dump());
+        for id in [&b, &c] {
+            assert_eq!(net.room(id).safety_words(), words, "{id}\n{}", net.dump());
+            assert_eq!(net.room(id).verified_peers().len(), 2, "{id}");
+        }
+        assert_eq!(net.room(&b).stats.rounds, 1, "one round, no timer fired");
     }
 
     /// An honest relay keeps each sender's messages to each receiver in

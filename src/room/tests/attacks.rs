@@ -242,6 +242,66 @@ fn guessing_costs_the_guesser_whatever_order_the_relay_claims() {
     }
 }
 
+/// The tie rule for members that joined at once through two relays (the
+/// lower key confirms first after `TIE_WAIT`) is a door for a guesser
+/// that joins right after its victim and withholds its confirmation. Its
+/// width: only peers announced within `JOIN_RACE` of the victim's own
+/// welcome, each confirmation given counted as a guess, the guard's wait
+/// between them, and never more than `MAX_IN_PROGRESS`.
+#[test]
+fn the_join_tie_gives_guessers_only_counted_confirmations_inside_the_race() {
+    let t0 = Instant::now();
+    let mut victim = lone_room("alice", "the-real-words", 1, t0);
+    victim.on_welcome("alice", &[], 64, t0);
+    let (mut given, mut given_after_race) = (0, 0);
+    let mut now = t0;
+    for i in 0..200u64 {
+        let id = format!("g{i}");
+        let mut g = lone_room("guess", &format!("guess-number-{i}"), 100 + i, now);
+        // Each side told of the other by `peer_joined` only.
+        let mut to_guesser = g.on_welcome(&id, &[], 64, now);
+        to_guesser.extend(g.on_peer_joined("alice", now));
+        let mut to_victim = victim.on_peer_joined(&id, now);
+        // Both ways, the victim's clock moving 100 ms a pass; the guesser's
+        // confirmations never leave.
+        for _ in 0..40 {
+            let mut next_v = Vec::new();
+            for m in sends(&to_guesser) {
+                if !matches!(m, WireMessage::Confirm { .. }) {
+                    next_v.extend(victim.on_blob(&id, &m.encode(), now, 0));
+                }
+            }
+            now += Duration::from_millis(100);
+            next_v.extend(victim.tick(now, 0));
+            let mut next_g = sends(&to_victim)
+                .into_iter()
+                .flat_map(|m| g.on_blob("alice", &m.encode(), now, 0))
+                .collect::<Vec<_>>();
+            for m in sends(&next_v) {
+                if matches!(m, WireMessage::Confirm { .. }) {
+                    given += 1;
+                    if now.duration_since(t0) > JOIN_RACE + TIE_WAIT {
+                        given_after_race += 1;
+                    }
+                }
+                next_g.extend(g.on_blob("alice", &m.encode(), now, 0));
+            }
+            to_victim = Vec::new();
+            next_g.extend(g.tick(now, 0));
+            to_guesser = next_g;
+        }
+        victim.on_peer_left(&id, LeaveReason::Leave, now);
+    }
+    let (guesses, _) = victim.guard.failures();
+    assert!(
+        given >= 1,
+        "the tie rule never fired: the test tests nothing"
+    );
+    assert!(given <= MAX_IN_PROGRESS, "{given} confirmations given");
+    assert_eq!(given_after_race, 0, "a confirmation given outside the race");
+    assert_eq!(guesses as usize, given, "every confirmation given counted");
+}
+
 /// One newcomer after another tries a guessed passphrase and confirms
 /// honestly (wrongly). Each is a guess, counted; the guard spaces them out
 /// (0.5 s, doubling to a minute) and says so; an honest member still gets

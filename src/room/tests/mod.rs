@@ -108,6 +108,31 @@ impl Net {
         id
     }
 
+    /// Two members join at once through two relays: neither is in the
+    /// other's welcome (its relay hadn't heard of the other yet), and each
+    /// learns of the other only from `peer_joined` after its welcome.
+    pub(super) fn join_across_relays(
+        &mut self,
+        a: &str,
+        b: &str,
+        secret: &str,
+    ) -> (String, String) {
+        let a = self.join(a, secret);
+        let b = self.join(b, secret);
+        for (who, unseen) in [(&b, &a), (&a, &b)] {
+            self.queue
+                .retain(|(to, d)| !(to == who && matches!(d, Delivery::Joined(p) if p == unseen)));
+            for (to, d) in self.queue.iter_mut() {
+                if let (true, Delivery::Welcome(peers)) = (to == who, d) {
+                    peers.retain(|p| p != unseen);
+                }
+            }
+            self.queue
+                .push_back((who.clone(), Delivery::Joined(unseen.clone())));
+        }
+        (a, b)
+    }
+
     pub(super) fn leave(&mut self, id: &str) {
         let i = self.idx(id);
         self.members[i].present = false;
@@ -252,7 +277,7 @@ impl Net {
     }
 
     /// Advances the fake clock in 100 ms ticks, delivering as it goes.
-    fn advance(&mut self, by: Duration) {
+    pub(super) fn advance(&mut self, by: Duration) {
         let end = self.now + by;
         while self.now < end {
             self.now += Duration::from_millis(100);
