@@ -141,10 +141,13 @@ pub struct JoinArgs {
     pub share: ShareArgs,
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
-    /// Video cells: auto (sextants where the terminal is known to draw
-    /// them: kitty, WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm;
-    /// half blocks elsewhere, e.g. inside tmux or over SSH), half (1×2
-    /// pixels a cell), quadrant (2×2) or sextant (2×3). `p` cycles them.
+    /// Video cells: auto (real pixels where the terminal answers the kitty
+    /// graphics query and the link carries them; else sextants where the
+    /// terminal is known to draw them: kitty, WezTerm, foot, Ghostty, VTE,
+    /// Windows Terminal, xterm; half blocks elsewhere, e.g. inside tmux or
+    /// over SSH), half (1×2 pixels a cell), quadrant (2×2), sextant (2×3)
+    /// or kitty (pixels; cells where the terminal doesn't take them).
+    /// `p` cycles them.
     #[arg(long, env = "STREAMFLOW_CELLS", value_enum, value_name = "MODE")]
     pub cells: Option<crate::tui::cells::CellsChoice>,
     /// Treat the relay as gone after this long without a word from it (not
@@ -237,10 +240,13 @@ pub struct HostArgs {
     pub share: ShareArgs,
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
-    /// Video cells: auto (sextants where the terminal is known to draw
-    /// them: kitty, WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm;
-    /// half blocks elsewhere, e.g. inside tmux or over SSH), half (1×2
-    /// pixels a cell), quadrant (2×2) or sextant (2×3). `p` cycles them.
+    /// Video cells: auto (real pixels where the terminal answers the kitty
+    /// graphics query and the link carries them; else sextants where the
+    /// terminal is known to draw them: kitty, WezTerm, foot, Ghostty, VTE,
+    /// Windows Terminal, xterm; half blocks elsewhere, e.g. inside tmux or
+    /// over SSH), half (1×2 pixels a cell), quadrant (2×2), sextant (2×3)
+    /// or kitty (pixels; cells where the terminal doesn't take them).
+    /// `p` cycles them.
     #[arg(long, env = "STREAMFLOW_CELLS", value_enum, value_name = "MODE")]
     pub cells: Option<crate::tui::cells::CellsChoice>,
 }
@@ -264,10 +270,13 @@ pub struct DemoArgs {
     pub audio_sink: Option<AudioSinkSpec>,
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
-    /// Video cells: auto (sextants where the terminal is known to draw
-    /// them: kitty, WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm;
-    /// half blocks elsewhere, e.g. inside tmux or over SSH), half (1×2
-    /// pixels a cell), quadrant (2×2) or sextant (2×3). `p` cycles them.
+    /// Video cells: auto (real pixels where the terminal answers the kitty
+    /// graphics query and the link carries them; else sextants where the
+    /// terminal is known to draw them: kitty, WezTerm, foot, Ghostty, VTE,
+    /// Windows Terminal, xterm; half blocks elsewhere, e.g. inside tmux or
+    /// over SSH), half (1×2 pixels a cell), quadrant (2×2), sextant (2×3)
+    /// or kitty (pixels; cells where the terminal doesn't take them).
+    /// `p` cycles them.
     #[arg(long, env = "STREAMFLOW_CELLS", value_enum, value_name = "MODE")]
     pub cells: Option<crate::tui::cells::CellsChoice>,
     /// Ada shares a terminal running CMD (80x24), to see what a shared

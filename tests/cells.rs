@@ -58,3 +58,23 @@ fn auto_inside_tmux_keeps_half_blocks() {
     assert!(!has_sextant(&screen) && !has_quadrant(&screen), "{screen}");
     tmux.keys(&["q"]);
 }
+
+/// `--cells kitty` where the terminal doesn't take images (tmux swallows
+/// the query): the query leaves no trace on the screen, the user is told,
+/// and the picture is drawn in cells.
+#[test]
+fn kitty_where_the_terminal_has_no_pixels_falls_back_to_cells_and_says_so() {
+    let tmux = demo("cells-kitty", "--cells kitty");
+    let screen = tmux
+        .wait_for(UP, |s| s.contains('▀') && s.contains("Ada"))
+        .unwrap_or_else(|s| panic!("the demo did not come up:\n{s}"));
+    assert!(
+        !screen.contains("Gi=31") && !screen.contains("AAAA"),
+        "{screen}"
+    );
+    // Said in the chat (Tab opens it).
+    tmux.keys(&["Tab"]);
+    tmux.wait_for(SHOWN, |s| s.contains("): drawing half blocks"))
+        .unwrap_or_else(|s| panic!("no word about the missing pixels:\n{s}"));
+    tmux.keys(&["Escape", "q"]);
+}

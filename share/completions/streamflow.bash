@@ -765,7 +765,7 @@ _streamflow() {
                     return 0
                     ;;
                 --cells)
-                    COMPREPLY=($(compgen -W "auto half quadrant sextant" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto half quadrant sextant kitty" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -843,7 +843,7 @@ _streamflow() {
                     return 0
                     ;;
                 --cells)
-                    COMPREPLY=($(compgen -W "auto half quadrant sextant" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto half quadrant sextant kitty" -- "${cur}"))
                     return 0
                     ;;
                 --peer-share)
@@ -1275,7 +1275,7 @@ _streamflow() {
                     return 0
                     ;;
                 --cells)
-                    COMPREPLY=($(compgen -W "auto half quadrant sextant" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto half quadrant sextant kitty" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1383,7 +1383,7 @@ _streamflow() {
                     return 0
                     ;;
                 --cells)
-                    COMPREPLY=($(compgen -W "auto half quadrant sextant" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto half quadrant sextant kitty" -- "${cur}"))
                     return 0
                     ;;
                 --liveness-timeout)

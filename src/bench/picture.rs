@@ -74,7 +74,7 @@ pub fn run(args: PictureArgs) -> anyhow::Result<()> {
                 );
                 let regions = Regions {
                     video: vec![area],
-                    overlays: vec![],
+                    ..Regions::default()
                 };
                 let written = screen.render(&buf, &regions, usize::MAX).bytes.len();
                 if f == 0 {
@@ -118,6 +118,7 @@ fn short(mode: CellMode) -> &'static str {
         CellMode::Half => "half",
         CellMode::Quadrant => "quadrant",
         CellMode::Sextant => "sextant",
+        CellMode::Kitty => "kitty",
     }
 }
 

@@ -84,6 +84,11 @@ pub struct App {
     pub colour: ColourMode,
     /// How video cells are drawn (`--cells`, `p` cycles).
     pub cells: super::cells::CellMode,
+    /// What `--cells` asked for (pixel modes wait for the terminal's answer).
+    pub cells_choice: super::cells::CellsChoice,
+    /// The terminal's answer to the kitty graphics query (None: not asked,
+    /// or no answer yet).
+    pub kitty: Option<bool>,
     /// Index into the tile list (0 = us) shown alone, if any.
     pub focused_tile: Option<usize>,
     /// The last draw found the grid too small for everyone: one tile is
@@ -163,6 +168,8 @@ impl App {
             focus: Focus::Grid,
             colour,
             cells: super::cells::CellMode::Half,
+            cells_choice: super::cells::CellsChoice::Half,
+            kitty: None,
             focused_tile: None,
             one_at_a_time: false,
             show_help: false,
@@ -199,6 +206,43 @@ impl App {
             my_id: None,
             share_size: None,
             term_size: (80, 24),
+        }
+    }
+
+    /// Whether to ask the terminal about pixel modes at all.
+    pub fn wants_pixels(&self) -> bool {
+        use super::cells::CellsChoice;
+        matches!(self.cells_choice, CellsChoice::Auto | CellsChoice::Kitty)
+    }
+
+    /// The terminal answered the kitty graphics query.
+    pub fn on_graphics_answer(&mut self, ok: bool) {
+        if self.kitty.is_some() {
+            return;
+        }
+        self.kitty = Some(ok);
+        if ok && self.wants_pixels() {
+            self.cells = super::cells::CellMode::Kitty;
+            self.dirty = true;
+        }
+        self.refuse_kitty_if_unanswered();
+    }
+
+    /// The terminal answered the device-attributes query that follows the
+    /// graphics query: no graphics answer before it means no graphics.
+    pub fn on_device_attributes(&mut self) {
+        if self.kitty.is_none() && self.wants_pixels() {
+            self.kitty = Some(false);
+            self.refuse_kitty_if_unanswered();
+        }
+    }
+
+    fn refuse_kitty_if_unanswered(&mut self) {
+        if self.kitty == Some(false) && self.cells_choice == super::cells::CellsChoice::Kitty {
+            self.notice(format!(
+                "--cells kitty: this terminal doesn't take kitty graphics (through tmux or screen it can't): drawing {}",
+                self.cells.label()
+            ));
         }
     }
 

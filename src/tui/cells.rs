@@ -14,6 +14,8 @@ pub enum CellMode {
     Half,
     Quadrant,
     Sextant,
+    /// Real pixels through the kitty graphics protocol ([`super::graphics`]).
+    Kitty,
 }
 
 /// `--cells`: a mode, or `auto` (sextant where the terminal is known to
@@ -24,12 +26,17 @@ pub enum CellsChoice {
     Half,
     Quadrant,
     Sextant,
+    /// Pixels where the terminal answers the kitty graphics query (cells
+    /// until it has, and if it doesn't).
+    Kitty,
 }
 
 impl CellsChoice {
+    /// The mode to start with: pixel modes start as cells, and switch when
+    /// the terminal answers the query.
     pub fn resolve(self) -> CellMode {
         match self {
-            CellsChoice::Auto => CellMode::detect(),
+            CellsChoice::Auto | CellsChoice::Kitty => CellMode::detect(),
             CellsChoice::Half => CellMode::Half,
             CellsChoice::Quadrant => CellMode::Quadrant,
             CellsChoice::Sextant => CellMode::Sextant,
@@ -44,7 +51,16 @@ impl CellMode {
             CellMode::Half => (1, 2),
             CellMode::Quadrant => (2, 2),
             CellMode::Sextant => (2, 3),
+            // Square pixels at four a column: the terminal scales the
+            // picture to the cells, so this sets what senders send.
+            CellMode::Kitty => (4, 8),
         }
+    }
+
+    /// Whether cells are drawn with symbols (else the terminal draws an
+    /// image).
+    pub fn is_text(self) -> bool {
+        self != CellMode::Kitty
     }
 
     /// A pixel's width : height, a cell being twice as tall as wide.
@@ -53,14 +69,17 @@ impl CellMode {
             CellMode::Half => (1, 1),
             CellMode::Quadrant => (1, 2),
             CellMode::Sextant => (3, 4),
+            CellMode::Kitty => (1, 1),
         }
     }
 
-    pub fn next(self) -> Self {
+    /// The next mode for `p`: pixels only where the terminal takes them.
+    pub fn next(self, kitty: bool) -> Self {
         match self {
             CellMode::Half => CellMode::Quadrant,
             CellMode::Quadrant => CellMode::Sextant,
-            CellMode::Sextant => CellMode::Half,
+            CellMode::Sextant if kitty => CellMode::Kitty,
+            CellMode::Sextant | CellMode::Kitty => CellMode::Half,
         }
     }
 
@@ -69,6 +88,7 @@ impl CellMode {
             CellMode::Half => "half blocks (1×2)",
             CellMode::Quadrant => "quadrants (2×2)",
             CellMode::Sextant => "sextants (2×3)",
+            CellMode::Kitty => "pixels (kitty graphics)",
         }
     }
 
@@ -206,6 +226,8 @@ pub fn symbol(mode: CellMode, mask: u8) -> &'static str {
         },
         CellMode::Quadrant => QUADRANTS[usize::from(mask & 15)],
         CellMode::Sextant => SEXTANTS[usize::from(mask & 63)],
+        // The terminal draws the picture; its cells are blank.
+        CellMode::Kitty => " ",
     }
 }
 

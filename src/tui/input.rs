@@ -15,6 +15,11 @@ pub enum Input {
     /// The answer to a DA1 query (`CSI c` → `CSI ? … c`): the terminal has
     /// processed everything we wrote before the query.
     DeviceAttributes,
+    /// The answer to the kitty graphics query ([`super::graphics::QUERY`]):
+    /// whether the terminal takes images.
+    Graphics {
+        ok: bool,
+    },
 }
 
 /// An input and when it was read (answers are timed by their arrival, not
@@ -26,7 +31,7 @@ pub struct Timed {
 }
 
 /// Longest escape sequence we keep waiting for; anything longer is junk.
-const MAX_SEQUENCE: usize = 64;
+const MAX_SEQUENCE: usize = 256;
 
 /// Incremental decoder: feed it bytes as they arrive, take the inputs out.
 #[derive(Default)]
@@ -137,6 +142,7 @@ fn decode_escape(buf: &[u8]) -> Step {
     };
     match second {
         b'[' => decode_csi(buf),
+        b'_' => decode_apc(buf),
         b'O' => match buf.get(2) {
             None => Step::NeedMore,
             Some(&f) => Step::Done(3, ss3_key(f)),
@@ -152,6 +158,27 @@ fn decode_escape(buf: &[u8]) -> Step {
             Step::NeedMore => Step::NeedMore,
         },
     }
+}
+
+/// `ESC _ body ESC \` (an application program command): only the answer
+/// to our graphics query means anything; any other is consumed whole.
+fn decode_apc(buf: &[u8]) -> Step {
+    let body = &buf[2..];
+    let Some(end) = body.windows(2).position(|w| w == b"\x1b\\") else {
+        return Step::NeedMore;
+    };
+    let answer = body[..end].strip_prefix(b"G").map(|rest| {
+        let (keys, message) = match rest.iter().position(|b| *b == b';') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &b""[..]),
+        };
+        let ours = keys
+            .split(|b| *b == b',')
+            .any(|k| k == super::graphics::QUERY_ID.as_bytes());
+        (ours, message == b"OK")
+    });
+    let (ours, ok) = answer.unwrap_or((false, false));
+    Step::Done(2 + end + 2, ours.then_some(Input::Graphics { ok }))
 }
 
 fn ss3_key(f: u8) -> Option<Input> {
@@ -342,6 +369,25 @@ mod tests {
                 k(KeyCode::Backspace),
                 key(KeyCode::Char('c'), KeyModifiers::CONTROL),
             ]
+        );
+    }
+
+    /// Kitty's answer to the graphics query, split anywhere, then its
+    /// device attributes; an error answer and anyone else's APC type
+    /// nothing.
+    #[test]
+    fn graphics_answers_are_decoded_and_never_typed() {
+        assert_eq!(
+            decode(&[b"\x1b_Gi=3", b"1;OK\x1b", b"\\\x1b[?62;c"]),
+            vec![Input::Graphics { ok: true }, Input::DeviceAttributes]
+        );
+        assert_eq!(
+            decode(&[b"\x1b_Gi=31;ENOTSUPPORTED:no images here\x1b\\x"]),
+            vec![Input::Graphics { ok: false }, k(KeyCode::Char('x'))]
+        );
+        assert_eq!(
+            decode(&[b"\x1b_Gi=7;OK\x1b\\\x1b_other\x1b\\y"]),
+            vec![k(KeyCode::Char('y'))]
         );
     }
 

@@ -5,6 +5,7 @@ pub mod app;
 pub mod cells;
 pub mod encode;
 pub mod flow;
+pub mod graphics;
 pub mod input;
 pub mod keys;
 pub mod ladder;
@@ -70,7 +71,8 @@ pub async fn run(mut config: SessionConfig, options: UiOptions) -> Ended {
     app.share = options.share;
     app.hosting = options.hosting;
     app.share_size = options.terminal.share_size;
-    app.cells = options.cells.unwrap_or(cells::CellsChoice::Auto).resolve();
+    app.cells_choice = options.cells.unwrap_or(cells::CellsChoice::Auto);
+    app.cells = app.cells_choice.resolve();
     let mut share_at_start = options.terminal.share;
     let mut recorder = options.recorder;
     if view_only {
@@ -110,6 +112,14 @@ async fn run_ui(
     let _guard = term::TerminalGuard::enter()?;
     let (cols, rows) = crossterm::terminal::size()?;
     app.term_size = (cols, rows);
+    if app.wants_pixels() {
+        // Answered (by terminals that take images) before the first
+        // device-attributes query the renderer sends.
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        out.write_all(graphics::QUERY)?;
+        out.flush()?;
+    }
     let writer = term::TtyWriter::spawn(std::io::stdout())?;
     let mut renderer = Renderer::new(
         Rect::new(0, 0, cols, rows),
@@ -161,7 +171,17 @@ async fn run_ui(
                     }
                     None
                 }
-                Some((Input::DeviceAttributes, at)) => Some(renderer.on_reply(at)),
+                Some((Input::DeviceAttributes, at)) => {
+                    app.on_device_attributes();
+                    Some(renderer.on_reply(at))
+                }
+                Some((Input::Graphics { ok }, _)) => {
+                    app.on_graphics_answer(ok);
+                    if ok {
+                        term::note_pixels_used();
+                    }
+                    None
+                }
                 None => {
                     // stdin is gone (the terminal hung up): leave.
                     app.quit = true;

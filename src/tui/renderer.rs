@@ -17,7 +17,9 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
 use super::app::App;
+use super::cells::CellMode;
 use super::flow::{FlowConfig, FlowControl, FlowNotice, Mode};
+use super::graphics::Placements;
 use super::ladder::{Ladder, Picture};
 use super::screen::Screen;
 use super::term::TtyWriter;
@@ -81,7 +83,14 @@ pub struct Renderer<S: FrameSink = TtyWriter> {
     bytes: u64,
     window_start: Instant,
     trace: Option<Trace>,
+    /// Pixel mode: the pictures the terminal shows.
+    placements: Placements,
+    /// Pixel mode: bytes of a frame's pictures (moving average).
+    picture_bytes: f64,
 }
+
+/// Pixel modes need the terminal path to carry this many pictures a second.
+const PIXEL_MIN_FPS: f64 = 15.0;
 
 impl<S: FrameSink> Renderer<S> {
     pub fn new(area: Rect, sink: S, flow: FlowConfig, now: Instant) -> Self {
@@ -104,6 +113,8 @@ impl<S: FrameSink> Renderer<S> {
             bytes: 0,
             window_start: now,
             trace: Trace::from_env(),
+            placements: Placements::default(),
+            picture_bytes: 0.0,
         }
     }
 
@@ -120,6 +131,7 @@ impl<S: FrameSink> Renderer<S> {
     pub fn resize(&mut self, area: Rect) {
         self.screen.resize(area);
         self.back = Buffer::empty(area);
+        self.placements.forget();
     }
 
     /// The terminal is ours again after a suspend: the screen is drawn
@@ -243,8 +255,24 @@ impl<S: FrameSink> Renderer<S> {
         self.video_cells = drawn.regions.video.iter().map(|r| r.area() as usize).sum();
         let video_budget = if video_due { budget } else { 0 };
         let frame = self.screen.render(&self.back, &drawn.regions, video_budget);
-        let complete = frame.complete();
-        let bytes = self.flow.frame(frame.bytes, &frame.splits, now);
+        let mut complete = frame.complete();
+        let mut out = frame.bytes;
+        if !self.placements.idle(&drawn.regions.images) {
+            let room = video_budget.saturating_sub(out.len());
+            let idle = self.flow.in_flight() == 0 && !self.sink.is_busy();
+            let (pictures, all) = self.placements.update(&drawn.regions.images, room, idle);
+            if video_due {
+                complete &= all;
+                if !pictures.is_empty() {
+                    self.picture_bytes = self.picture_bytes * 0.8 + pictures.len() as f64 * 0.2;
+                }
+            }
+            out.extend(pictures);
+        }
+        if let Some(text) = self.leave_pixels_if_slow(app) {
+            outcome.notice = Some(text);
+        }
+        let bytes = self.flow.frame(out, &frame.splits, now);
         let len = bytes.len();
         // Not busy (checked above), so the sink takes it.
         self.sink.write(bytes);
@@ -265,6 +293,23 @@ impl<S: FrameSink> Renderer<S> {
             outcome.view = Some(drawn.largest);
         }
         Ok(outcome)
+    }
+
+    /// Pixel mode where the measured drain rate can't carry
+    /// [`PIXEL_MIN_FPS`] pictures a second: back to the best cell mode.
+    fn leave_pixels_if_slow(&mut self, app: &mut App) -> Option<&'static str> {
+        let status = self.flow.status();
+        let slow = app.cells == CellMode::Kitty
+            && status.mode == Mode::Closed
+            && status.rate > 0.0
+            && self.picture_bytes > 0.0
+            && status.rate < self.picture_bytes * PIXEL_MIN_FPS;
+        if !slow {
+            return None;
+        }
+        app.cells = CellMode::Sextant;
+        app.dirty = true;
+        Some("the link to this terminal can't carry pixels at 15 pictures a second: drawing sextants (p cycles)")
     }
 
     /// At the end: no more frames; waits for the terminal to answer what is

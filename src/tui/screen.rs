@@ -31,6 +31,9 @@ pub const SPLIT_EVERY: usize = 512;
 #[derive(Debug, Default, Clone)]
 pub struct Regions {
     pub video: Vec<Rect>,
+    /// Pixel modes: each tile's picture, drawn by the terminal over its
+    /// (blank) video cells.
+    pub images: Vec<super::graphics::TileImage>,
     /// Drawn over video (help, chat overlay): text, sent in full.
     pub overlays: Vec<Rect>,
 }
@@ -330,7 +333,7 @@ mod tests {
     fn video_only(area: Rect) -> Regions {
         Regions {
             video: vec![area],
-            overlays: vec![],
+            ..Regions::default()
         }
     }
 
@@ -395,7 +398,7 @@ mod tests {
         back.set_string(0, 3, "status: hello", plain);
         let regions = Regions {
             video: vec![Rect::new(0, 0, 30, 3)],
-            overlays: vec![],
+            ..Regions::default()
         };
         let r = s.render(&back, &regions, 0);
         assert_eq!(r.video_sent, 0);

@@ -115,7 +115,18 @@ impl Drop for TerminalGuard {
     }
 }
 
+/// Pixels were drawn: leaving deletes them (a terminal keeps images
+/// apart from text).
+static PIXELS_USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn note_pixels_used() {
+    PIXELS_USED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 pub fn restore() {
+    if PIXELS_USED.load(std::sync::atomic::Ordering::Relaxed) {
+        let _ = io::Write::write_all(&mut io::stdout(), super::graphics::DELETE_ALL);
+    }
     let _ = execute!(
         io::stdout(),
         crossterm::style::ResetColor,

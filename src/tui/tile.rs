@@ -28,6 +28,8 @@ pub struct Tile {
     /// skipped).
     pending: Option<Pending>,
     pub image: Option<RgbImage>,
+    /// Counts changes of `image` (pixel modes send only new pictures).
+    pub generation: u64,
     /// Pixel size and column step `image` was scaled for.
     scaled_for: ((u32, u32), (u32, u32)),
     source: Option<RgbImage>,
@@ -85,6 +87,7 @@ impl Tile {
             camera: Camera::On,
             pending: None,
             image: None,
+            generation: 0,
             scaled_for: ((0, 0), (0, 0)),
             source: None,
             arrivals: VecDeque::new(),
@@ -226,6 +229,7 @@ impl Tile {
             if let Some(src) = &self.source {
                 self.image = Some(scale::scale_to_fit_pixels(src, px, aspect));
                 self.scaled_for = (px, aspect);
+                self.generation += 1;
             }
         }
     }

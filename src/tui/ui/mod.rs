@@ -22,6 +22,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::app::{App, Focus, Tile};
 use super::cells::CellMode;
+use super::graphics::{self, TileImage};
 use super::render::{draw_image_cells, ColourMode};
 use super::screen::Regions;
 use crate::session::state::Camera;
@@ -285,6 +286,23 @@ fn draw_tile(
     if let Some(text) = absent {
         centered_text(text, video).render(video, buf);
         return px;
+    }
+    if cells == CellMode::Kitty {
+        let (cw, ch) = cells.pixels();
+        let grid = (u32::from(video.width) * cw, u32::from(video.height) * ch);
+        tile.prepare(grid, cells.pixel_aspect(), style.refresh);
+        if let Some(img) = &tile.image {
+            // Blank cells under the picture the terminal draws.
+            buf.set_style(video, Style::default().bg(Color::Black));
+            regions.images.push(TileImage {
+                id: graphics::tile_id(&tile.id),
+                generation: tile.generation,
+                rect: video,
+                image: img.clone(),
+            });
+            regions.video.push(video);
+            return grid;
+        }
     }
     let step = style.column_step.max(1);
     if cells == CellMode::Half {
