@@ -93,9 +93,9 @@ impl Placements {
 
     /// Deletes what no tile shows any more (or shows elsewhere), and places
     /// the tiles' new pictures while they fit in `budget` bytes (the rest
-    /// wait for the next frame; with `idle`, the path to the terminal is
-    /// empty and one picture goes even if larger, or a picture larger than
-    /// the window would never go). Returns the bytes, and whether every new
+    /// wait for the next frame; with `idle`, little is in flight to the
+    /// terminal and one picture goes even if larger, or a picture larger
+    /// than the window would never go). Returns the bytes, and whether every new
     /// picture went.
     pub fn update(&mut self, tiles: &[TileImage], budget: usize, idle: bool) -> (Vec<u8>, bool) {
         let mut out = Vec::new();

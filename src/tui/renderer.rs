@@ -259,7 +259,9 @@ impl<S: FrameSink> Renderer<S> {
         let mut out = frame.bytes;
         if !self.placements.idle(&drawn.regions.images) {
             let room = video_budget.saturating_sub(out.len());
-            let idle = self.flow.in_flight() == 0 && !self.sink.is_busy();
+            // Little in flight: a picture larger than the whole window may
+            // go, one a frame (else it never would).
+            let idle = self.flow.budget() * 4 >= self.flow.window() * 3;
             let (pictures, all) = self.placements.update(&drawn.regions.images, room, idle);
             if video_due {
                 complete &= all;
@@ -356,5 +358,112 @@ impl Trace {
             "{{\"end\":{end},\"at_us\":{at},\"age_us\":{age}}}"
         );
         let _ = self.file.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+    use crate::media::{jpeg, pattern::TestPattern};
+    use crate::tui::flow::QUERY;
+    use crate::tui::render::ColourMode;
+
+    /// A link of `rate` bytes a second with 20 ms each way; the terminal
+    /// answers each query when it arrives.
+    struct Link {
+        rate: f64,
+        free_at: Instant,
+        replies: VecDeque<Instant>,
+    }
+
+    impl FrameSink for Link {
+        fn is_busy(&self) -> bool {
+            false
+        }
+
+        fn write(&mut self, frame: Vec<u8>) -> bool {
+            let per_byte = Duration::from_secs_f64(1.0 / self.rate);
+            let mut at = self.free_at;
+            let mut i = 0;
+            while i < frame.len() {
+                let n = if frame[i..].starts_with(QUERY) {
+                    QUERY.len()
+                } else {
+                    1
+                };
+                at += per_byte * n as u32;
+                if n > 1 {
+                    self.replies.push_back(at + Duration::from_millis(40));
+                }
+                i += n;
+            }
+            self.free_at = at;
+            true
+        }
+    }
+
+    /// Four peers' moving pictures in kitty mode through a link of `rate`
+    /// bytes a second for `seconds`: the mode it ends in, and what it said.
+    fn pixels_through(rate: f64, seconds: u64) -> (CellMode, Vec<&'static str>) {
+        let t0 = Instant::now();
+        let link = Link {
+            rate,
+            free_at: t0,
+            replies: VecDeque::new(),
+        };
+        let area = Rect::new(0, 0, 160, 48);
+        let mut renderer = Renderer::new(area, link, FlowConfig::default(), t0);
+        let mut app = App::new("test", ColourMode::TrueColor, None);
+        app.me.camera = crate::session::state::Camera::Off;
+        app.cells = CellMode::Kitty;
+        let patterns: Vec<TestPattern> = ["Ada", "Grace", "Linus"]
+            .iter()
+            .map(|n| TestPattern::new(n))
+            .collect();
+        let mut said = Vec::new();
+        let mut now = t0;
+        let mut tick = 0u32;
+        while now < t0 + Duration::from_secs(seconds) {
+            while renderer.sink.replies.front().is_some_and(|t| *t <= now) {
+                let at = renderer.sink.replies.pop_front().expect("front exists");
+                said.extend(renderer.on_reply(at).notice);
+            }
+            if tick % 33 == 0 {
+                let t = now.duration_since(t0).as_secs_f32();
+                for (i, p) in patterns.iter().enumerate() {
+                    let jpeg = jpeg::encode(&p.render_at(t, 320, 184), 70);
+                    app.feed_frame(&format!("peer{i}"), p_name(i), jpeg);
+                }
+            }
+            if tick % 25 == 0 {
+                said.extend(renderer.tick(&mut app, now).notice);
+            }
+            renderer.sink.free_at = renderer.sink.free_at.max(now);
+            said.extend(renderer.draw_if_due(&mut app, now).unwrap().notice);
+            now += Duration::from_millis(1);
+            tick += 1;
+        }
+        (app.cells, said)
+    }
+
+    fn p_name(i: usize) -> &'static str {
+        ["Ada", "Grace", "Linus"][i]
+    }
+
+    /// Over a thin link (2 Mbit/s: far from 15 pictures a second of four
+    /// tiles) the call leaves pixels for sextants and says so; over a fast
+    /// one (80 Mbit/s) it keeps them.
+    #[test]
+    fn pixels_are_left_when_the_link_cannot_carry_them() {
+        let (mode, said) = pixels_through(250_000.0, 6);
+        assert_eq!(mode, CellMode::Sextant, "{said:?}");
+        assert!(
+            said.iter().any(|s| s.contains("can't carry pixels")),
+            "{said:?}"
+        );
+        let (mode, said) = pixels_through(10_000_000.0, 3);
+        assert_eq!(mode, CellMode::Kitty, "{said:?}");
     }
 }
