@@ -38,7 +38,12 @@ pub struct PictureArgs {
 /// half block).
 const GLYPH: (u32, u32) = (6, 12);
 const SIZES: [(u16, u16); 3] = [(80, 24), (120, 40), (160, 48)];
-const MODES: [CellMode; 3] = [CellMode::Half, CellMode::Quadrant, CellMode::Sextant];
+const MODES: [CellMode; 4] = [
+    CellMode::Half,
+    CellMode::Quadrant,
+    CellMode::Sextant,
+    CellMode::Kitty,
+];
 
 pub fn run(args: PictureArgs) -> anyhow::Result<()> {
     let mut report = Report::new(
@@ -60,6 +65,30 @@ pub fn run(args: PictureArgs) -> anyhow::Result<()> {
                 let (cw, ch) = mode.pixels();
                 let grid = (u32::from(cols) * cw, u32::from(rows) * ch);
                 let img = scale::scale_to_fit_pixels(&source, grid, mode.pixel_aspect());
+                let reference = image::imageops::resize(
+                    &source,
+                    raster.0,
+                    raster.1,
+                    image::imageops::FilterType::Triangle,
+                );
+                if !mode.is_text() {
+                    // Pixels: what the terminal shows is the picture scaled
+                    // into the cells (linearly, as kitty does); the bytes
+                    // are the placement's.
+                    if f == 0 {
+                        continue;
+                    }
+                    bytes.push(crate::tui::graphics::place(1, &img, cols, rows).len() as f64);
+                    let shown = image::imageops::resize(
+                        &img,
+                        raster.0,
+                        raster.1,
+                        image::imageops::FilterType::Triangle,
+                    );
+                    ssims.push(ssim(&shown, &reference));
+                    maes.push(mae(&shown, &reference));
+                    continue;
+                }
                 let mut buf = Buffer::empty(area);
                 let threshold = crate::tui::ui::hysteresis(ColourMode::TrueColor);
                 draw_image_cells(
@@ -82,12 +111,6 @@ pub fn run(args: PictureArgs) -> anyhow::Result<()> {
                 }
                 bytes.push(written as f64);
                 let shown = rasterise(&buf, &glyphs, raster);
-                let reference = image::imageops::resize(
-                    &source,
-                    raster.0,
-                    raster.1,
-                    image::imageops::FilterType::Triangle,
-                );
                 ssims.push(ssim(&shown, &reference));
                 maes.push(mae(&shown, &reference));
             }

@@ -184,25 +184,27 @@ impl Room {
         }
     }
 
-    /// Two members that joined at once through two relays each hold the
-    /// other for the newcomer and wait for its confirmation first. When a
-    /// peer announced within [`JOIN_RACE`](super::JOIN_RACE) of our welcome hasn't confirmed
-    /// [`TIE_WAIT`] into the handshake, the one of us with the lower
-    /// connection key goes first: charged and counted like any
-    /// confirmation given to an unproven peer.
+    /// Two members that joined at once through two relays may each have
+    /// been announced to the other by `peer_joined` (neither in the other's
+    /// welcome), and each would wait for the other's confirmation first.
+    /// So a peer announced after us that hasn't confirmed [`TIE_WAIT`] into
+    /// the handshake gets ours first, once per connection: charged,
+    /// counted as a guess if it never answers, and under the guard's wait
+    /// and limit like any confirmation given to an unproven peer.
     pub(super) fn break_join_ties(&mut self, now: Instant) -> Vec<Output> {
-        let my_e = self.me.public();
         let mut tied = false;
         for peer in self.peers.values_mut() {
             let waiting = matches!(peer.hs, Hs::Confirming { ours: Some(_), .. })
                 && !peer.owe_first
-                && peer.joined_with_us
-                && peer.e.is_some_and(|e| my_e < e)
+                && !peer.member_before_us
+                && !peer.member
+                && !peer.conceded
                 && peer
                     .hs_started
                     .is_some_and(|t| now.duration_since(t) >= TIE_WAIT);
             if waiting {
                 peer.owe_first = true;
+                peer.conceded = true;
                 tied = true;
             }
         }

@@ -66,12 +66,8 @@ impl Default for Timings {
 
 /// The most peers we keep track of, whatever the relay announces.
 pub const MAX_PEERS: usize = 256;
-/// Members announced this soon after our own welcome may have joined at
-/// the same moment through another relay, each after the other's
-/// welcome: neither was there first, and the tie is broken by their keys.
-pub const JOIN_RACE: Duration = Duration::from_secs(3);
-/// How long one of two such newcomers waits for the other's confirmation
-/// before the tie is broken.
+/// How long we wait for the confirmation of a peer announced after us
+/// before sending ours first, once (see `Room::break_join_ties`).
 pub const TIE_WAIT: Duration = Duration::from_secs(1);
 /// How far a sender's capture times may be from our clock (a day).
 const MAX_CLOCK_SKEW_US: u64 = 86_400_000_000;
@@ -224,8 +220,6 @@ pub struct Room {
     me: LocalIdentity,
     round: Round,
     you: Option<String>,
-    /// When the relay welcomed us (this connection).
-    welcomed: Option<Instant>,
     peers: HashMap<String, Peer>,
     max_peers: usize,
     /// Our own commitments on this connection: one of them coming back as
@@ -279,7 +273,6 @@ impl Room {
             me,
             round,
             you: None,
-            welcomed: None,
             peers: HashMap::new(),
             max_peers: MAX_PEERS,
             own_commits: BoundedSet::new(64),
@@ -438,7 +431,6 @@ impl Room {
         now: Instant,
     ) -> Vec<Output> {
         self.you = Some(you.to_string());
-        self.welcomed = Some(now);
         self.max_peers = max_peers.clamp(1, MAX_PEERS);
         for p in peers {
             self.add_peer(p, true, now);
@@ -471,22 +463,9 @@ impl Room {
         if !self.add_peer(peer, false, now) {
             return vec![];
         }
-        let joined_with_us = self
-            .welcomed
-            .is_some_and(|w| now.duration_since(w) <= JOIN_RACE);
-        if let Some(p) = self.peers.get_mut(peer) {
-            p.joined_with_us |= joined_with_us;
-        }
-        let mut out = vec![Output::Event(Event::PeerJoined {
+        vec![Output::Event(Event::PeerJoined {
             peer: peer.to_string(),
-        })];
-        // Our commitment goes to the newcomer now, not only when it answers:
-        // across two relays it may have joined before hearing of us, and
-        // would be waiting for ours as we wait for its.
-        if self.you.is_some() {
-            out.extend(self.commit_to_newcomer(peer, now));
-        }
-        out
+        })]
     }
 
     pub fn on_peer_left(&mut self, peer: &str, reason: LeaveReason, now: Instant) -> Vec<Output> {

@@ -111,10 +111,14 @@ pub(super) struct Peer {
     /// Was in the room when we joined: its verdict decides WrongPassphrase,
     /// and we confirm to it first.
     pub member_before_us: bool,
-    /// Announced within [`JOIN_RACE`](super::JOIN_RACE) of our own welcome:
-    /// across two relays it may have joined before hearing of us, so it may
-    /// be waiting for our confirmation as we wait for its.
-    pub joined_with_us: bool,
+    /// We sent it our confirmation before its own, once, as a newcomer
+    /// that may hold us for the newcomer too (never again on this
+    /// connection).
+    pub conceded: bool,
+    /// When we learned of it (welcome or `peer_joined`).
+    pub known_since: Instant,
+    /// We started a round for it because it never sent a commitment (once).
+    pub prompted: bool,
 }
 
 impl Peer {
@@ -144,7 +148,9 @@ impl Peer {
             freshness: Freshness::default(),
             early: Vec::new(),
             member_before_us,
-            joined_with_us: false,
+            conceded: false,
+            known_since: now,
+            prompted: false,
         }
     }
 

@@ -258,6 +258,15 @@ impl Net {
             assert!(n < 500_000, "message storm");
         }
         self.lagged = false;
+        if self
+            .members
+            .iter()
+            .any(|m| m.present && m.room.reveal_pending())
+        {
+            // Reveals wait out the quiet: let it pass, and go on.
+            self.tick_all(crate::room::round::REVEAL_QUIET);
+            self.settle_interleaved(rng);
+        }
     }
 
     /// Every member's round and view of its peers (for a failing test).
@@ -268,12 +277,69 @@ impl Net {
             .collect()
     }
 
+    /// Delivers everything; then, while a member waits out the quiet
+    /// before its reveal, lets that much time pass (ticking everyone) and
+    /// delivers again.
     pub(super) fn settle(&mut self) {
         let mut n = 0;
-        while self.step() {
-            n += 1;
-            assert!(n < 100_000, "message storm");
+        loop {
+            while self.step() {
+                n += 1;
+                assert!(n < 100_000, "message storm:\n{}", self.last_sent(30));
+            }
+            if !self
+                .members
+                .iter()
+                .any(|m| m.present && m.room.reveal_pending())
+            {
+                return;
+            }
+            self.tick_all(crate::room::round::REVEAL_QUIET);
         }
+    }
+
+    /// Moves the clock by `by` and ticks every member once.
+    fn tick_all(&mut self, by: Duration) {
+        self.now += by;
+        let ids: Vec<String> = self
+            .members
+            .iter()
+            .filter(|m| m.present)
+            .map(|m| m.id.clone())
+            .collect();
+        for id in ids {
+            let (now, ts) = (self.now, self.ts());
+            let i = self.idx(&id);
+            let out = self.members[i].room.tick(now, ts);
+            self.route(&id, out);
+        }
+    }
+
+    /// The last `n` messages sent, decoded (for a failing test).
+    fn last_sent(&self, n: usize) -> String {
+        let from = self.sent.len().saturating_sub(n);
+        self.sent[from..]
+            .iter()
+            .map(|(who, data)| {
+                let what = match WireMessage::decode(data) {
+                    Ok(WireMessage::Commit {
+                        round,
+                        commit,
+                        seen,
+                    }) => format!(
+                        "commit r{round} {:02x}{:02x} seen {:02x}{:02x}",
+                        commit[0], commit[1], seen[0], seen[1]
+                    ),
+                    Ok(WireMessage::Hello(h)) => {
+                        let c = h.commitment();
+                        format!("hello {:02x}{:02x}", c[0], c[1])
+                    }
+                    Ok(_) => "other".into(),
+                    Err(_) => "garbage".into(),
+                };
+                format!("{who}: {what}\n")
+            })
+            .collect()
     }
 
     /// Advances the fake clock in 100 ms ticks, delivering as it goes.
@@ -690,4 +756,5 @@ fn garbage_blobs_are_counted_not_fatal() {
 mod attacks;
 mod mitm;
 mod redteam;
+mod tie_redteam;
 mod words;
