@@ -21,7 +21,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("← → Home End", "move in the line you type"),
     ("PgUp, PgDn", "scroll the chat history (and these boxes)"),
     ("c", "cycle colours: truecolor, 256, 16, mono"),
-    ("p", "cycle cells: half blocks, quadrants, sextants, pixels"),
+    ("p", "cycle cells: half, quadrant, sextant, pixels"),
     ("f", "one at a time: shares, others, you, the grid"),
     ("t, T", "share a terminal ($SHELL); T stops it"),
     ("g, G", "let the next member type in it; G: nobody"),
