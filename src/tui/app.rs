@@ -89,6 +89,9 @@ pub struct App {
     /// The terminal's answer to the kitty graphics query (None: not asked,
     /// or no answer yet).
     pub kitty: Option<bool>,
+    /// We run under SSH (`SSH_CONNECTION`): `auto` doesn't start in pixels,
+    /// which cost megabytes a second (`p` or `--cells kitty` choose them).
+    pub remote: bool,
     /// Index into the tile list (0 = us) shown alone, if any.
     pub focused_tile: Option<usize>,
     /// The last draw found the grid too small for everyone: one tile is
@@ -170,6 +173,7 @@ impl App {
             cells: super::cells::CellMode::Half,
             cells_choice: super::cells::CellsChoice::Half,
             kitty: None,
+            remote: false,
             focused_tile: None,
             one_at_a_time: false,
             show_help: false,
@@ -221,7 +225,12 @@ impl App {
             return;
         }
         self.kitty = Some(ok);
-        if ok && self.wants_pixels() {
+        let auto = self.cells_choice == super::cells::CellsChoice::Auto;
+        if ok && auto && self.remote {
+            self.flash(
+                "this terminal shows pixels: p switches to them (over SSH, megabytes a second)",
+            );
+        } else if ok && self.wants_pixels() {
             self.cells = super::cells::CellMode::Kitty;
             self.dirty = true;
         }
@@ -682,6 +691,32 @@ mod tests {
         SessionEvent::Keys {
             epoch: 1,
             safety_words: words.into(),
+        }
+    }
+
+    /// `auto` takes pixels where the terminal answers the query, except
+    /// over SSH (there `p` offers them); `--cells kitty` takes them
+    /// anyway; no answer keeps the cells.
+    #[test]
+    fn pixels_follow_the_graphics_answer_and_ssh() {
+        use crate::tui::cells::{CellMode, CellsChoice};
+        let cases = [
+            (CellsChoice::Auto, false, true, CellMode::Kitty),
+            (CellsChoice::Auto, true, true, CellMode::Half),
+            (CellsChoice::Kitty, true, true, CellMode::Kitty),
+            (CellsChoice::Auto, false, false, CellMode::Half),
+            (CellsChoice::Sextant, false, true, CellMode::Half),
+        ];
+        for (choice, remote, ok, want) in cases {
+            let mut app = App::new("me", ColourMode::TrueColor, None);
+            app.cells_choice = choice;
+            app.remote = remote;
+            app.on_graphics_answer(ok);
+            assert_eq!(app.cells, want, "{choice:?} remote {remote} answer {ok}");
+            // Whatever was chosen, p reaches pixels only where they exist.
+            app.cells = CellMode::Sextant;
+            let next = app.cells.next(app.kitty == Some(true));
+            assert_eq!(next == CellMode::Kitty, ok, "{choice:?}");
         }
     }
 

@@ -72,6 +72,7 @@ pub async fn run(mut config: SessionConfig, options: UiOptions) -> Ended {
     app.hosting = options.hosting;
     app.share_size = options.terminal.share_size;
     app.cells_choice = options.cells.unwrap_or(cells::CellsChoice::Auto);
+    app.remote = std::env::var_os("SSH_CONNECTION").is_some();
     app.cells = app.cells_choice.resolve();
     let mut share_at_start = options.terminal.share;
     let mut recorder = options.recorder;
