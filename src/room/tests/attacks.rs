@@ -20,20 +20,6 @@ fn sends(out: &[Output]) -> Vec<WireMessage> {
         .collect()
 }
 
-fn lone_room(name: &str, secret: &str, seed: u64, now: Instant) -> Room {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let signing = Arc::new(SigningIdentity::generate(&mut rng));
-    Room::new(
-        "testroom",
-        psk(secret),
-        name,
-        Timings::default(),
-        Box::new(rng),
-        signing,
-        now,
-    )
-}
-
 /// Mallory is a member, so she holds Alice's sender key. She seals frames
 /// and chat "from Alice" (under Alice's current KID, and her next one, which
 /// receivers used to derive and keep), helped by a relay that labels them

@@ -47,6 +47,21 @@ fn psk(secret: &str) -> Key32 {
     .unwrap()
 }
 
+/// A room of our own, driven by hand (no `Net`).
+pub(super) fn lone_room(name: &str, secret: &str, seed: u64, now: Instant) -> Room {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let signing = Arc::new(SigningIdentity::generate(&mut rng));
+    Room::new(
+        "testroom",
+        psk(secret),
+        name,
+        Timings::default(),
+        Box::new(rng),
+        signing,
+        now,
+    )
+}
+
 impl Net {
     pub(super) fn new() -> Self {
         let now = Instant::now();
@@ -346,19 +361,7 @@ impl Net {
     pub(super) fn advance(&mut self, by: Duration) {
         let end = self.now + by;
         while self.now < end {
-            self.now += Duration::from_millis(100);
-            let ids: Vec<String> = self
-                .members
-                .iter()
-                .filter(|m| m.present)
-                .map(|m| m.id.clone())
-                .collect();
-            for id in ids {
-                let (now, ts) = (self.now, self.ts());
-                let i = self.idx(&id);
-                let out = self.members[i].room.tick(now, ts);
-                self.route(&id, out);
-            }
+            self.tick_all(Duration::from_millis(100));
             self.settle();
         }
     }

@@ -14,20 +14,6 @@ use crate::room::guard::MAX_IN_PROGRESS;
 const VICTIM: &str = "alice";
 const TICK: Duration = Duration::from_millis(100);
 
-fn lone_room(name: &str, secret: &str, seed: u64, now: Instant) -> Room {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let signing = Arc::new(SigningIdentity::generate(&mut rng));
-    Room::new(
-        "testroom",
-        psk(secret),
-        name,
-        Timings::default(),
-        Box::new(rng),
-        signing,
-        now,
-    )
-}
-
 fn is_confirm(data: &[u8]) -> bool {
     matches!(WireMessage::decode(data), Ok(WireMessage::Confirm { .. }))
 }
