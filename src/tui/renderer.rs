@@ -17,7 +17,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
 use super::app::App;
-use super::cells::CellMode;
+use super::cells::{CellMode, CellsChoice};
 use super::flow::{FlowConfig, FlowControl, FlowNotice, Mode};
 use super::graphics::Placements;
 use super::ladder::{Ladder, Picture};
@@ -297,11 +297,13 @@ impl<S: FrameSink> Renderer<S> {
         Ok(outcome)
     }
 
-    /// Pixel mode where the measured drain rate can't carry
+    /// Pixels chosen by `auto` where the measured drain rate can't carry
     /// [`PIXEL_MIN_FPS`] pictures a second: back to the best cell mode.
     fn leave_pixels_if_slow(&mut self, app: &mut App) -> Option<&'static str> {
         let status = self.flow.status();
+        // `--cells kitty` is the user's choice; `auto` adapts.
         let slow = app.cells == CellMode::Kitty
+            && app.cells_choice == CellsChoice::Auto
             && status.mode == Mode::Closed
             && status.rate > 0.0
             && self.picture_bytes > 0.0
@@ -417,6 +419,7 @@ mod tests {
         let mut renderer = Renderer::new(area, link, FlowConfig::default(), t0);
         let mut app = App::new("test", ColourMode::TrueColor, None);
         app.me.camera = crate::session::state::Camera::Off;
+        app.cells_choice = CellsChoice::Auto;
         app.cells = CellMode::Kitty;
         // A few pictures per peer, encoded once and shown in turn (the
         // encoder is not what this measures).
