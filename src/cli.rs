@@ -142,11 +142,12 @@ pub struct JoinArgs {
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
     /// Video cells: auto (real pixels where the terminal answers the kitty
-    /// graphics query and the link carries them; else sextants where the
-    /// terminal is known to draw them: kitty, WezTerm, foot, Ghostty, VTE,
-    /// Windows Terminal, xterm; half blocks elsewhere, e.g. inside tmux or
-    /// over SSH), half (1×2 pixels a cell), quadrant (2×2), sextant (2×3)
-    /// or kitty (pixels; cells where the terminal doesn't take them).
+    /// graphics query or says it speaks sixel, and the link carries them;
+    /// else sextants where the terminal is known to draw them: kitty,
+    /// WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm; half blocks
+    /// elsewhere, e.g. inside tmux or over SSH), half (1×2 pixels a cell),
+    /// quadrant (2×2), sextant (2×3), kitty or sixel (pixels; cells where
+    /// the terminal doesn't take them).
     /// `p` cycles them.
     #[arg(long, env = "STREAMFLOW_CELLS", value_enum, value_name = "MODE")]
     pub cells: Option<crate::tui::cells::CellsChoice>,
@@ -241,11 +242,12 @@ pub struct HostArgs {
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
     /// Video cells: auto (real pixels where the terminal answers the kitty
-    /// graphics query and the link carries them; else sextants where the
-    /// terminal is known to draw them: kitty, WezTerm, foot, Ghostty, VTE,
-    /// Windows Terminal, xterm; half blocks elsewhere, e.g. inside tmux or
-    /// over SSH), half (1×2 pixels a cell), quadrant (2×2), sextant (2×3)
-    /// or kitty (pixels; cells where the terminal doesn't take them).
+    /// graphics query or says it speaks sixel, and the link carries them;
+    /// else sextants where the terminal is known to draw them: kitty,
+    /// WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm; half blocks
+    /// elsewhere, e.g. inside tmux or over SSH), half (1×2 pixels a cell),
+    /// quadrant (2×2), sextant (2×3), kitty or sixel (pixels; cells where
+    /// the terminal doesn't take them).
     /// `p` cycles them.
     #[arg(long, env = "STREAMFLOW_CELLS", value_enum, value_name = "MODE")]
     pub cells: Option<crate::tui::cells::CellsChoice>,
@@ -271,11 +273,12 @@ pub struct DemoArgs {
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
     /// Video cells: auto (real pixels where the terminal answers the kitty
-    /// graphics query and the link carries them; else sextants where the
-    /// terminal is known to draw them: kitty, WezTerm, foot, Ghostty, VTE,
-    /// Windows Terminal, xterm; half blocks elsewhere, e.g. inside tmux or
-    /// over SSH), half (1×2 pixels a cell), quadrant (2×2), sextant (2×3)
-    /// or kitty (pixels; cells where the terminal doesn't take them).
+    /// graphics query or says it speaks sixel, and the link carries them;
+    /// else sextants where the terminal is known to draw them: kitty,
+    /// WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm; half blocks
+    /// elsewhere, e.g. inside tmux or over SSH), half (1×2 pixels a cell),
+    /// quadrant (2×2), sextant (2×3), kitty or sixel (pixels; cells where
+    /// the terminal doesn't take them).
     /// `p` cycles them.
     #[arg(long, env = "STREAMFLOW_CELLS", value_enum, value_name = "MODE")]
     pub cells: Option<crate::tui::cells::CellsChoice>,

@@ -556,7 +556,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__bench__subcmd__ladder)
-            opts="-h --seconds --rates --json --help"
+            opts="-h --seconds --rates --size --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -567,6 +567,10 @@ _streamflow() {
                     return 0
                     ;;
                 --rates)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -765,7 +769,7 @@ _streamflow() {
                     return 0
                     ;;
                 --cells)
-                    COMPREPLY=($(compgen -W "auto half quadrant sextant kitty" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto half quadrant sextant kitty sixel" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -843,7 +847,7 @@ _streamflow() {
                     return 0
                     ;;
                 --cells)
-                    COMPREPLY=($(compgen -W "auto half quadrant sextant kitty" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto half quadrant sextant kitty sixel" -- "${cur}"))
                     return 0
                     ;;
                 --peer-share)
@@ -1275,7 +1279,7 @@ _streamflow() {
                     return 0
                     ;;
                 --cells)
-                    COMPREPLY=($(compgen -W "auto half quadrant sextant kitty" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto half quadrant sextant kitty sixel" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1383,7 +1387,7 @@ _streamflow() {
                     return 0
                     ;;
                 --cells)
-                    COMPREPLY=($(compgen -W "auto half quadrant sextant kitty" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto half quadrant sextant kitty sixel" -- "${cur}"))
                     return 0
                     ;;
                 --liveness-timeout)

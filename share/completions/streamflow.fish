@@ -44,11 +44,12 @@ complete -c streamflow -n "__fish_streamflow_using_subcommand demo" -l colour -d
 256\t''
 16\t''
 mono\t''"
-complete -c streamflow -n "__fish_streamflow_using_subcommand demo" -l cells -d 'Video cells: auto (real pixels where the terminal answers the kitty graphics query and the link carries them; else sextants where the terminal is known to draw them: kitty, WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm; half blocks elsewhere, e.g. inside tmux or over SSH), half (1×2 pixels a cell), quadrant (2×2), sextant (2×3) or kitty (pixels; cells where the terminal doesn\'t take them). `p` cycles them' -r -f -a "auto\t''
+complete -c streamflow -n "__fish_streamflow_using_subcommand demo" -l cells -d 'Video cells: auto (real pixels where the terminal answers the kitty graphics query or says it speaks sixel, and the link carries them; else sextants where the terminal is known to draw them: kitty, WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm; half blocks elsewhere, e.g. inside tmux or over SSH), half (1×2 pixels a cell), quadrant (2×2), sextant (2×3), kitty or sixel (pixels; cells where the terminal doesn\'t take them). `p` cycles them' -r -f -a "auto\t''
 half\t''
 quadrant\t''
 sextant\t''
-kitty\t'Pixels where the terminal answers the kitty graphics query (cells until it has, and if it doesn\'t)'"
+kitty\t'Pixels where the terminal answers the kitty graphics query (cells until it has, and if it doesn\'t)'
+sixel\t'Pixels where the terminal says it speaks sixel (cells until it has, and if it doesn\'t)'"
 complete -c streamflow -n "__fish_streamflow_using_subcommand demo" -l peer-share -d 'Ada shares a terminal running CMD (80x24), to see what a shared terminal looks like: e.g. `--peer-share top`' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l listen -d 'Where the built-in relay listens. Use 0.0.0.0:8787 to accept others from the network (loopback suffices when everyone is on this machine, e.g. over SSH). Forms: IP:PORT, [IPv6]:PORT, HOST:PORT, :PORT or PORT (127.0.0.1 with that port), or an IP or host alone (port 8787)' -r
@@ -69,11 +70,12 @@ complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l colour -d
 256\t''
 16\t''
 mono\t''"
-complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l cells -d 'Video cells: auto (real pixels where the terminal answers the kitty graphics query and the link carries them; else sextants where the terminal is known to draw them: kitty, WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm; half blocks elsewhere, e.g. inside tmux or over SSH), half (1×2 pixels a cell), quadrant (2×2), sextant (2×3) or kitty (pixels; cells where the terminal doesn\'t take them). `p` cycles them' -r -f -a "auto\t''
+complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l cells -d 'Video cells: auto (real pixels where the terminal answers the kitty graphics query or says it speaks sixel, and the link carries them; else sextants where the terminal is known to draw them: kitty, WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm; half blocks elsewhere, e.g. inside tmux or over SSH), half (1×2 pixels a cell), quadrant (2×2), sextant (2×3), kitty or sixel (pixels; cells where the terminal doesn\'t take them). `p` cycles them' -r -f -a "auto\t''
 half\t''
 quadrant\t''
 sextant\t''
-kitty\t'Pixels where the terminal answers the kitty graphics query (cells until it has, and if it doesn\'t)'"
+kitty\t'Pixels where the terminal answers the kitty graphics query (cells until it has, and if it doesn\'t)'
+sixel\t'Pixels where the terminal says it speaks sixel (cells until it has, and if it doesn\'t)'"
 complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l fixed-quality -d 'Don\'t adapt quality, frame rate and size to the network'
 complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l no-voice-processing -d 'Turn off noise suppression and echo cancellation on the microphone'
 complete -c streamflow -n "__fish_streamflow_using_subcommand host" -l headless -d 'No TUI: print events as JSON lines on stdout (for scripts and tests)'
@@ -98,11 +100,12 @@ complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l colour -d
 256\t''
 16\t''
 mono\t''"
-complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l cells -d 'Video cells: auto (real pixels where the terminal answers the kitty graphics query and the link carries them; else sextants where the terminal is known to draw them: kitty, WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm; half blocks elsewhere, e.g. inside tmux or over SSH), half (1×2 pixels a cell), quadrant (2×2), sextant (2×3) or kitty (pixels; cells where the terminal doesn\'t take them). `p` cycles them' -r -f -a "auto\t''
+complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l cells -d 'Video cells: auto (real pixels where the terminal answers the kitty graphics query or says it speaks sixel, and the link carries them; else sextants where the terminal is known to draw them: kitty, WezTerm, foot, Ghostty, VTE, Windows Terminal, xterm; half blocks elsewhere, e.g. inside tmux or over SSH), half (1×2 pixels a cell), quadrant (2×2), sextant (2×3), kitty or sixel (pixels; cells where the terminal doesn\'t take them). `p` cycles them' -r -f -a "auto\t''
 half\t''
 quadrant\t''
 sextant\t''
-kitty\t'Pixels where the terminal answers the kitty graphics query (cells until it has, and if it doesn\'t)'"
+kitty\t'Pixels where the terminal answers the kitty graphics query (cells until it has, and if it doesn\'t)'
+sixel\t'Pixels where the terminal says it speaks sixel (cells until it has, and if it doesn\'t)'"
 complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l liveness-timeout -d 'Treat the relay as gone after this long without a word from it (not even a pong), then reconnect. Catches half-open connections. 500ms, 20s, 2m or plain seconds' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l fixed-quality -d 'Don\'t adapt quality, frame rate and size to the network'
 complete -c streamflow -n "__fish_streamflow_using_subcommand join" -l no-voice-processing -d 'Turn off noise suppression and echo cancellation on the microphone'
@@ -201,7 +204,8 @@ complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_
 half\t''
 quadrant\t''
 sextant\t''
-kitty\t'Pixels where the terminal answers the kitty graphics query (cells until it has, and if it doesn\'t)'"
+kitty\t'Pixels where the terminal answers the kitty graphics query (cells until it has, and if it doesn\'t)'
+sixel\t'Pixels where the terminal says it speaks sixel (cells until it has, and if it doesn\'t)'"
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from tty" -l no-replies -d 'The terminal never answers queries (the open-loop fallback)'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from tty" -l open-loop -d 'Run the TUI without terminal feedback (STREAMFLOW_TTY_QUERIES=0): the open-loop renderer, for comparison'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from tty" -l share -d 'Ada shares a terminal printing the time every 200 ms: how old the shared screen is on the far screen (sharer\'s pty → relay → renderer → link → terminal)'
@@ -209,6 +213,7 @@ complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from tty" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from ladder" -l seconds -d 'Simulated seconds per run (the first third is not scored): 10, 10s or 1m' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from ladder" -l rates -d 'Link rates to try, e.g. 4mbit,1mbit,256kbit' -r
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from ladder" -l size -d 'The terminal\'s size in cells, COLSxROWS' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from ladder" -l json -d 'Print one JSON object instead of a table'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from ladder" -s h -l help -d 'Print help'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from audio" -l seconds -d 'Seconds measured per run (after the call is up): 20, 20s or 2m' -r

@@ -4,8 +4,10 @@
 //! renderer and flow control over a simulated terminal link (rate, 20 ms
 //! each way, answers to queries), once per candidate rung and rate, on a
 //! simulated clock. Every 33 ms the screen the terminal shows is scored
-//! against the scene drawn perfectly (truecolor, full resolution, no
-//! hysteresis): the mean colour error per channel of the video cells. It
+//! against the scene drawn perfectly (each tile's picture at full detail,
+//! as a pixel mode shows it): both rasterised on a 2×6 grid a cell, fine
+//! enough for half blocks, quadrants and sextants alike, and compared as
+//! the mean colour error per channel of the video cells. It
 //! folds in everything a viewer loses: staleness (low frame rates, frames
 //! cut short by the window), hysteresis, palette and resolution. The rung
 //! order and the ladder's thresholds ([`crate::tui::ladder`]) come from
@@ -15,18 +17,19 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use ratatui::buffer::{Buffer, Cell};
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
+use super::picture::{cell_raster, glyph_masks, Shape};
 use super::stats::Report;
 use crate::media::jpeg;
 use crate::media::pattern::TestPattern;
 use crate::tui::app::App;
+use crate::tui::cells::CellMode;
 use crate::tui::flow::{FlowConfig, QUERY};
-use crate::tui::ladder::{Picture, LEVELS};
+use crate::tui::ladder::Picture;
 use crate::tui::render::ColourMode;
 use crate::tui::renderer::{FrameSink, Renderer};
-use crate::tui::screen::rgb;
 
 #[derive(Args)]
 pub struct LadderArgs {
@@ -37,55 +40,70 @@ pub struct LadderArgs {
     /// Link rates to try, e.g. 4mbit,1mbit,256kbit.
     #[arg(long, value_delimiter = ',', default_value = "8mbit,4mbit,2mbit,1mbit,512kbit,256kbit", value_parser = super::tty::parse_rate)]
     rates: Vec<f64>,
+    /// The terminal's size in cells, COLSxROWS.
+    #[arg(long, default_value = "160x48", value_name = "COLSxROWS", value_parser = crate::cli::parse_share_size)]
+    size: (u16, u16),
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
 }
 
-/// Candidate rungs: the ladder's, and near neighbours to compare with.
-fn candidates() -> Vec<(&'static str, Picture)> {
+/// Candidate rungs: the ladder's, and near neighbours to compare with, in
+/// half blocks; the ladder's colour rungs in quadrants and sextants.
+fn candidates() -> Vec<(&'static str, Picture, CellMode)> {
+    // Each candidate draws its own cell mode (no cap from the rung).
     let p = |colour_cap, hysteresis, column_step| Picture {
         colour_cap,
         hysteresis,
         column_step,
+        finest_cells: CellMode::Sextant,
     };
+    let (half, quadrant, sextant) = (CellMode::Half, CellMode::Quadrant, CellMode::Sextant);
     vec![
-        ("truecolor", LEVELS[0]),
-        ("truecolor_h2", p(ColourMode::TrueColor, 2, 1)),
-        ("truecolor_h4", p(ColourMode::TrueColor, 4, 1)),
-        ("256_h1", p(ColourMode::Ansi256, 1, 1)),
-        ("256_h2", LEVELS[1]),
-        ("256_h4", LEVELS[2]),
-        ("truecolor_h2_half", p(ColourMode::TrueColor, 2, 2)),
-        ("256_h2_half", p(ColourMode::Ansi256, 2, 2)),
-        ("16", p(ColourMode::Ansi16, 1, 1)),
-        ("16_half", p(ColourMode::Ansi16, 1, 2)),
-        ("mono", p(ColourMode::Mono, 1, 1)),
+        ("truecolor", p(ColourMode::TrueColor, 1, 1), half),
+        ("truecolor_h2", p(ColourMode::TrueColor, 2, 1), half),
+        ("truecolor_h4", p(ColourMode::TrueColor, 4, 1), half),
+        ("256_h1", p(ColourMode::Ansi256, 1, 1), half),
+        ("256_h2", p(ColourMode::Ansi256, 2, 1), half),
+        ("256_h4", p(ColourMode::Ansi256, 4, 1), half),
+        ("truecolor_h2_half", p(ColourMode::TrueColor, 2, 2), half),
+        ("256_h2_half", p(ColourMode::Ansi256, 2, 2), half),
+        ("16", p(ColourMode::Ansi16, 1, 1), half),
+        ("16_half", p(ColourMode::Ansi16, 1, 2), half),
+        ("mono", p(ColourMode::Mono, 1, 1), half),
+        (
+            "quadrant_truecolor",
+            p(ColourMode::TrueColor, 1, 1),
+            quadrant,
+        ),
+        ("sextant_truecolor", p(ColourMode::TrueColor, 1, 1), sextant),
+        ("sextant_256_h2", p(ColourMode::Ansi256, 2, 1), sextant),
+        ("sextant_256_h4", p(ColourMode::Ansi256, 4, 1), sextant),
     ]
 }
 
-const AREA: Rect = Rect {
-    x: 0,
-    y: 0,
-    width: 160,
-    height: 48,
-};
 const NAMES: [&str; 4] = ["Ada", "Grace", "Linus", "Edsger"];
 const TICK: Duration = Duration::from_millis(33);
 const DELAY: Duration = Duration::from_millis(20);
 /// The first third of a run is not scored (the first paint, at low rates).
 const WARM_UP_SHARE: f64 = 1.0 / 3.0;
 
-/// The two pixels (upper, lower) of every video cell.
-type Pixels = Vec<([u8; 3], [u8; 3])>;
+/// The raster a cell is scored on: 2×6, the common refinement of half
+/// blocks (1×2), quadrants (2×2) and sextants (2×3).
+const SUB: (u32, u32) = (2, 6);
+
+/// The raster of every video cell, cell by cell, each row by row.
+type Pixels = Vec<[u8; 3]>;
 
 /// The scene: each tick's four JPEGs, and the perfect picture of it.
 struct Scene {
+    area: Rect,
     frames: Vec<[Vec<u8>; 4]>,
-    /// Per tick: (top, bottom) colours of every video cell, perfect.
+    /// Per tick: every video cell's raster, perfect.
     ideal: Vec<Pixels>,
     /// Which cells are video.
     mask: Vec<bool>,
+    glyphs: std::collections::HashMap<&'static str, Shape>,
 }
 
 fn fresh_app(mode: ColourMode) -> App {
@@ -95,11 +113,13 @@ fn fresh_app(mode: ColourMode) -> App {
 }
 
 impl Scene {
-    fn new(ticks: usize) -> Scene {
+    fn new(area: Rect, ticks: usize) -> Scene {
         let patterns: Vec<TestPattern> = NAMES.iter().map(|n| TestPattern::new(n)).collect();
-        // The tile size the layout gives, from one draw.
+        // Drawn as pixels: the tiles' places, and their pictures at full
+        // detail (4×8 a cell), the size senders are asked for.
         let mut app = fresh_app(ColourMode::TrueColor);
-        let mut buf = Buffer::empty(AREA);
+        app.cells = CellMode::Kitty;
+        let mut buf = Buffer::empty(area);
         for (i, n) in NAMES.iter().enumerate() {
             let img = patterns[i].render_at(0.0, 80, 48);
             app.feed_frame(
@@ -108,16 +128,12 @@ impl Scene {
                 jpeg::encode(&img, jpeg::DEFAULT_QUALITY),
             );
         }
-        let px = crate::tui::ui::draw_into(AREA, &mut buf, &mut app).largest;
+        let px = crate::tui::ui::draw_into(area, &mut buf, &mut app).largest;
         let mut frames = Vec::with_capacity(ticks);
         let mut ideal = Vec::with_capacity(ticks);
-        let mut app = fresh_app(ColourMode::TrueColor);
-        app.picture = Picture {
-            colour_cap: ColourMode::TrueColor,
-            hysteresis: 0,
-            column_step: 1,
-        };
         let mut mask = Vec::new();
+        let width = area.width as usize;
+        let sub_width = width * SUB.0 as usize;
         for t in 0..ticks {
             let secs = t as f32 * TICK.as_secs_f32();
             let jpegs: [Vec<u8>; 4] = std::array::from_fn(|i| {
@@ -130,65 +146,72 @@ impl Scene {
                 app.feed_frame(&format!("peer{i}"), n, jpegs[i].clone());
             }
             buf.reset();
-            let drawn = crate::tui::ui::draw_into(AREA, &mut buf, &mut app);
+            let drawn = crate::tui::ui::draw_into(area, &mut buf, &mut app);
             if mask.is_empty() {
-                mask = vec![false; AREA.area() as usize];
+                mask = vec![false; area.area() as usize];
                 for r in &drawn.regions.video {
                     for y in r.top()..r.bottom() {
                         for x in r.left()..r.right() {
-                            mask[y as usize * AREA.width as usize + x as usize] = true;
+                            mask[y as usize * width + x as usize] = true;
                         }
                     }
                 }
             }
-            ideal.push(pixels(&buf, &mask));
+            // The screen's raster: each tile's picture scaled into its
+            // cells' 2×6 grid.
+            let mut raster = vec![[0u8; 3]; sub_width * area.height as usize * SUB.1 as usize];
+            for tile in &drawn.regions.images {
+                let r = tile.rect;
+                let (w, h) = (u32::from(r.width) * SUB.0, u32::from(r.height) * SUB.1);
+                let scaled = image::imageops::resize(
+                    &tile.image,
+                    w,
+                    h,
+                    image::imageops::FilterType::Triangle,
+                );
+                for (x, y, p) in scaled.enumerate_pixels() {
+                    let sx = r.x as usize * SUB.0 as usize + x as usize;
+                    let sy = r.y as usize * SUB.1 as usize + y as usize;
+                    raster[sy * sub_width + sx] = p.0;
+                }
+            }
+            let mut cells = Vec::new();
+            for (i, _) in mask.iter().enumerate().filter(|(_, m)| **m) {
+                let (cx, cy) = (i % width, i / width);
+                for y in 0..SUB.1 as usize {
+                    let row = (cy * SUB.1 as usize + y) * sub_width + cx * SUB.0 as usize;
+                    cells.extend_from_slice(&raster[row..row + SUB.0 as usize]);
+                }
+            }
+            ideal.push(cells);
             frames.push(jpegs);
         }
         Scene {
+            area,
             frames,
             ideal,
             mask,
+            glyphs: glyph_masks(),
         }
     }
-}
 
-/// The two pixels a cell shows (upper, lower).
-fn cell_pixels(cell: &Cell) -> ([u8; 3], [u8; 3]) {
-    let fg = match cell.fg {
-        ratatui::style::Color::Reset => [229, 229, 229],
-        c => rgb(c),
-    };
-    let bg = rgb(cell.bg);
-    match cell.symbol() {
-        "▀" => (fg, bg),
-        "▄" => (bg, fg),
-        "█" => (fg, fg),
-        _ => (bg, bg),
+    /// What `buf` shows in the video cells, on the scoring raster.
+    fn pixels(&self, buf: &Buffer) -> Pixels {
+        let mut out = Vec::with_capacity(self.ideal.first().map_or(0, Vec::len));
+        for (cell, _) in buf.content.iter().zip(&self.mask).filter(|(_, m)| **m) {
+            cell_raster(cell, &self.glyphs, SUB, &mut out);
+        }
+        out
     }
 }
 
-fn pixels(buf: &Buffer, mask: &[bool]) -> Pixels {
-    buf.content
-        .iter()
-        .zip(mask)
-        .filter(|(_, m)| **m)
-        .map(|(c, _)| cell_pixels(c))
-        .collect()
-}
-
-fn error(a: &[([u8; 3], [u8; 3])], b: &[([u8; 3], [u8; 3])]) -> f64 {
+fn error(a: &[[u8; 3]], b: &[[u8; 3]]) -> f64 {
     let sum: u64 = a
         .iter()
         .zip(b)
-        .map(|((t1, b1), (t2, b2))| {
-            t1.iter()
-                .chain(b1)
-                .zip(t2.iter().chain(b2))
-                .map(|(x, y)| u64::from(x.abs_diff(*y)))
-                .sum::<u64>()
-        })
+        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| u64::from(p.abs_diff(*q))))
         .sum();
-    sum as f64 / (a.len().max(1) * 6) as f64
+    sum as f64 / (a.len().max(1) * 3) as f64
 }
 
 /// The simulated link: frames queue for the rate, cross in `DELAY`, and
@@ -238,7 +261,12 @@ impl FrameSink for SimLink {
 
 /// One run: mean error over the scored part, frames shown per second, and
 /// bytes per second sent.
-fn replay(scene: &Scene, picture: Picture, rate: f64, seconds: u64) -> (f64, f64, f64) {
+fn replay(
+    scene: &Scene,
+    (picture, cells): (Picture, CellMode),
+    rate: f64,
+    seconds: u64,
+) -> (f64, f64, f64) {
     let t0 = Instant::now();
     let link = SimLink {
         rate,
@@ -248,12 +276,13 @@ fn replay(scene: &Scene, picture: Picture, rate: f64, seconds: u64) -> (f64, f64
         frames_written: 0,
         bytes: 0,
     };
-    let mut renderer = Renderer::new(AREA, link, FlowConfig::default(), t0);
+    let mut renderer = Renderer::new(scene.area, link, FlowConfig::default(), t0);
     renderer.fix_picture(picture);
     let mut app = fresh_app(ColourMode::TrueColor);
+    app.cells = cells;
     // Frames written but not yet arrived: (arrival, what they show).
     let mut arriving: VecDeque<(Instant, Pixels)> = VecDeque::new();
-    let mut shown = pixels(&Buffer::empty(AREA), &scene.mask);
+    let mut shown = scene.pixels(&Buffer::empty(scene.area));
     let mut last_shown = shown.clone();
     let (mut errors, mut frames_shown) = (Vec::new(), 0u32);
     let warm_up = Duration::from_secs_f64(seconds as f64 * WARM_UP_SHARE);
@@ -295,10 +324,7 @@ fn replay(scene: &Scene, picture: Picture, rate: f64, seconds: u64) -> (f64, f64
         let before = renderer.sink.frames_written;
         let _ = renderer.draw_if_due(&mut app, now);
         if renderer.sink.frames_written != before {
-            arriving.push_back((
-                renderer.sink.last_arrival,
-                pixels(renderer.shown(), &scene.mask),
-            ));
+            arriving.push_back((renderer.sink.last_arrival, scene.pixels(renderer.shown())));
         }
         if now < score_from {
             bytes_from = renderer.sink.bytes;
@@ -318,14 +344,15 @@ pub fn run(args: LadderArgs) -> anyhow::Result<()> {
     let seconds = args.seconds.max(4);
     let ticks = (seconds as f64 / TICK.as_secs_f64()) as usize + 2;
     eprintln!("bench ladder: rendering the scene ({ticks} ticks)…");
-    let scene = Scene::new(ticks);
+    let (cols, rows) = args.size;
+    let scene = Scene::new(Rect::new(0, 0, cols, rows), ticks);
     let cells = scene.mask.iter().filter(|m| **m).count();
     let mut report = Report::new(format!(
-        "bench ladder (160x48, 4 moving peers, {cells} video cells, 20 ms each way; error = mean colour error per channel vs the perfect picture, 0–255)"
+        "bench ladder ({cols}x{rows}, 4 moving peers, {cells} video cells, 20 ms each way; error = mean colour error per channel vs the perfect picture, 0–255)"
     ));
     // Unlimited link: what each rung costs and loses by itself.
-    for (name, picture) in candidates() {
-        let (err, _, bytes) = replay(&scene, picture, 0.0, seconds);
+    for (name, picture, cells) in candidates() {
+        let (err, _, bytes) = replay(&scene, (picture, cells), 0.0, seconds);
         eprintln!("  unlimited {name}: error {err:.1}");
         report.row(format!("{name}_error_unlimited"), err, "error");
         report.row(
@@ -336,8 +363,8 @@ pub fn run(args: LadderArgs) -> anyhow::Result<()> {
     }
     for rate in &args.rates {
         let mut best = (f64::INFINITY, "");
-        for (name, picture) in candidates() {
-            let (err, fps, _) = replay(&scene, picture, *rate, seconds);
+        for (name, picture, cells) in candidates() {
+            let (err, fps, _) = replay(&scene, (picture, cells), *rate, seconds);
             let label = format!("{:.0}k", rate * 8.0 / 1000.0);
             eprintln!("  {label} {name}: error {err:.1}, {fps:.0} fps shown");
             report.row(format!("{name}_error_{label}"), err, "error");

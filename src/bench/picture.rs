@@ -10,6 +10,7 @@
 //! writes for each next frame of the moving picture.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use clap::Args;
 use image::RgbImage;
@@ -23,6 +24,7 @@ use crate::media::scale;
 use crate::tui::cells::{self, CellMode};
 use crate::tui::render::{draw_image_cells, ColourMode, TileMemory};
 use crate::tui::screen::{Regions, Screen};
+use crate::tui::sixel::SixelTerminal;
 
 #[derive(Args)]
 pub struct PictureArgs {
@@ -38,12 +40,19 @@ pub struct PictureArgs {
 /// half block).
 const GLYPH: (u32, u32) = (6, 12);
 const SIZES: [(u16, u16); 3] = [(80, 24), (120, 40), (160, 48)];
-const MODES: [CellMode; 4] = [
+const MODES: [CellMode; 5] = [
     CellMode::Half,
     CellMode::Quadrant,
     CellMode::Sextant,
     CellMode::Kitty,
+    CellMode::Sixel,
 ];
+/// Sixel as xterm `-ti vt340` has it: 1,024 registers (we use 256), and
+/// the raster's cell size.
+const SIXEL: SixelTerminal = SixelTerminal {
+    cell: (GLYPH.0 as u16, GLYPH.1 as u16),
+    registers: 256,
+};
 
 pub fn run(args: PictureArgs) -> anyhow::Result<()> {
     let mut report = Report::new(
@@ -58,6 +67,7 @@ pub fn run(args: PictureArgs) -> anyhow::Result<()> {
             let mut memory = TileMemory::default();
             let mut screen = Screen::new(area);
             let (mut ssims, mut maes, mut bytes) = (Vec::new(), Vec::new(), Vec::new());
+            let mut times = Vec::new();
             for f in 0..args.frames.max(2) {
                 // Twice the raster: the source at full resolution, shaped
                 // like the terminal so no mode letterboxes.
@@ -72,23 +82,35 @@ pub fn run(args: PictureArgs) -> anyhow::Result<()> {
                     image::imageops::FilterType::Triangle,
                 );
                 if !mode.is_text() {
-                    // Pixels: what the terminal shows is the picture scaled
-                    // into the cells (linearly, as kitty does); the bytes
-                    // are the placement's.
                     if f == 0 {
                         continue;
                     }
-                    bytes.push(crate::tui::graphics::place(1, &img, cols, rows).len() as f64);
-                    let shown = image::imageops::resize(
-                        &img,
-                        raster.0,
-                        raster.1,
-                        image::imageops::FilterType::Triangle,
-                    );
+                    let started = Instant::now();
+                    let placed = match mode {
+                        CellMode::Kitty => crate::tui::graphics::place(1, &img, cols, rows),
+                        _ => SIXEL.place(&img, cols, rows),
+                    };
+                    times.push(started.elapsed().as_secs_f64() * 1000.0);
+                    let shown = match mode {
+                        // Kitty scales the picture into the cells
+                        // (linearly).
+                        CellMode::Kitty => image::imageops::resize(
+                            &img,
+                            raster.0,
+                            raster.1,
+                            image::imageops::FilterType::Triangle,
+                        ),
+                        // Sixel: quantised, then scaled here to the cells'
+                        // pixels (the raster is whole bands high).
+                        _ => SIXEL.shown(&img, cols, rows),
+                    };
+                    let placed = placed.len();
+                    bytes.push(placed as f64);
                     ssims.push(ssim(&shown, &reference));
                     maes.push(mae(&shown, &reference));
                     continue;
                 }
+                let started = Instant::now();
                 let mut buf = Buffer::empty(area);
                 let threshold = crate::tui::ui::hysteresis(ColourMode::TrueColor);
                 draw_image_cells(
@@ -109,6 +131,7 @@ pub fn run(args: PictureArgs) -> anyhow::Result<()> {
                 if f == 0 {
                     continue; // the first paint
                 }
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
                 bytes.push(written as f64);
                 let shown = rasterise(&buf, &glyphs, raster);
                 ssims.push(ssim(&shown, &reference));
@@ -130,6 +153,11 @@ pub fn run(args: PictureArgs) -> anyhow::Result<()> {
                 quantile(&mut bytes, 0.5),
                 "bytes per frame (moving)",
             );
+            report.row(
+                format!("{name}_draw_ms"),
+                quantile(&mut times, 0.5),
+                "ms of one core to draw a frame (fit or encode, and the screen diff)",
+            );
         }
     }
     report.print(args.json);
@@ -142,13 +170,14 @@ fn short(mode: CellMode) -> &'static str {
         CellMode::Quadrant => "quadrant",
         CellMode::Sextant => "sextant",
         CellMode::Kitty => "kitty",
+        CellMode::Sixel => "sixel",
     }
 }
 
 /// Every symbol a mode draws, as which of the 2×3 sub-cells of a glyph it
 /// fills (half blocks and quadrants in the same grid: a half is a column
 /// of three, a quadrant row is one and a half).
-fn glyph_masks() -> HashMap<&'static str, Shape> {
+pub(super) fn glyph_masks() -> HashMap<&'static str, Shape> {
     let mut map = HashMap::new();
     for mask in 0u8..4 {
         map.insert(cells::symbol(CellMode::Half, mask), Shape::Half(mask));
@@ -167,16 +196,15 @@ fn glyph_masks() -> HashMap<&'static str, Shape> {
 }
 
 #[derive(Clone, Copy)]
-enum Shape {
+pub(super) enum Shape {
     Half(u8),
     Quadrant(u8),
     Sextant(u8),
 }
 
 impl Shape {
-    /// Is raster pixel (x, y) of a glyph in the foreground?
-    fn covers(self, x: u32, y: u32) -> bool {
-        let (gw, gh) = GLYPH;
+    /// Is raster pixel (x, y) of a `glyph`-sized cell in the foreground?
+    fn covers(self, x: u32, y: u32, (gw, gh): (u32, u32)) -> bool {
         match self {
             Shape::Half(m) => m & (1 << (y * 2 / gh)) != 0,
             Shape::Quadrant(m) => m & (1 << ((y * 2 / gh) * 2 + x * 2 / gw)) != 0,
@@ -185,30 +213,41 @@ impl Shape {
     }
 }
 
-fn rgb(c: Color) -> [u8; 3] {
-    match c {
-        Color::Rgb(r, g, b) => [r, g, b],
-        _ => [0, 0, 0],
+/// The pixels a cell shows on a `glyph`-sized grid, row by row.
+pub(super) fn cell_raster(
+    cell: &ratatui::buffer::Cell,
+    glyphs: &HashMap<&'static str, Shape>,
+    glyph: (u32, u32),
+    out: &mut Vec<[u8; 3]>,
+) {
+    let shape = glyphs.get(cell.symbol()).copied().unwrap_or(Shape::Half(0));
+    let fg = match cell.fg {
+        Color::Reset => [229, 229, 229],
+        c => crate::tui::screen::rgb(c),
+    };
+    let bg = crate::tui::screen::rgb(cell.bg);
+    for y in 0..glyph.1 {
+        for x in 0..glyph.0 {
+            out.push(if shape.covers(x, y, glyph) { fg } else { bg });
+        }
     }
 }
 
 /// What the far screen shows, pixel for pixel on the glyph grid.
 fn rasterise(buf: &Buffer, glyphs: &HashMap<&'static str, Shape>, size: (u32, u32)) -> RgbImage {
     let mut out = RgbImage::new(size.0, size.1);
+    let mut cell = Vec::with_capacity((GLYPH.0 * GLYPH.1) as usize);
     for row in 0..buf.area.height {
         for col in 0..buf.area.width {
-            let cell = &buf[(col, row)];
-            let shape = glyphs.get(cell.symbol()).copied().unwrap_or(Shape::Half(0));
-            let (fg, bg) = (rgb(cell.fg), rgb(cell.bg));
-            for y in 0..GLYPH.1 {
-                for x in 0..GLYPH.0 {
-                    let c = if shape.covers(x, y) { fg } else { bg };
-                    out.put_pixel(
-                        u32::from(col) * GLYPH.0 + x,
-                        u32::from(row) * GLYPH.1 + y,
-                        image::Rgb(c),
-                    );
-                }
+            cell.clear();
+            cell_raster(&buf[(col, row)], glyphs, GLYPH, &mut cell);
+            for (i, c) in cell.iter().enumerate() {
+                let (x, y) = (i as u32 % GLYPH.0, i as u32 / GLYPH.0);
+                out.put_pixel(
+                    u32::from(col) * GLYPH.0 + x,
+                    u32::from(row) * GLYPH.1 + y,
+                    image::Rgb(*c),
+                );
             }
         }
     }

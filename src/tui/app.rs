@@ -89,6 +89,18 @@ pub struct App {
     /// The terminal's answer to the kitty graphics query (None: not asked,
     /// or no answer yet).
     pub kitty: Option<bool>,
+    /// The terminal read the shared-memory query's picture: it runs on
+    /// this machine, and pictures go through shared memory.
+    pub kitty_shared: bool,
+    /// The terminal speaks sixel (its device attributes say so) and its
+    /// cells' size in pixels is known.
+    pub sixel: Option<super::sixel::SixelTerminal>,
+    /// The terminal's answer to the colour-register query, if any.
+    pub(super) registers: Option<u16>,
+    /// A cell's size in screen pixels (from the pty), if the terminal says.
+    pub(super) cell_pixels: Option<(u16, u16)>,
+    /// The first device-attributes answer came: pixel modes are decided.
+    pub(super) pixels_decided: bool,
     /// We run under SSH (`SSH_CONNECTION`): `auto` doesn't start in pixels,
     /// which cost megabytes a second (`p` or `--cells kitty` choose them).
     pub remote: bool,
@@ -173,6 +185,11 @@ impl App {
             cells: super::cells::CellMode::Half,
             cells_choice: super::cells::CellsChoice::Half,
             kitty: None,
+            kitty_shared: false,
+            sixel: None,
+            registers: None,
+            cell_pixels: None,
+            pixels_decided: false,
             remote: false,
             focused_tile: None,
             one_at_a_time: false,
@@ -210,48 +227,6 @@ impl App {
             my_id: None,
             share_size: None,
             term_size: (80, 24),
-        }
-    }
-
-    /// Whether to ask the terminal about pixel modes at all.
-    pub fn wants_pixels(&self) -> bool {
-        use super::cells::CellsChoice;
-        matches!(self.cells_choice, CellsChoice::Auto | CellsChoice::Kitty)
-    }
-
-    /// The terminal answered the kitty graphics query.
-    pub fn on_graphics_answer(&mut self, ok: bool) {
-        if self.kitty.is_some() {
-            return;
-        }
-        self.kitty = Some(ok);
-        let auto = self.cells_choice == super::cells::CellsChoice::Auto;
-        if ok && auto && self.remote {
-            self.flash(
-                "this terminal shows pixels: p switches to them (over SSH, megabytes a second)",
-            );
-        } else if ok && self.wants_pixels() {
-            self.cells = super::cells::CellMode::Kitty;
-            self.dirty = true;
-        }
-        self.refuse_kitty_if_unanswered();
-    }
-
-    /// The terminal answered the device-attributes query that follows the
-    /// graphics query: no graphics answer before it means no graphics.
-    pub fn on_device_attributes(&mut self) {
-        if self.kitty.is_none() && self.wants_pixels() {
-            self.kitty = Some(false);
-            self.refuse_kitty_if_unanswered();
-        }
-    }
-
-    fn refuse_kitty_if_unanswered(&mut self) {
-        if self.kitty == Some(false) && self.cells_choice == super::cells::CellsChoice::Kitty {
-            self.notice(format!(
-                "--cells kitty: this terminal doesn't take kitty graphics (through tmux or screen it can't): drawing {}",
-                self.cells.label()
-            ));
         }
     }
 
@@ -691,32 +666,6 @@ mod tests {
         SessionEvent::Keys {
             epoch: 1,
             safety_words: words.into(),
-        }
-    }
-
-    /// `auto` takes pixels where the terminal answers the query, except
-    /// over SSH (there `p` offers them); `--cells kitty` takes them
-    /// anyway; no answer keeps the cells.
-    #[test]
-    fn pixels_follow_the_graphics_answer_and_ssh() {
-        use crate::tui::cells::{CellMode, CellsChoice};
-        let cases = [
-            (CellsChoice::Auto, false, true, CellMode::Kitty),
-            (CellsChoice::Auto, true, true, CellMode::Half),
-            (CellsChoice::Kitty, true, true, CellMode::Kitty),
-            (CellsChoice::Auto, false, false, CellMode::Half),
-            (CellsChoice::Sextant, false, true, CellMode::Half),
-        ];
-        for (choice, remote, ok, want) in cases {
-            let mut app = App::new("me", ColourMode::TrueColor, None);
-            app.cells_choice = choice;
-            app.remote = remote;
-            app.on_graphics_answer(ok);
-            assert_eq!(app.cells, want, "{choice:?} remote {remote} answer {ok}");
-            // Whatever was chosen, p reaches pixels only where they exist.
-            app.cells = CellMode::Sextant;
-            let next = app.cells.next(app.kitty == Some(true));
-            assert_eq!(next == CellMode::Kitty, ok, "{choice:?}");
         }
     }
 

@@ -16,6 +16,8 @@ pub enum CellMode {
     Sextant,
     /// Real pixels through the kitty graphics protocol ([`super::graphics`]).
     Kitty,
+    /// Real pixels through sixel ([`super::sixel`]).
+    Sixel,
 }
 
 /// `--cells`: a mode, or `auto` (sextant where the terminal is known to
@@ -29,14 +31,29 @@ pub enum CellsChoice {
     /// Pixels where the terminal answers the kitty graphics query (cells
     /// until it has, and if it doesn't).
     Kitty,
+    /// Pixels where the terminal says it speaks sixel (cells until it has,
+    /// and if it doesn't).
+    Sixel,
 }
 
 impl CellsChoice {
+    /// As `--cells` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CellsChoice::Auto => "auto",
+            CellsChoice::Half => "half",
+            CellsChoice::Quadrant => "quadrant",
+            CellsChoice::Sextant => "sextant",
+            CellsChoice::Kitty => "kitty",
+            CellsChoice::Sixel => "sixel",
+        }
+    }
+
     /// The mode to start with: pixel modes start as cells, and switch when
     /// the terminal answers the query.
     pub fn resolve(self) -> CellMode {
         match self {
-            CellsChoice::Auto | CellsChoice::Kitty => CellMode::detect(),
+            CellsChoice::Auto | CellsChoice::Kitty | CellsChoice::Sixel => CellMode::detect(),
             CellsChoice::Half => CellMode::Half,
             CellsChoice::Quadrant => CellMode::Quadrant,
             CellsChoice::Sextant => CellMode::Sextant,
@@ -51,16 +68,17 @@ impl CellMode {
             CellMode::Half => (1, 2),
             CellMode::Quadrant => (2, 2),
             CellMode::Sextant => (2, 3),
-            // Square pixels at four a column: the terminal scales the
-            // picture to the cells, so this sets what senders send.
-            CellMode::Kitty => (4, 8),
+            // Square pixels at four a column: the picture is scaled to the
+            // cells (by kitty; by us for sixel), so this sets what senders
+            // send.
+            CellMode::Kitty | CellMode::Sixel => (4, 8),
         }
     }
 
     /// Whether cells are drawn with symbols (else the terminal draws an
     /// image).
     pub fn is_text(self) -> bool {
-        self != CellMode::Kitty
+        !matches!(self, CellMode::Kitty | CellMode::Sixel)
     }
 
     /// A pixel's width : height, a cell being twice as tall as wide.
@@ -69,17 +87,18 @@ impl CellMode {
             CellMode::Half => (1, 1),
             CellMode::Quadrant => (1, 2),
             CellMode::Sextant => (3, 4),
-            CellMode::Kitty => (1, 1),
+            CellMode::Kitty | CellMode::Sixel => (1, 1),
         }
     }
 
-    /// The next mode for `p`: pixels only where the terminal takes them.
-    pub fn next(self, kitty: bool) -> Self {
-        match self {
-            CellMode::Half => CellMode::Quadrant,
-            CellMode::Quadrant => CellMode::Sextant,
-            CellMode::Sextant if kitty => CellMode::Kitty,
-            CellMode::Sextant | CellMode::Kitty => CellMode::Half,
+    /// The next mode for `p`: `pixels`, the pixel mode the terminal takes,
+    /// if any, after sextants.
+    pub fn next(self, pixels: Option<CellMode>) -> Self {
+        match (self, pixels) {
+            (CellMode::Half, _) => CellMode::Quadrant,
+            (CellMode::Quadrant, _) => CellMode::Sextant,
+            (CellMode::Sextant, Some(p)) => p,
+            _ => CellMode::Half,
         }
     }
 
@@ -89,6 +108,7 @@ impl CellMode {
             CellMode::Quadrant => "quadrants (2×2)",
             CellMode::Sextant => "sextants (2×3)",
             CellMode::Kitty => "pixels (kitty graphics)",
+            CellMode::Sixel => "pixels (sixel)",
         }
     }
 
@@ -227,7 +247,7 @@ pub fn symbol(mode: CellMode, mask: u8) -> &'static str {
         CellMode::Quadrant => QUADRANTS[usize::from(mask & 15)],
         CellMode::Sextant => SEXTANTS[usize::from(mask & 63)],
         // The terminal draws the picture; its cells are blank.
-        CellMode::Kitty => " ",
+        CellMode::Kitty | CellMode::Sixel => " ",
     }
 }
 

@@ -13,12 +13,21 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 pub enum Input {
     Key(KeyEvent),
     /// The answer to a DA1 query (`CSI c` → `CSI ? … c`): the terminal has
-    /// processed everything we wrote before the query.
-    DeviceAttributes,
+    /// processed everything we wrote before the query. `sixel`: it lists
+    /// attribute 4 (sixel graphics).
+    DeviceAttributes {
+        sixel: bool,
+    },
+    /// The answer to XTSMGRAPHICS' colour-register query
+    /// ([`super::sixel::REGISTERS_QUERY`]): how many a sixel picture may use.
+    ColourRegisters(u16),
     /// The answer to the kitty graphics query ([`super::graphics::QUERY`]):
     /// whether the terminal takes images.
     Graphics {
         ok: bool,
+        /// The answer to the shared-memory query
+        /// ([`super::graphics::shm_query`]) rather than the plain one.
+        shared: bool,
     },
 }
 
@@ -167,18 +176,22 @@ fn decode_apc(buf: &[u8]) -> Step {
     let Some(end) = body.windows(2).position(|w| w == b"\x1b\\") else {
         return Step::NeedMore;
     };
-    let answer = body[..end].strip_prefix(b"G").map(|rest| {
+    let answer = body[..end].strip_prefix(b"G").and_then(|rest| {
         let (keys, message) = match rest.iter().position(|b| *b == b';') {
             Some(i) => (&rest[..i], &rest[i + 1..]),
             None => (rest, &b""[..]),
         };
-        let ours = keys
-            .split(|b| *b == b',')
-            .any(|k| k == super::graphics::QUERY_ID.as_bytes());
-        (ours, message == b"OK")
+        let has = |id: &str| keys.split(|b| *b == b',').any(|k| k == id.as_bytes());
+        let ok = message == b"OK";
+        if has(super::graphics::QUERY_ID) {
+            Some(Input::Graphics { ok, shared: false })
+        } else if has(super::graphics::SHM_QUERY_ID) {
+            Some(Input::Graphics { ok, shared: true })
+        } else {
+            None
+        }
     });
-    let (ours, ok) = answer.unwrap_or((false, false));
-    Step::Done(2 + end + 2, ours.then_some(Input::Graphics { ok }))
+    Step::Done(2 + end + 2, answer)
 }
 
 fn ss3_key(f: u8) -> Option<Input> {
@@ -213,8 +226,24 @@ fn decode_csi(buf: &[u8]) -> Step {
 }
 
 fn csi_input(params: &[u8], final_byte: u8) -> Option<Input> {
-    if params.first() == Some(&b'?') {
-        return (final_byte == b'c').then_some(Input::DeviceAttributes);
+    if let Some(private) = params.strip_prefix(b"?") {
+        let fields: Vec<Option<u16>> = std::str::from_utf8(private)
+            .unwrap_or_default()
+            .split(';')
+            .map(|p| p.parse().ok())
+            .collect();
+        return match final_byte {
+            // The first field is the terminal class; the rest attributes.
+            b'c' => Some(Input::DeviceAttributes {
+                sixel: fields.iter().skip(1).any(|f| *f == Some(4)),
+            }),
+            // Item 1 (colour registers), status 0 (success), the count.
+            b'S' => match fields[..] {
+                [Some(1), Some(0), Some(n), ..] => Some(Input::ColourRegisters(n)),
+                _ => None,
+            },
+            _ => None,
+        };
     }
     let text = std::str::from_utf8(params).ok()?;
     let mut numbers = text.split(';').map(|p| p.parse::<u16>().ok());
@@ -379,11 +408,37 @@ mod tests {
     fn graphics_answers_are_decoded_and_never_typed() {
         assert_eq!(
             decode(&[b"\x1b_Gi=3", b"1;OK\x1b", b"\\\x1b[?62;c"]),
-            vec![Input::Graphics { ok: true }, Input::DeviceAttributes]
+            vec![
+                Input::Graphics {
+                    ok: true,
+                    shared: false
+                },
+                Input::DeviceAttributes { sixel: false }
+            ]
         );
         assert_eq!(
             decode(&[b"\x1b_Gi=31;ENOTSUPPORTED:no images here\x1b\\x"]),
-            vec![Input::Graphics { ok: false }, k(KeyCode::Char('x'))]
+            vec![
+                Input::Graphics {
+                    ok: false,
+                    shared: false
+                },
+                k(KeyCode::Char('x'))
+            ]
+        );
+        // The shared-memory query's answers: OK here, an error elsewhere.
+        assert_eq!(
+            decode(&[b"\x1b_Gi=32;OK\x1b\\\x1b_Gi=32;ENOENT:no such file\x1b\\"]),
+            vec![
+                Input::Graphics {
+                    ok: true,
+                    shared: true
+                },
+                Input::Graphics {
+                    ok: false,
+                    shared: true
+                }
+            ]
         );
         assert_eq!(
             decode(&[b"\x1b_Gi=7;OK\x1b\\\x1b_other\x1b\\y"]),
@@ -406,11 +461,24 @@ mod tests {
             decode(&[b"x\x1b[?62;22c\x1b[?1;2cy\x1b[?6c"]),
             vec![
                 k(KeyCode::Char('x')),
-                Input::DeviceAttributes,
-                Input::DeviceAttributes,
+                Input::DeviceAttributes { sixel: false },
+                Input::DeviceAttributes { sixel: false },
                 k(KeyCode::Char('y')),
-                Input::DeviceAttributes,
+                Input::DeviceAttributes { sixel: false },
             ]
+        );
+        // xterm -ti vt340: colour registers, then attributes with sixel (4);
+        // a VT220's "1;2" is not sixel, nor is a failed register answer.
+        assert_eq!(
+            decode(&[b"\x1b[?1;0;1024S\x1b[?2;0;480;312S\x1b[?63;1;2;4;6;9;15;16;22;28c"]),
+            vec![
+                Input::ColourRegisters(1024),
+                Input::DeviceAttributes { sixel: true },
+            ]
+        );
+        assert_eq!(
+            decode(&[b"\x1b[?4;2c\x1b[?1;3;0S"]),
+            vec![Input::DeviceAttributes { sixel: false }]
         );
         // A cursor position report and focus events are dropped, not typed.
         assert_eq!(decode(&[b"\x1b[12;40R\x1b[I\x1b[O"]), vec![]);

@@ -186,7 +186,7 @@ impl App {
                 self.flash(format!("colours: {} (c for the next)", self.colour.label()));
             }
             KeyCode::Char('p') => {
-                self.cells = self.cells.next(self.kitty == Some(true));
+                self.cells = self.cells.next(self.pixel_mode());
                 self.flash(format!("picture: {} (p for the next)", self.cells.label()));
             }
             KeyCode::Char('f') if !self.focus_next_share() => self.next_focus(),

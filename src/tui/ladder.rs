@@ -12,6 +12,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::cells::CellMode;
 use super::render::ColourMode;
 
 /// How video is drawn at one rung.
@@ -24,6 +25,9 @@ pub struct Picture {
     /// Picture columns per pixel: 2 draws each pixel twice side by side
     /// (the repeat costs one symbol, no colour codes).
     pub column_step: u32,
+    /// The finest cell mode used (the user's choice may be coarser; pixel
+    /// modes have their own rule, [`crate::tui::renderer`]).
+    pub finest_cells: CellMode,
 }
 
 impl Picture {
@@ -35,35 +39,57 @@ impl Picture {
             chosen
         }
     }
+
+    /// The cell mode to draw in: the user's, or half blocks where this
+    /// rung allows no finer and the user's is a finer cell mode.
+    pub fn cells(&self, chosen: CellMode) -> CellMode {
+        if chosen.is_text() && self.finest_cells == CellMode::Half {
+            CellMode::Half
+        } else {
+            chosen
+        }
+    }
 }
 
-/// The rungs, from `bench ladder` (BENCHMARKS.md): at every rate from
-/// 1 Mbit/s down to about 9 B/s per video cell, full colour with the
-/// window's partial refresh showed the most; below that, 256 colours; at
-/// the very thinnest, 256 colours with coarser hysteresis. Coarser
-/// hysteresis in full colour, half resolution and 16 colours never won.
-pub const LEVELS: [Picture; 3] = [
+/// The rungs, from `bench ladder` (BENCHMARKS.md), scored against each
+/// tile's picture at full detail: where the link carries every frame
+/// (about 25 B/s per video cell and up) sextants (or quadrants) show the
+/// most; below that half blocks in full colour with the window's partial
+/// refresh, down to about 8 B/s per cell; then 256 colours; at the very
+/// thinnest, 256 colours with coarser hysteresis. Coarser hysteresis in
+/// full colour, half resolution, 16 colours and finer cells with 256
+/// colours never won.
+pub const LEVELS: [Picture; 4] = [
     Picture {
         colour_cap: ColourMode::TrueColor,
         hysteresis: 1,
         column_step: 1,
+        finest_cells: CellMode::Sextant,
+    },
+    Picture {
+        colour_cap: ColourMode::TrueColor,
+        hysteresis: 1,
+        column_step: 1,
+        finest_cells: CellMode::Half,
     },
     Picture {
         colour_cap: ColourMode::Ansi256,
         hysteresis: 2,
         column_step: 1,
+        finest_cells: CellMode::Half,
     },
     Picture {
         colour_cap: ColourMode::Ansi256,
         hysteresis: 4,
         column_step: 1,
+        finest_cells: CellMode::Half,
     },
 ];
 
 /// Drain rate per video cell (bytes per cell per second) below which a
 /// rung is left for the next coarser one: where the next rung's error
 /// dropped below this one's in `bench ladder`.
-pub const STEP_DOWN_BELOW: [f64; LEVELS.len()] = [8.0, 3.0, 0.0];
+pub const STEP_DOWN_BELOW: [f64; LEVELS.len()] = [25.0, 8.0, 3.0, 0.0];
 /// Going back up needs this much more than the upper rung's floor, for
 /// this long: no flapping between two rungs.
 const UP_MARGIN: f64 = 1.3;
@@ -217,9 +243,21 @@ mod tests {
         assert_eq!(l.level(), LEVELS.len() - 1);
     }
 
+    /// Finer cells only at the top rung; pixel modes aren't the ladder's.
+    #[test]
+    fn finer_cells_only_where_the_link_carries_every_frame() {
+        assert_eq!(LEVELS[0].cells(CellMode::Sextant), CellMode::Sextant);
+        for p in &LEVELS[1..] {
+            assert_eq!(p.cells(CellMode::Sextant), CellMode::Half);
+            assert_eq!(p.cells(CellMode::Quadrant), CellMode::Half);
+            assert_eq!(p.cells(CellMode::Kitty), CellMode::Kitty);
+            assert_eq!(p.cells(CellMode::Sixel), CellMode::Sixel);
+        }
+    }
+
     #[test]
     fn the_user_colour_choice_is_a_ceiling_too() {
-        let p = LEVELS[1];
+        let p = LEVELS[2];
         assert_eq!(p.colour(ColourMode::TrueColor), ColourMode::Ansi256);
         assert_eq!(p.colour(ColourMode::Ansi16), ColourMode::Ansi16);
         assert_eq!(p.colour(ColourMode::Mono), ColourMode::Mono);

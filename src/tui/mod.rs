@@ -10,9 +10,11 @@ pub mod input;
 pub mod keys;
 pub mod ladder;
 pub mod line_edit;
+pub mod pixels;
 pub mod render;
 pub mod renderer;
 pub mod screen;
+pub mod sixel;
 pub mod term;
 pub mod terminals;
 pub mod tile;
@@ -113,12 +115,18 @@ async fn run_ui(
     let _guard = term::TerminalGuard::enter()?;
     let (cols, rows) = crossterm::terminal::size()?;
     app.term_size = (cols, rows);
+    note_window_pixels(app);
     if app.wants_pixels() {
-        // Answered (by terminals that take images) before the first
-        // device-attributes query the renderer sends.
+        // Answered (by terminals that take kitty images, and by those that
+        // count sixel colour registers) before the first device-attributes
+        // query the renderer sends.
         use std::io::Write;
         let mut out = std::io::stdout();
         out.write_all(graphics::QUERY)?;
+        if let Some(query) = graphics::shm_query() {
+            out.write_all(&query)?;
+        }
+        out.write_all(sixel::REGISTERS_QUERY)?;
         out.flush()?;
     }
     let writer = term::TtyWriter::spawn(std::io::stdout())?;
@@ -172,12 +180,16 @@ async fn run_ui(
                     }
                     None
                 }
-                Some((Input::DeviceAttributes, at)) => {
-                    app.on_device_attributes();
+                Some((Input::DeviceAttributes { sixel }, at)) => {
+                    app.on_device_attributes(sixel);
                     Some(renderer.on_reply(at))
                 }
-                Some((Input::Graphics { ok }, _)) => {
-                    app.on_graphics_answer(ok);
+                Some((Input::ColourRegisters(n), _)) => {
+                    app.on_colour_registers(n);
+                    None
+                }
+                Some((Input::Graphics { ok, shared }, _)) => {
+                    app.on_graphics_answer(ok, shared);
                     if ok {
                         term::note_pixels_used();
                     }
@@ -208,6 +220,7 @@ async fn run_ui(
             _ = resized.recv() => {
                 let (cols, rows) = crossterm::terminal::size()?;
                 app.term_size = (cols, rows);
+                note_window_pixels(app);
                 renderer.resize(Rect::new(0, 0, cols, rows));
                 // A share sized by this terminal follows it.
                 if let Some(cmd) = app.resize_share() {
@@ -303,6 +316,14 @@ fn wait_for_sink(renderer: &Renderer) {
     }
 }
 
+/// The pty's pixel size, for sixel pictures (0s where the terminal
+/// doesn't fill them in).
+fn note_window_pixels(app: &mut App) {
+    if let Ok(w) = crossterm::terminal::window_size() {
+        app.on_window_pixels(w.columns, w.rows, w.width, w.height);
+    }
+}
+
 /// Reads the terminal's answers to the queries in flight (up to
 /// `DRAIN_LIMIT`), dropping keys typed meanwhile, so no answer is left for
 /// whoever reads the terminal next.
@@ -311,7 +332,7 @@ async fn drain_replies(renderer: &mut Renderer, input_rx: &mut mpsc::Receiver<in
     while !renderer.quiesce() {
         match tokio::time::timeout_at(deadline, input_rx.recv()).await {
             Ok(Some(input::Timed {
-                input: Input::DeviceAttributes,
+                input: Input::DeviceAttributes { .. },
                 at,
             })) => {
                 renderer.on_reply(at);

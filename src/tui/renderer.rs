@@ -19,7 +19,7 @@ use ratatui::layout::Rect;
 use super::app::App;
 use super::cells::{CellMode, CellsChoice};
 use super::flow::{FlowConfig, FlowControl, FlowNotice, Mode};
-use super::graphics::Placements;
+use super::graphics::{Placements, Protocol};
 use super::ladder::{Ladder, Picture};
 use super::screen::Screen;
 use super::term::TtyWriter;
@@ -87,7 +87,38 @@ pub struct Renderer<S: FrameSink = TtyWriter> {
     placements: Placements,
     /// Pixel mode: bytes of a frame's pictures (moving average).
     picture_bytes: f64,
+    /// The cell mode of the last frame (leaving sixel clears the screen).
+    last_cells: CellMode,
+    /// `auto` left pixels for a slow path: when to try them again.
+    pixel_retry: Option<PixelRetry>,
 }
+
+/// Pixels left by `auto` for a slow path, tried again later: the drain
+/// rate measured while drawing cells can't say whether pictures would fit
+/// (cells never fill the path, so the window stays smaller than one
+/// picture), so only pictures can. A trial draws pixels for
+/// [`PIXEL_TRIAL`] and keeps them if the rate measured meanwhile carries
+/// [`PIXEL_MIN_FPS`] of them;
+/// on a path that is still slow it costs those seconds of slower keys,
+/// at most once per backoff (10 s, doubling to 5 min).
+#[derive(Debug, Clone, Copy)]
+struct PixelRetry {
+    mode: CellMode,
+    /// The cell mode drawn meanwhile (a user who changes it ends this).
+    cells: CellMode,
+    at: Instant,
+    backoff: Duration,
+    /// A trial under way: until when.
+    trial: Option<Instant>,
+}
+
+/// The first wait before pixels are tried again; it doubles after each
+/// failed trial, up to [`PIXEL_RETRY_MAX`].
+const PIXEL_RETRY_FIRST: Duration = Duration::from_secs(10);
+const PIXEL_RETRY_MAX: Duration = Duration::from_secs(300);
+/// Long enough for the window, small after cells, to grow to pictures'
+/// size on a fast path.
+const PIXEL_TRIAL: Duration = Duration::from_secs(6);
 
 /// Pixel modes need the terminal path to carry this many pictures a second.
 const PIXEL_MIN_FPS: f64 = 15.0;
@@ -115,6 +146,8 @@ impl<S: FrameSink> Renderer<S> {
             trace: Trace::from_env(),
             placements: Placements::default(),
             picture_bytes: 0.0,
+            last_cells: CellMode::Half,
+            pixel_retry: None,
         }
     }
 
@@ -253,6 +286,22 @@ impl<S: FrameSink> Renderer<S> {
         let area = self.back.area;
         let drawn = ui::draw_into(area, &mut self.back, app);
         self.video_cells = drawn.regions.video.iter().map(|r| r.area() as usize).sum();
+        let protocol = match (app.cells, app.sixel) {
+            (CellMode::Sixel, Some(t)) => Protocol::Sixel(t),
+            _ if app.kitty_shared => Protocol::KittyShared,
+            _ => Protocol::Kitty,
+        };
+        // A sixel picture can't be deleted: one that must go (its tile
+        // moved or left, or the mode changed) goes with a whole redraw.
+        let sixel_was = self.last_cells == CellMode::Sixel;
+        let sixel_now = matches!(protocol, Protocol::Sixel(_));
+        if (sixel_was && app.cells != CellMode::Sixel)
+            || (sixel_now && self.placements.moved(&drawn.regions.images))
+        {
+            self.screen.invalidate();
+            self.placements.forget();
+        }
+        self.last_cells = app.cells;
         let video_budget = if video_due { budget } else { 0 };
         let frame = self.screen.render(&self.back, &drawn.regions, video_budget);
         let mut complete = frame.complete();
@@ -262,7 +311,9 @@ impl<S: FrameSink> Renderer<S> {
             // Little in flight: a picture larger than the whole window may
             // go, one a frame (else it never would).
             let idle = self.flow.budget() * 4 >= self.flow.window() * 3;
-            let (pictures, all) = self.placements.update(&drawn.regions.images, room, idle);
+            let (pictures, all) =
+                self.placements
+                    .update(&drawn.regions.images, room, idle, protocol);
             if video_due {
                 complete &= all;
                 if !pictures.is_empty() {
@@ -271,7 +322,10 @@ impl<S: FrameSink> Renderer<S> {
             }
             out.extend(pictures);
         }
-        if let Some(text) = self.leave_pixels_if_slow(app) {
+        if let Some(text) = self
+            .retry_pixels(app, now)
+            .or_else(|| self.leave_pixels_if_slow(app, now))
+        {
             outcome.notice = Some(text);
         }
         let bytes = self.flow.frame(out, &frame.splits, now);
@@ -298,12 +352,14 @@ impl<S: FrameSink> Renderer<S> {
     }
 
     /// Pixels chosen by `auto` where the measured drain rate can't carry
-    /// [`PIXEL_MIN_FPS`] pictures a second: back to the best cell mode.
-    fn leave_pixels_if_slow(&mut self, app: &mut App) -> Option<&'static str> {
+    /// [`PIXEL_MIN_FPS`] pictures a second: back to the best cell mode, and
+    /// pixels tried again later.
+    fn leave_pixels_if_slow(&mut self, app: &mut App, now: Instant) -> Option<&'static str> {
         let status = self.flow.status();
-        // `--cells kitty` is the user's choice; `auto` adapts.
-        let slow = app.cells == CellMode::Kitty
+        // `--cells kitty` or `sixel` is the user's choice; `auto` adapts.
+        let slow = !app.cells.is_text()
             && app.cells_choice == CellsChoice::Auto
+            && self.pixel_retry.is_none_or(|r| r.trial.is_none())
             && status.mode == Mode::Closed
             && status.rate > 0.0
             && self.picture_bytes > 0.0
@@ -311,9 +367,53 @@ impl<S: FrameSink> Renderer<S> {
         if !slow {
             return None;
         }
+        self.pixel_retry = Some(PixelRetry {
+            mode: app.cells,
+            cells: CellMode::Sextant,
+            at: now + PIXEL_RETRY_FIRST,
+            backoff: PIXEL_RETRY_FIRST,
+            trial: None,
+        });
         app.cells = CellMode::Sextant;
         app.dirty = true;
-        Some("the link to this terminal can't carry pixels at 15 pictures a second: drawing sextants (p cycles)")
+        Some("the link to this terminal can't carry pixels at 15 pictures a second: drawing sextants (p cycles; pixels are tried again later)")
+    }
+
+    /// Starts and ends trials of pixels left for a slow path: kept if, at
+    /// the end, the rule that left them would keep them (the drain rate
+    /// measured while pictures filled the path carries them).
+    fn retry_pixels(&mut self, app: &mut App, now: Instant) -> Option<&'static str> {
+        let mut retry = self.pixel_retry?;
+        match retry.trial {
+            // The user changed the mode meanwhile: theirs stands.
+            None if app.cells != retry.cells => {
+                self.pixel_retry = None;
+                return None;
+            }
+            None if now >= retry.at => {
+                retry.trial = Some(now + PIXEL_TRIAL);
+                app.cells = retry.mode;
+                app.dirty = true;
+            }
+            Some(until) if now >= until => {
+                if app.cells != retry.mode {
+                    self.pixel_retry = None;
+                    return None;
+                }
+                if self.flow.status().rate >= self.picture_bytes * PIXEL_MIN_FPS {
+                    self.pixel_retry = None;
+                    return Some("the link to this terminal carries pixels now: drawing them");
+                }
+                retry.backoff = (retry.backoff * 2).min(PIXEL_RETRY_MAX);
+                retry.at = now + retry.backoff;
+                retry.trial = None;
+                app.cells = retry.cells;
+                app.dirty = true;
+            }
+            _ => {}
+        }
+        self.pixel_retry = Some(retry);
+        None
     }
 
     /// At the end: no more frames; waits for the terminal to answer what is
@@ -409,13 +509,30 @@ mod tests {
     /// Four peers' moving pictures in kitty mode through a link of `rate`
     /// bytes a second for `seconds`: the mode it ends in, and what it said.
     fn pixels_through(rate: f64, seconds: u64) -> (CellMode, Vec<&'static str>) {
+        pixels_through_links(Rect::new(0, 0, 160, 48), &[(0, rate)], seconds)
+    }
+
+    /// The same on a terminal of `area`, the link's rate changing at the
+    /// given seconds.
+    fn pixels_through_links(
+        area: Rect,
+        rates: &[(u64, f64)],
+        seconds: u64,
+    ) -> (CellMode, Vec<&'static str>) {
         let t0 = Instant::now();
+        let rate_at = |now: Instant| {
+            let secs = now.duration_since(t0).as_secs();
+            rates
+                .iter()
+                .rev()
+                .find(|(from, _)| secs >= *from)
+                .map_or(rates[0].1, |r| r.1)
+        };
         let link = Link {
-            rate,
+            rate: rate_at(t0),
             free_at: t0,
             replies: VecDeque::new(),
         };
-        let area = Rect::new(0, 0, 160, 48);
         let mut renderer = Renderer::new(area, link, FlowConfig::default(), t0);
         let mut app = App::new("test", ColourMode::TrueColor, None);
         app.me.camera = crate::session::state::Camera::Off;
@@ -451,6 +568,7 @@ mod tests {
                 said.extend(renderer.tick(&mut app, now).notice);
             }
             renderer.sink.free_at = renderer.sink.free_at.max(now);
+            renderer.sink.rate = rate_at(now);
             said.extend(renderer.draw_if_due(&mut app, now).unwrap().notice);
             now += Duration::from_millis(1);
             tick += 1;
@@ -475,5 +593,28 @@ mod tests {
         );
         let (mode, said) = pixels_through(10_000_000.0, 2);
         assert_eq!(mode, CellMode::Kitty, "{said:?}");
+    }
+
+    /// Pixels left for a slow link are tried again: kept once the link
+    /// carries them (it got faster), not while it stays slow.
+    #[test]
+    fn pixels_come_back_when_the_link_carries_them_again() {
+        let area = Rect::new(0, 0, 80, 24);
+        let (mode, said) = pixels_through_links(area, &[(0, 40_000.0), (5, 10_000_000.0)], 20);
+        assert_eq!(mode, CellMode::Kitty, "{said:?}");
+        assert!(
+            said.iter().any(|s| s.contains("can't carry pixels")),
+            "{said:?}"
+        );
+        assert!(
+            said.iter().any(|s| s.contains("carries pixels now")),
+            "{said:?}"
+        );
+        let (mode, said) = pixels_through_links(area, &[(0, 40_000.0)], 20);
+        assert_eq!(mode, CellMode::Sextant, "{said:?}");
+        assert!(
+            !said.iter().any(|s| s.contains("carries pixels now")),
+            "{said:?}"
+        );
     }
 }

@@ -127,6 +127,9 @@ pub fn restore() {
     if PIXELS_USED.load(std::sync::atomic::Ordering::Relaxed) {
         let _ = io::Write::write_all(&mut io::stdout(), super::graphics::DELETE_ALL);
     }
+    // Shared-memory pictures the terminal never read (and the query's, in
+    // a terminal that ignored it).
+    super::graphics::shm_sweep();
     let _ = execute!(
         io::stdout(),
         crossterm::style::ResetColor,

@@ -215,7 +215,7 @@ fn draw_grid(buf: &mut Buffer, app: &mut App, area: Rect, regions: &mut Regions)
         threshold,
         column_step: picture.column_step,
         refresh,
-        cells: app.cells,
+        cells: picture.cells(app.cells),
     };
     let mut largest = (0, 0);
     for (rect, index) in rects.into_iter().zip(order) {
@@ -287,7 +287,7 @@ fn draw_tile(
         centered_text(text, video).render(video, buf);
         return px;
     }
-    if cells == CellMode::Kitty {
+    if !cells.is_text() {
         let (cw, ch) = cells.pixels();
         let grid = (u32::from(video.width) * cw, u32::from(video.height) * ch);
         tile.prepare(grid, cells.pixel_aspect(), style.refresh);
