@@ -38,15 +38,10 @@ pub enum CellsChoice {
 
 impl CellsChoice {
     /// As `--cells` spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            CellsChoice::Auto => "auto",
-            CellsChoice::Half => "half",
-            CellsChoice::Quadrant => "quadrant",
-            CellsChoice::Sextant => "sextant",
-            CellsChoice::Kitty => "kitty",
-            CellsChoice::Sixel => "sixel",
-        }
+    pub fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
     }
 
     /// The mode to start with: pixel modes start as cells, and switch when

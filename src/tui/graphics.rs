@@ -247,9 +247,16 @@ impl Placements {
     /// A picture shown is gone or elsewhere (sixel can't delete it: the
     /// screen must be drawn whole).
     pub fn moved(&self, tiles: &[TileImage]) -> bool {
+        !self.gone(tiles).is_empty()
+    }
+
+    /// The pictures shown that no tile shows any more, or shows elsewhere.
+    fn gone(&self, tiles: &[TileImage]) -> Vec<u32> {
         self.shown
             .iter()
-            .any(|(id, (_, rect))| !tiles.iter().any(|t| t.id == *id && t.rect == *rect))
+            .filter(|(id, (_, rect))| !tiles.iter().any(|t| t.id == **id && t.rect == *rect))
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Deletes what no tile shows any more (or shows elsewhere), and places
@@ -270,13 +277,7 @@ impl Placements {
         if std::mem::take(&mut self.clear) && kitty {
             out.extend_from_slice(DELETE_ALL);
         }
-        let gone: Vec<u32> = self
-            .shown
-            .iter()
-            .filter(|(id, (_, rect))| !tiles.iter().any(|t| t.id == **id && t.rect == *rect))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in gone {
+        for id in self.gone(tiles) {
             self.shown.remove(&id);
             self.placed_at.remove(&id);
             if kitty {

@@ -33,9 +33,11 @@ impl App {
     /// The terminal answered the colour-register query (it precedes the
     /// device attributes).
     pub fn on_colour_registers(&mut self, registers: u16) {
+        // A picture's colours are indexed with a byte.
+        let registers = registers.min(256);
         self.registers = Some(registers);
         if let Some(t) = &mut self.sixel {
-            t.registers = registers.min(256);
+            t.registers = registers;
         }
     }
 
@@ -76,7 +78,7 @@ impl App {
         if sixel {
             self.sixel = self.cell_pixels.map(|cell| SixelTerminal {
                 cell,
-                registers: self.registers.unwrap_or(VT340_REGISTERS).min(256),
+                registers: self.registers.unwrap_or(VT340_REGISTERS),
             });
         }
         let mode = self.pixel_mode();
