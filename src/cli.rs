@@ -33,7 +33,8 @@ pub struct Cli {
 /// The keys, under `--help` of the commands that open the call.
 const KEYS: &str = "Keys in the call: q leave (the host: q again while asked) · v camera · \
 m mute · Tab chat · c colours · f one tile at a time (the others, then you) · \
-s the invite · Ctrl-Z suspend (fg resumes) · ? help (↑ ↓ PgUp PgDn scroll it; \
+s the invite · w w: we compared the safety words (marks everyone here verified for \
+later calls) · Ctrl-Z suspend (fg resumes) · ? help (↑ ↓ PgUp PgDn scroll it; \
 other keys close it).";
 
 #[derive(Subcommand)]
@@ -52,6 +53,16 @@ pub enum Command {
     Join(JoinArgs),
     /// Print a fresh invite (alone on stdout line 1).
     Invite(InviteArgs),
+    /// Show your identity key's fingerprint (words, hex and a picture),
+    /// creating the key on first use.
+    ///
+    /// The key lives in $XDG_CONFIG_HOME/streamflow/identity (mode 0600).
+    /// Members of a call learn it only inside the call's encrypted
+    /// channels; after you compare the safety words with them (w w in the
+    /// call), later calls show them as verified (✓✓) and warn loudly if
+    /// their key changes. What you know of others is in known_peers next
+    /// to it: a text file you may read and edit.
+    Id(IdArgs),
     /// List cameras, microphones and speakers by the names --source,
     /// --audio-source and --audio-sink take.
     Devices,
@@ -139,6 +150,8 @@ pub struct JoinArgs {
     pub script: ScriptArgs,
     #[command(flatten)]
     pub share: ShareArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
     /// Video cells: auto (real pixels where the terminal answers the kitty
@@ -239,6 +252,8 @@ pub struct HostArgs {
     pub script: ScriptArgs,
     #[command(flatten)]
     pub share: ShareArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     #[arg(long, help = COLOUR_HELP)]
     pub colour: Option<ColourMode>,
     /// Video cells: auto (real pixels where the terminal answers the kitty
@@ -251,6 +266,32 @@ pub struct HostArgs {
     /// `p` cycles them.
     #[arg(long, env = "STREAMFLOW_CELLS", value_enum, value_name = "MODE")]
     pub cells: Option<crate::tui::cells::CellsChoice>,
+}
+
+#[derive(Args)]
+pub struct IdArgs {
+    /// Replace your identity key with a new one. Everyone who verified
+    /// you will see a warning until they verify you again. Asks first.
+    #[arg(long)]
+    pub new: bool,
+    /// Don't ask (with --new, for scripts).
+    #[arg(long, requires = "new")]
+    pub yes: bool,
+}
+
+/// Who you are across calls (`join` and `host`).
+#[derive(Args, Clone, Default)]
+pub struct IdentityArgs {
+    /// A throwaway identity for this call: nobody can link it to your
+    /// other calls, and nothing is read from or written to your identity
+    /// file or known_peers.
+    #[arg(long)]
+    pub anonymous: bool,
+    /// Give your video, voice and chat only to people you have verified
+    /// (w w after comparing the safety words, in this call or an earlier
+    /// one): others are shown but see nothing until you verify them.
+    #[arg(long)]
+    pub only_known: bool,
 }
 
 #[derive(Args)]

@@ -1,6 +1,8 @@
 //! `--headless`: no TUI. stdout carries only events, one flat JSON object per
 //! line (DESIGN.md §1); logs and notes go to stderr.
 
+use crate::crypto::identity::Fingerprint;
+use crate::identity::known::Known;
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
@@ -163,8 +165,12 @@ pub fn event_json(event: &SessionEvent) -> Option<Value> {
                 name,
                 tag,
                 safety_words,
+                identity,
+                known,
             } => {
-                json!({"type":"peer_verified","peer":peer,"name":name,"tag":tag,"safety_words":safety_words})
+                json!({"type":"peer_verified","peer":peer,"name":name,"tag":tag,"safety_words":safety_words,
+                       "identity":Fingerprint::of(identity).hex(),
+                       "known":known.unwrap_or(Known::New).as_str()})
             }
             Event::PeerRenamed { peer, old, new } => {
                 json!({"type":"peer_renamed","peer":peer,"old":old,"new":new})
@@ -237,6 +243,19 @@ pub fn event_json(event: &SessionEvent) -> Option<Value> {
         SessionEvent::ShareControl { from, to } => {
             json!({"type":"share_control","from":from,"to":to})
         }
+        SessionEvent::IdentityChanged {
+            peer,
+            name,
+            identity,
+            previous,
+        } => json!({"type":"peer_identity_changed","peer":peer,"name":name,
+                    "identity":identity.hex(),
+                    "previous":previous.as_ref().map(|p| p.fingerprint.hex()),
+                    "previous_verified":previous.as_ref().is_some_and(|p| p.verified),
+                    "since":previous.as_ref().map(|p| p.since.clone()),
+                    "message":crate::identity::changed_warning(name, previous.as_ref())}),
+        SessionEvent::IdentitiesVerified(list) => json!({"type":"identities_verified",
+            "peers":list.iter().map(|(peer, fp)| json!({"peer":peer,"identity":fp.hex()})).collect::<Vec<_>>()}),
         SessionEvent::Ended(e) if e.code != exit::OK => error_json(e),
         _ => return None,
     })
@@ -284,7 +303,8 @@ fn read_commands() -> mpsc::Receiver<String> {
 const MAX_COMMAND_BYTES: usize = 64 * 1024;
 
 /// A command on stdin, one JSON object per line: `{"type":"mute"}`,
-/// `{"type":"unmute"}`, `{"type":"chat","text":"…"}`, `{"type":"leave"}`.
+/// `{"type":"unmute"}`, `{"type":"chat","text":"…"}`, `{"type":"leave"}`,
+/// `{"type":"verify"}` (optionally with the `"words"` compared).
 fn parse_command(line: &str) -> Result<SessionCommand, String> {
     if line.len() > MAX_COMMAND_BYTES {
         return Err(format!(
@@ -300,6 +320,9 @@ fn parse_command(line: &str) -> Result<SessionCommand, String> {
         Some("mute") => Ok(SessionCommand::Mute(true)),
         Some("unmute") => Ok(SessionCommand::Mute(false)),
         Some("leave") => Ok(SessionCommand::Leave),
+        Some("verify") => Ok(SessionCommand::Verify {
+            words: v["words"].as_str().map(str::to_string),
+        }),
         Some("grant") => match v["peer"].as_str() {
             Some(peer) if !peer.is_empty() => {
                 Ok(SessionCommand::Share(ShareCommand::Grant(peer.to_string())))
@@ -335,7 +358,7 @@ fn parse_command(line: &str) -> Result<SessionCommand, String> {
             _ => Err("chat needs a \"text\"".into()),
         },
         _ => Err(
-            "unknown command: mute, unmute, chat, leave, grant, revoke, keys, resize_share or stop_share".into(),
+            "unknown command: mute, unmute, chat, leave, verify, grant, revoke, keys, resize_share or stop_share".into(),
         ),
     }
 }
@@ -748,6 +771,7 @@ fn command_name(cmd: &SessionCommand) -> &'static str {
         SessionCommand::Mute(false) => "unmute",
         SessionCommand::Chat(_) => "chat",
         SessionCommand::Leave => "leave",
+        SessionCommand::Verify { .. } => "verify",
         SessionCommand::Share(ShareCommand::Grant(_)) => "grant",
         SessionCommand::Share(ShareCommand::Revoke) => "revoke",
         SessionCommand::Share(ShareCommand::Keys { .. }) => "keys",

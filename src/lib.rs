@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config_file;
 pub mod crypto;
 pub mod headless;
+pub mod identity;
 pub mod invite;
 pub mod media;
 pub mod net;

@@ -34,6 +34,9 @@ _streamflow() {
             streamflow,host)
                 cmd="streamflow__subcmd__host"
                 ;;
+            streamflow,id)
+                cmd="streamflow__subcmd__id"
+                ;;
             streamflow,invite)
                 cmd="streamflow__subcmd__invite"
                 ;;
@@ -148,6 +151,9 @@ _streamflow() {
             streamflow__subcmd__help,host)
                 cmd="streamflow__subcmd__help__subcmd__host"
                 ;;
+            streamflow__subcmd__help,id)
+                cmd="streamflow__subcmd__help__subcmd__id"
+                ;;
             streamflow__subcmd__help,invite)
                 cmd="streamflow__subcmd__help__subcmd__invite"
                 ;;
@@ -206,7 +212,7 @@ _streamflow() {
 
     case "${cmd}" in
         streamflow)
-            opts="-h -V --help --version demo host join invite devices relay bench completions man help"
+            opts="-h -V --help --version demo host join invite id devices relay bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -876,7 +882,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__help)
-            opts="demo host join invite devices relay bench completions man help"
+            opts="demo host join invite id devices relay bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1155,6 +1161,20 @@ _streamflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        streamflow__subcmd__help__subcmd__id)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         streamflow__subcmd__help__subcmd__invite)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1212,7 +1232,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__host)
-            opts="-h --listen --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --share --share-size --record-share --colour --cells --help"
+            opts="-h --listen --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --share --share-size --record-share --anonymous --only-known --colour --cells --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1289,6 +1309,20 @@ _streamflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        streamflow__subcmd__id)
+            opts="-h --new --yes --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         streamflow__subcmd__invite)
             opts="-h --room --relay --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1312,7 +1346,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__join)
-            opts="-h --relay --ca-cert --invite-file --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --share --share-size --record-share --colour --cells --liveness-timeout --help"
+            opts="-h --relay --ca-cert --invite-file --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --share --share-size --record-share --anonymous --only-known --colour --cells --liveness-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

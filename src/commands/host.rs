@@ -23,6 +23,10 @@ pub async fn host(args: HostArgs) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
+    let identity = match super::Identity::load(&args.identity) {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
     let mut rng = rand_core::OsRng;
     let invite = match &args.room {
         Some(r) => match crate::invite::validate_room_name(r) {
@@ -70,6 +74,7 @@ pub async fn host(args: HostArgs) -> ExitCode {
     }
     let mut notices: Vec<String> = opened.notice.clone().into_iter().collect();
     notices.extend(audio_notices);
+    notices.extend(identity.notices.iter().cloned());
     let mut config = session_config(
         invite,
         vec![relay.url()],
@@ -78,6 +83,7 @@ pub async fn host(args: HostArgs) -> ExitCode {
         opened,
         args.script.tile.unwrap_or(crate::headless::DEFAULT_TILE),
     );
+    identity.apply(&mut config);
     let audio_clock = audio.as_ref().is_some_and(|a| a.sink.is_some());
     config.audio = audio.map(std::sync::Mutex::new);
     if headless {

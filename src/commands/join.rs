@@ -20,6 +20,10 @@ pub async fn join(args: JoinArgs) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
+    let identity = match super::Identity::load(&args.identity) {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
     let (invite, warnings) = match read_invite(&args) {
         Ok(i) => i,
         Err((code, message)) => return fail(code, message),
@@ -45,6 +49,7 @@ pub async fn join(args: JoinArgs) -> ExitCode {
     };
     let mut notices: Vec<String> = opened.notice.clone().into_iter().collect();
     notices.extend(audio_notices);
+    notices.extend(identity.notices.iter().cloned());
     // `s` shows the invite we joined with, for asking someone else in.
     let share = crate::tui::app::Share {
         invite: invite.to_shareable().as_str().to_string(),
@@ -60,6 +65,7 @@ pub async fn join(args: JoinArgs) -> ExitCode {
     );
     config.link.liveness_timeout = args.liveness_timeout;
     config.link.tls = tls;
+    identity.apply(&mut config);
     let audio_clock = audio.as_ref().is_some_and(|a| a.sink.is_some());
     config.audio = audio.map(std::sync::Mutex::new);
     if args.script.headless {

@@ -44,6 +44,7 @@ pub fn run(cli: Cli) -> ExitCode {
             invite(args)
         }
         Command::Devices => devices::run(),
+        Command::Id(args) => id(args),
         Command::Join(mut args) => {
             let file = match file() {
                 Ok(f) => f,
@@ -327,6 +328,97 @@ fn has_microphone() -> bool {
 #[cfg(not(target_os = "linux"))]
 fn has_speaker() -> bool {
     false
+}
+
+/// Who we are in the call, read before anything else happens.
+pub(crate) struct Identity {
+    key: Option<std::sync::Arc<crate::crypto::sign::SigningIdentity>>,
+    trust: crate::identity::known::Trust,
+    only_known: bool,
+    pub notices: Vec<String>,
+}
+
+impl Identity {
+    /// The identity key (created on first use) and known peers; a
+    /// throwaway key and nothing written with `--anonymous`. A key file
+    /// others can read is an error; a known_peers file we can't read is a
+    /// notice (the call goes on, knowing nobody).
+    pub(crate) fn load(args: &crate::cli::IdentityArgs) -> Result<Self, ExitCode> {
+        use crate::identity::known::Trust;
+        let mut notices = Vec::new();
+        let key = if args.anonymous {
+            None
+        } else {
+            let loaded = crate::identity::load_or_create().map_err(|e| fail(exit::USAGE, e))?;
+            if loaded.created {
+                notices.push(format!(
+                    "created your identity key in {} (`streamflow id` shows its fingerprint)",
+                    loaded.path.display()
+                ));
+            }
+            Some(std::sync::Arc::new(loaded.key))
+        };
+        let trust = match crate::identity::known_peers_path() {
+            Some(path) => Trust::load(path, !args.anonymous).unwrap_or_else(|e| {
+                notices.push(format!("known peers not read: {e}"));
+                Trust::in_memory()
+            }),
+            None => Trust::in_memory(),
+        };
+        Ok(Identity {
+            key,
+            trust,
+            only_known: args.only_known,
+            notices,
+        })
+    }
+
+    pub(crate) fn apply(self, config: &mut crate::session::SessionConfig) {
+        config.identity = self.key;
+        config.trust = Some(self.trust);
+        config.only_known = self.only_known;
+    }
+}
+
+/// `streamflow id`: the fingerprint, and `--new` to replace the key.
+pub(crate) fn id(args: crate::cli::IdArgs) -> ExitCode {
+    use std::io::{BufRead, IsTerminal, Write};
+    if args.new {
+        if !args.yes {
+            if !std::io::stdin().is_terminal() {
+                return fail(
+                    exit::USAGE,
+                    "--new replaces your identity key: confirm with --yes when not at a terminal",
+                );
+            }
+            print!("Replace your identity key? Everyone who verified you will see a warning until they verify you again. Type yes: ");
+            let _ = std::io::stdout().flush();
+            let mut answer = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut answer);
+            if answer.trim() != "yes" {
+                eprintln!("streamflow: kept your identity key");
+                return ExitCode::from(exit::ERROR);
+            }
+        }
+        return match crate::identity::replace() {
+            Ok(l) => {
+                println!("New identity key made.\n");
+                print!("{}", crate::identity::describe(&l.key, &l.path));
+                ExitCode::from(exit::OK)
+            }
+            Err(e) => fail(exit::ERROR, e),
+        };
+    }
+    match crate::identity::load_or_create() {
+        Ok(l) => {
+            if l.created {
+                println!("New identity key made (first use).\n");
+            }
+            print!("{}", crate::identity::describe(&l.key, &l.path));
+            ExitCode::from(exit::OK)
+        }
+        Err(e) => fail(exit::USAGE, e),
+    }
 }
 
 /// A session config from the media flags and an opened source.

@@ -4,6 +4,7 @@
 //! - [`pairwise`]: hello, SPAKE2 + X25519 handshake, pairwise channels.
 //! - [`sframe`]: RFC 9605 sender keys, seal, ratchet, KIDs.
 //! - [`keyring`]: a receiver's key slots for one sender, open.
+//! - [`identity`]: the long-lived identity key's fingerprint and what it signs.
 //! - [`sign`]: per-sender Ed25519 signatures on everything sealed.
 //! - [`replay`]: the 128-counter replay window.
 //! - [`frame`]: the plaintext layout inside sender-key messages.
@@ -12,6 +13,7 @@
 //! - [`wipe`]: keyed HKDF/HMAC state wiped on drop.
 
 pub mod frame;
+pub mod identity;
 pub mod kdf;
 pub mod keyring;
 pub mod pairwise;

@@ -272,6 +272,22 @@ impl PairwiseChannel {
             .map_err(|_| PairwiseError::Auth)
     }
 
+    /// Our identity key's signature on this channel (see
+    /// [`super::identity`]).
+    pub fn prove_identity(&self, identity: &SigningIdentity) -> [u8; SIGNATURE_LEN] {
+        super::identity::sign_binding(identity, &self.transcript, &self.mine.s)
+    }
+
+    /// Checks the peer's identity key's signature on this channel.
+    pub fn verify_identity(
+        &self,
+        identity: &[u8; 32],
+        signature: &[u8; SIGNATURE_LEN],
+    ) -> Result<(), PairwiseError> {
+        super::identity::verify_binding(identity, &self.transcript, &self.theirs.s, signature)
+            .map_err(|_| PairwiseError::Auth)
+    }
+
     /// The peer's hello this channel was made with.
     pub fn theirs(&self) -> &Hello {
         &self.theirs

@@ -37,6 +37,18 @@ impl SigningIdentity {
         }
     }
 
+    /// From a stored 32-byte seed (the identity file).
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        SigningIdentity {
+            key: SigningKey::from_bytes(seed),
+        }
+    }
+
+    /// The 32-byte seed, to store (wiped when the caller drops it).
+    pub fn seed(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.key.to_bytes())
+    }
+
     pub fn public(&self) -> [u8; PUBLIC_LEN] {
         self.key.verifying_key().to_bytes()
     }

@@ -326,12 +326,15 @@ impl Room {
         let peer = self.peers.get_mut(from).expect("checked");
         peer.old_channel = peer.channel.replace(channel);
         peer.hs = Hs::Proving;
+        let channel = peer.channel.as_ref().expect("just set");
+        #[cfg(test)]
+        let identity = self.claimed_identity.unwrap_or(self.identity.public());
+        #[cfg(not(test))]
+        let identity = self.identity.public();
         let proof = ProofMessage {
-            signature: peer
-                .channel
-                .as_ref()
-                .expect("just set")
-                .prove(&self.signing),
+            signature: channel.prove(&self.signing),
+            identity,
+            identity_signature: channel.prove_identity(&self.identity),
             name: self.name.clone(),
         }
         .encode();
@@ -396,7 +399,14 @@ impl Room {
     }
 
     pub(super) fn deliver_key(&mut self, to: &str, now: Instant) -> Option<Output> {
-        if !self.peers.get(to)?.member {
+        let peer = self.peers.get(to)?;
+        if !peer.member {
+            return None;
+        }
+        let allowed = self.may_have_key(peer);
+        let peer = self.peers.get_mut(to)?;
+        peer.withheld = !allowed;
+        if !allowed {
             return None;
         }
         let plaintext = SenderKeyMessage {
@@ -411,7 +421,8 @@ impl Room {
     /// read it, whatever the relay does with it. (For lines typed before a
     /// reconnect, owed to the members of then.)
     pub fn send_private_chat(&mut self, to: &str, text: &str, now: Instant) -> Option<Output> {
-        if !self.peers.get(to)?.member {
+        let peer = self.peers.get(to)?;
+        if !peer.member || !self.may_have_key(peer) {
             return None;
         }
         self.seal_pairwise(to, SEALED_CHAT, text.as_bytes(), now)
@@ -513,6 +524,18 @@ impl Room {
             out.extend(self.exclude(from, "did not prove its signing key", now));
             return out;
         }
+        // One identity per connection: a proof in a later round that names
+        // another is someone else's key offered under this member's.
+        let same_identity = peer.identity.is_none_or(|i| i == proof.identity);
+        if channel
+            .verify_identity(&proof.identity, &proof.identity_signature)
+            .is_err()
+            || !same_identity
+        {
+            let mut out = vec![self.failed(from, "identity key not proven".into())];
+            out.extend(self.exclude(from, "did not prove its identity key", now));
+            return out;
+        }
         let mut out = Vec::new();
         // One signing key, one member: a second proof of it is the same
         // member back on a new connection (it holds the secret half), and
@@ -526,8 +549,26 @@ impl Room {
         for twin in twins {
             out.extend(self.remove_peer(&twin, "replaced", now));
         }
+        // The tag tells apart members with the same name: their identity's,
+        // stable across calls; with the signing key's too when the same
+        // identity is here twice (one person, two devices).
+        let fingerprint = crate::crypto::identity::Fingerprint::of(&proof.identity);
+        let twice = self
+            .peers
+            .iter()
+            .any(|(id, p)| id.as_str() != from && p.identity == Some(proof.identity));
+        let tag = if twice || proof.identity == self.identity.public() {
+            format!(
+                "{}/{}",
+                fingerprint.short(),
+                crate::crypto::sign::short_tag(&s)
+            )
+        } else {
+            fingerprint.short()
+        };
         let peer = self.peers.get_mut(from).expect("checked");
         peer.proven_s = Some(s);
+        peer.identity = Some(proof.identity);
         peer.last_auth = now;
         let first = !peer.member;
         peer.member = true;
@@ -547,8 +588,10 @@ impl Room {
             out.push(Output::Event(Event::PeerVerified {
                 peer: from.to_string(),
                 name: proof.name,
-                tag: crate::crypto::sign::short_tag(&s),
+                tag,
                 safety_words: self.safety_words.clone(),
+                identity: proof.identity,
+                known: None,
             }));
         } else if old_name.as_deref() != Some(proof.name.as_str()) {
             out.push(Output::Event(Event::PeerRenamed {

@@ -21,13 +21,14 @@ mod peer;
 pub(crate) mod round;
 pub mod wire;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use streamflow_relay::protocol::{Kind, LeaveReason};
 
 use crate::crypto::frame::{FramePlaintext, Stream};
+use crate::crypto::identity::Fingerprint;
 use crate::crypto::kdf::put_lp;
 use crate::crypto::pairwise::LocalIdentity;
 use crate::crypto::secret::Key32;
@@ -108,11 +109,16 @@ pub enum Event {
     },
     /// A peer proved the passphrase and its signing key (the first time on
     /// this connection). `tag` tells apart members with the same name.
+    /// `identity` is their identity key's public half; `known` is what we
+    /// knew of it before this call (filled in by the session, which keeps
+    /// `known_peers`; the room leaves it `None`).
     PeerVerified {
         peer: String,
         name: String,
         tag: String,
         safety_words: String,
+        identity: [u8; 32],
+        known: Option<crate::identity::known::Known>,
     },
     /// A member's name changed (names are self-chosen).
     PeerRenamed {
@@ -216,6 +222,11 @@ pub struct Room {
     timings: Timings,
     rng: Box<dyn rand_core::CryptoRngCore + Send>,
     signing: Arc<SigningIdentity>,
+    /// Our identity key (signs each handshake inside the channel).
+    identity: Arc<SigningIdentity>,
+    /// `--only-known`: the identity fingerprints our sender key goes to
+    /// (`None`: every member).
+    allowed: Option<HashSet<Fingerprint>>,
     /// Our X25519 key for this connection, and this round's nonce.
     me: LocalIdentity,
     round: Round,
@@ -247,6 +258,10 @@ pub struct Room {
     forced_nonce: Option<[u8; crate::crypto::pairwise::NONCE_LEN]>,
     #[cfg(test)]
     reuse_revealed_values: bool,
+    /// Tests: the identity key our proofs name (an attacker claiming
+    /// someone else's, without its secret half).
+    #[cfg(test)]
+    claimed_identity: Option<[u8; 32]>,
 }
 
 impl Room {
@@ -262,6 +277,8 @@ impl Room {
         let me = LocalIdentity::generate(&mut rng, signing.public());
         let round = Round::new(now);
         let key = SenderKey::new(kid(0, 0), Key32::random(&mut rng));
+        // Throwaway unless the session gives ours (`with_identity`).
+        let identity = Arc::new(SigningIdentity::generate(&mut rng));
         let name = crate::sanitize::clean(wire::truncate_utf8(name, MAX_NAME_BYTES));
         Room {
             room: room.to_string(),
@@ -270,6 +287,8 @@ impl Room {
             timings,
             rng,
             signing,
+            identity,
+            allowed: None,
             me,
             round,
             you: None,
@@ -291,7 +310,73 @@ impl Room {
             forced_nonce: None,
             #[cfg(test)]
             reuse_revealed_values: false,
+            #[cfg(test)]
+            claimed_identity: None,
         }
+    }
+
+    /// Our identity key, for the proofs we send.
+    pub fn with_identity(mut self, identity: Arc<SigningIdentity>) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// Our sender key goes only to members whose identity is in `allowed`
+    /// (`--only-known`); the others are shown but see nothing.
+    pub fn with_allowed(mut self, allowed: Option<HashSet<Fingerprint>>) -> Self {
+        self.allowed = allowed;
+        self
+    }
+
+    /// Members whose identities are now allowed get our sender key, after
+    /// a ratchet step if it has sealed anything: they must not read what
+    /// they were kept from while they waited.
+    pub fn allow(&mut self, identities: &[Fingerprint], now: Instant) -> Vec<Output> {
+        let Some(allowed) = &mut self.allowed else {
+            return vec![];
+        };
+        allowed.extend(identities.iter().copied());
+        let released: Vec<String> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.withheld && self.may_have_key(p))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if released.is_empty() {
+            return vec![];
+        }
+        let mut out = Vec::new();
+        if self.key.has_sealed() {
+            out.extend(self.ratchet(now));
+        }
+        for peer in released {
+            out.extend(self.deliver_key(&peer, now));
+        }
+        out
+    }
+
+    /// Whether our sender key may go to this peer.
+    fn may_have_key(&self, peer: &Peer) -> bool {
+        match (&self.allowed, peer.identity) {
+            (None, _) => true,
+            (Some(allowed), Some(identity)) => allowed.contains(&Fingerprint::of(&identity)),
+            (Some(_), None) => false,
+        }
+    }
+
+    /// The verified members now: peer id, name and identity key (what "we
+    /// compared the words" marks verified).
+    pub fn member_identities(&self) -> Vec<(String, String, [u8; 32])> {
+        let mut v: Vec<_> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.is_verified())
+            .filter_map(|(id, p)| {
+                Some((id.clone(), p.name.clone().unwrap_or_default(), p.identity?))
+            })
+            .collect();
+        v.sort();
+        v
     }
 
     /// Keeps the guessing throttle of an earlier connection: a relay that

@@ -100,6 +100,11 @@ pub(super) struct Peer {
     pub member: bool,
     /// The signing key it proved.
     pub proven_s: Option<[u8; 32]>,
+    /// Their identity key, proven with their signing key (the same one on
+    /// every proof of this connection).
+    pub identity: Option<[u8; 32]>,
+    /// Our sender key was kept from them (`--only-known`, not verified).
+    pub withheld: bool,
     pub standing: Standing,
     pub readmissions: u8,
     pub name: Option<String>,
@@ -140,6 +145,8 @@ impl Peer {
             old_channel: None,
             member: false,
             proven_s: None,
+            identity: None,
+            withheld: false,
             standing: Standing::Active,
             readmissions: 0,
             name: None,

@@ -242,24 +242,31 @@ impl SenderKeyMessage {
     }
 }
 
-/// Pairwise-sealed proof of the signing key, with the member's name, always
-/// the same size whatever the name: `signature 64 | name length u8 | name,
+/// Pairwise-sealed proof of the signing key, with the member's identity
+/// key and name, always the same size whatever the name: `signature 64 |
+/// identity 32 | identity signature 64 | name length u8 | name,
 /// zero-padded to MAX_NAME_BYTES` (a name's length is not the relay's
 /// business).
 pub struct ProofMessage {
     /// The signing key's signature over the channel's transcript.
     pub signature: [u8; SIGNATURE_LEN],
+    /// The long-lived identity key (only ever inside a pairwise channel).
+    pub identity: [u8; 32],
+    /// Its signature over the transcript and the prover's signing key.
+    pub identity_signature: [u8; SIGNATURE_LEN],
     pub name: String,
 }
 
 pub const MAX_NAME_BYTES: usize = 64;
-const PROOF_MESSAGE_LEN: usize = SIGNATURE_LEN + 1 + MAX_NAME_BYTES;
+const PROOF_MESSAGE_LEN: usize = SIGNATURE_LEN + 32 + SIGNATURE_LEN + 1 + MAX_NAME_BYTES;
 
 impl ProofMessage {
     pub fn encode(&self) -> Vec<u8> {
         let name = truncate_utf8(&self.name, MAX_NAME_BYTES).as_bytes();
         let mut out = Vec::with_capacity(PROOF_MESSAGE_LEN);
         out.extend_from_slice(&self.signature);
+        out.extend_from_slice(&self.identity);
+        out.extend_from_slice(&self.identity_signature);
         out.push(name.len() as u8);
         out.extend_from_slice(name);
         out.resize(PROOF_MESSAGE_LEN, 0);
@@ -272,10 +279,17 @@ impl ProofMessage {
         }
         let mut r = Reader(buf);
         let signature = r.array()?;
+        let identity = r.array()?;
+        let identity_signature = r.array()?;
         let len = r.array::<1>()?[0] as usize;
         let name = r.take(len.min(MAX_NAME_BYTES))?;
         let name = crate::sanitize::clean(&String::from_utf8_lossy(name));
-        Ok(ProofMessage { signature, name })
+        Ok(ProofMessage {
+            signature,
+            identity,
+            identity_signature,
+            name,
+        })
     }
 }
 
@@ -356,6 +370,8 @@ mod tests {
     fn proofs_are_one_size_whatever_the_name() {
         let msg = |name: &str| ProofMessage {
             signature: [7; 64],
+            identity: [8; 32],
+            identity_signature: [9; 64],
             name: name.into(),
         };
         let short = msg("Al").encode();
@@ -364,6 +380,8 @@ mod tests {
         let back = ProofMessage::decode(&long).unwrap();
         assert_eq!(back.name, "Bartholomew Featherstonehaugh");
         assert_eq!(back.signature, [7; 64]);
+        assert_eq!(back.identity, [8; 32]);
+        assert_eq!(back.identity_signature, [9; 64]);
         // Names are cleaned of control characters on the way in.
         let evil = ProofMessage::decode(&msg("x\x1b]2;pwned\x07").encode()).unwrap();
         assert!(!evil.name.chars().any(char::is_control), "{:?}", evil.name);

@@ -43,7 +43,9 @@ impl Session {
             self.signing.clone(),
             now,
         )
-        .with_guard(std::mem::take(&mut self.guard));
+        .with_guard(std::mem::take(&mut self.guard))
+        .with_identity(self.identity.clone())
+        .with_allowed(self.allowed_identities());
         if let Some(live) = &mut self.share {
             // New connection, new peer ids: nobody may type until granted
             // again, and everyone gets the whole screen.
@@ -59,6 +61,7 @@ impl Session {
             self.config.fps,
             self.audio.as_ref().map(|a| a.handle()),
         );
+        driver.trust = self.trust.clone();
         // A new connection starts at the top level again.
         let top = driver.adapter.current();
         self.control
@@ -197,6 +200,7 @@ impl Session {
                             }
                         }
                         Some(SessionCommand::Mute(muted)) => self.set_muted(muted),
+                        Some(SessionCommand::Verify { words }) => self.verify_members(words, room, driver).await,
                         Some(SessionCommand::Share(c)) => self.on_share_command(c, room, driver).await,
                         Some(SessionCommand::View(w, h)) => {
                             if (w, h) != self.my_view {

@@ -48,6 +48,8 @@ pub(super) struct Driver {
     /// Share messages refused (malformed, or keys from a member not
     /// allowed to type).
     pub(super) share_failures: u64,
+    /// Known peers, for the whole session (the session sets it).
+    pub(super) trust: super::identity::SharedTrust,
 }
 
 /// Per-sender reception statistics for feedback.
@@ -93,6 +95,7 @@ impl Driver {
             share_inbox: Vec::new(),
             share_requests: Vec::new(),
             share_failures: 0,
+            trust: None,
         }
     }
 
@@ -234,6 +237,7 @@ impl Driver {
     }
 
     async fn on_event(&mut self, e: Event) {
+        let e = self.with_known(e).await;
         match &e {
             Event::PeerState { from, payload } => {
                 match payload.split_first() {

@@ -3,6 +3,7 @@
 //! the camera, the clock and the user produce. The TUI and headless mode
 //! both consume its [`SessionEvent`]s and send it [`SessionCommand`]s.
 
+use crate::crypto::identity::Fingerprint;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,7 @@ use crate::room::{Event, Timings};
 
 mod call;
 mod driver;
+mod identity;
 mod payload;
 pub mod sharing;
 
@@ -70,6 +72,13 @@ pub struct SessionConfig {
     pub opened_source: Option<std::sync::Mutex<Box<dyn source::FrameSource>>>,
     /// Voice: the opened audio source and sink (None: no audio at all).
     pub audio: Option<std::sync::Mutex<AudioSetup>>,
+    /// Our identity key (None: a throwaway one, as `--anonymous`).
+    pub identity: Option<Arc<SigningIdentity>>,
+    /// What we know of others' identity keys (None: nothing, and nothing
+    /// is written).
+    pub trust: Option<crate::identity::known::Trust>,
+    /// `--only-known`: our sender key goes only to verified identities.
+    pub only_known: bool,
 }
 
 impl SessionConfig {
@@ -90,6 +99,9 @@ impl SessionConfig {
             preview: None,
             opened_source: None,
             audio: None,
+            identity: None,
+            trust: None,
+            only_known: false,
         }
     }
 }
@@ -184,6 +196,16 @@ pub enum SessionEvent {
         to: Option<String>,
     },
     Warning(String),
+    /// A name we know arrived with another identity key (also said by
+    /// `known: changed` on its `PeerVerified`).
+    IdentityChanged {
+        peer: String,
+        name: String,
+        identity: Fingerprint,
+        previous: Option<crate::identity::known::Previous>,
+    },
+    /// "We compared the words": these members' identities are verified.
+    IdentitiesVerified(Vec<(String, Fingerprint)>),
     Ended(Ended),
 }
 
@@ -197,6 +219,11 @@ pub enum SessionCommand {
     View(u32, u32),
     /// Shared terminals: ours, and typing in others'.
     Share(sharing::ShareCommand),
+    /// "We compared the words": every member now is verified. With the
+    /// words the user compared, refused if they have changed since.
+    Verify {
+        words: Option<String>,
+    },
     Leave,
 }
 
@@ -292,6 +319,14 @@ pub async fn run(
         Some((engine, rx)) => (Some(engine), Some(rx)),
         None => (None, None),
     };
+    let identity = config
+        .identity
+        .clone()
+        .unwrap_or_else(|| Arc::new(SigningIdentity::generate(&mut rand_core::OsRng)));
+    let trust = config
+        .trust
+        .take()
+        .map(|t| Arc::new(std::sync::Mutex::new(t)));
     let mut session = Session {
         psk,
         control,
@@ -301,6 +336,8 @@ pub async fn run(
         capturing: capture_thread.is_some(),
         has_source: capture_thread.is_some(),
         signing: Arc::new(SigningIdentity::generate(&mut rand_core::OsRng)),
+        identity,
+        trust,
         guard: Guard::default(),
         chat: ChatQueue::default(),
         recent: Recent::default(),
@@ -358,6 +395,9 @@ struct Session {
     /// Our signing key, for the whole session: members recognise us by it
     /// after a reconnect.
     signing: Arc<SigningIdentity>,
+    /// Our identity key, and what we know of others'.
+    identity: Arc<SigningIdentity>,
+    trust: identity::SharedTrust,
     /// The online-guessing throttle, across connections.
     guard: Guard,
     /// Chat typed offline, owed to the members of before.
@@ -501,6 +541,12 @@ impl Session {
                     Some(SessionCommand::Share(_)) => {
                         self.emit(SessionEvent::Warning(
                             "offline: shared terminals wait until the call is back".into(),
+                        ))
+                        .await
+                    }
+                    Some(SessionCommand::Verify { .. }) => {
+                        self.emit(SessionEvent::Warning(
+                            "offline: verify once the call is back and the safety words show".into(),
                         ))
                         .await
                     }

@@ -1,6 +1,7 @@
 //! The TUI's state. Session events and keys ([`super::keys`]) change it;
 //! [`super::ui`] draws it.
 
+use crate::identity::known::Known;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -118,6 +119,9 @@ pub struct App {
     /// `q` was pressed once (host): until this moment the prompt is on
     /// screen and `q` ends the call; then the prompt goes.
     pub quit_armed: Option<Instant>,
+    /// `w` was pressed once: until this moment, `w` again marks the members
+    /// verified under these safety words.
+    pub verify_armed: Option<(Instant, String)>,
     /// A short message over the bottom of the video (the new colour mode,
     /// the tile `f` shows), until the moment given.
     pub flash: Option<(String, Instant)>,
@@ -198,6 +202,7 @@ impl App {
             share: None,
             hosting: false,
             quit_armed: None,
+            verify_armed: None,
             flash: None,
             overlay_scroll: 0,
             overlay_page: 1,
@@ -355,6 +360,9 @@ impl App {
             self.dirty = true;
         }
         match ev {
+            SessionEvent::IdentityChanged { .. } | SessionEvent::IdentitiesVerified(_) => {
+                self.on_identity(ev)
+            }
             SessionEvent::Status(s) => self.status.connection = s,
             SessionEvent::Connected { relay, stats } => {
                 self.status.connection = "connected".into();
@@ -488,15 +496,24 @@ impl App {
                 self.tile(&peer);
             }
             Event::PeerVerified {
-                peer, name, tag, ..
+                peer,
+                name,
+                tag,
+                known,
+                ..
             } => {
                 let t = self.tile(&peer);
                 t.verified = true;
                 t.own_name = Some(name);
                 t.tag = tag;
+                t.known = known;
                 self.refresh_names();
                 let label = self.name_of(&peer);
-                self.notice(format!("{label} joined (verified)"));
+                self.notice(match known {
+                    Some(Known::Verified) => format!("{label} joined (✓✓ verified in an earlier call)"),
+                    Some(Known::New) => format!("{label} joined (passphrase proven; new: never in a call with you before)"),
+                    _ => format!("{label} joined (passphrase proven)"),
+                });
             }
             Event::PeerRenamed { peer, .. } if !self.peers.iter().any(|t| t.id == peer) => {}
             Event::PeerRenamed { peer, old, new } => {
@@ -687,6 +704,8 @@ mod tests {
             name: "Ada".into(),
             tag: "3f2a".into(),
             safety_words: "a b c d".into(),
+            identity: [2; 32],
+            known: None,
         }));
         assert_eq!(app.status.connection, "in the call");
     }
@@ -726,6 +745,8 @@ mod tests {
             name: name.into(),
             tag: tag.into(),
             safety_words: String::new(),
+            identity: [1; 32],
+            known: None,
         }));
     }
 

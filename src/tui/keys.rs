@@ -143,6 +143,9 @@ impl App {
         if key.code != KeyCode::Char('q') {
             self.quit_armed = None;
         }
+        if key.code != KeyCode::Char('w') {
+            self.verify_armed = None;
+        }
         match key.code {
             KeyCode::Char('q') => {
                 let now = Instant::now();
@@ -191,6 +194,7 @@ impl App {
             }
             KeyCode::Char('f') if !self.focus_next_share() => self.next_focus(),
             KeyCode::Char('f') => {}
+            KeyCode::Char('w') => return self.verify_key(Instant::now()),
             KeyCode::Char('t') => return self.share_key(),
             KeyCode::Char('T') => return self.stop_share_key(),
             KeyCode::Char('g') => return self.grant_key(true),

@@ -6,6 +6,7 @@ pub mod cells;
 pub mod encode;
 pub mod flow;
 pub mod graphics;
+mod identity;
 pub mod input;
 pub mod keys;
 pub mod ladder;

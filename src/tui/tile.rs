@@ -22,6 +22,11 @@ pub struct Tile {
     pub tagged: bool,
     pub verified: bool,
     pub mismatch: bool,
+    /// What we knew of its identity key before this call.
+    pub known: Option<crate::identity::known::Known>,
+    /// Its name came with another identity key than the one we knew: said
+    /// on the tile for the rest of the call.
+    pub identity_warning: Option<String>,
     /// What the peer says about its camera (sealed state messages).
     pub camera: Camera,
     /// Latest frame not drawn yet; decoded only when drawn (stale ones are
@@ -84,6 +89,8 @@ impl Tile {
             tagged: false,
             verified: false,
             mismatch: false,
+            known: None,
+            identity_warning: None,
             camera: Camera::On,
             pending: None,
             image: None,

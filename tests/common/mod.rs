@@ -33,8 +33,36 @@ pub struct Client {
     pub stderr: Arc<Mutex<String>>,
 }
 
+/// A fresh, empty config directory (`XDG_CONFIG_HOME`): each client of a
+/// test is its own person, with its own identity key and known peers,
+/// and nothing touches the config of whoever runs the tests.
+pub fn fresh_config_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "sf-test-config-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 impl Client {
     pub fn spawn(invite: &str, relay_url: &str, name: &str, extra: &[&str]) -> Client {
+        Client::spawn_as(&fresh_config_dir(), invite, relay_url, name, extra)
+    }
+
+    /// A client whose identity and known peers live in `config` (the
+    /// same person in several calls).
+    pub fn spawn_as(
+        config: &std::path::Path,
+        invite: &str,
+        relay_url: &str,
+        name: &str,
+        extra: &[&str],
+    ) -> Client {
         let source: &[&str] = if extra.contains(&"--source") {
             &[]
         } else {
@@ -60,6 +88,7 @@ impl Client {
             .args(["--name", name])
             .args(extra)
             .env("RUST_LOG", "warn")
+            .env("XDG_CONFIG_HOME", config)
             // Piped, so a test can send commands (`{"type":"mute"}`).
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

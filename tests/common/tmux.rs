@@ -25,6 +25,11 @@ impl Tmux {
         for e in env {
             args.extend(["-e", e]);
         }
+        // Its own config (identity, known peers) unless the test gives one.
+        let config = format!("XDG_CONFIG_HOME={}", super::fresh_config_dir().display());
+        if !env.iter().any(|e| e.starts_with("XDG_CONFIG_HOME=")) {
+            args.extend(["-e", &config]);
+        }
         args.push(command);
         let out = tmux.run(&args);
         assert!(out.status.success(), "tmux: {out:?}");

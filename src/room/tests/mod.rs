@@ -386,6 +386,18 @@ impl Net {
         &self.members[self.idx(id)].room
     }
 
+    pub(super) fn room_mut(&mut self, id: &str) -> &mut Room {
+        let i = self.idx(id);
+        &mut self.members[i].room
+    }
+
+    /// Runs `f` on `id`'s room and routes what it outputs.
+    pub(super) fn act(&mut self, id: &str, f: impl FnOnce(&mut Room, Instant) -> Vec<Output>) {
+        let now = self.now;
+        let out = f(self.room_mut(id), now);
+        self.route(id, out);
+    }
+
     fn events(&self, id: &str) -> &[Event] {
         &self.members[self.idx(id)].events
     }
@@ -757,6 +769,7 @@ fn garbage_blobs_are_counted_not_fatal() {
 }
 
 mod attacks;
+mod identity;
 mod mitm;
 mod redteam;
 mod tie_redteam;

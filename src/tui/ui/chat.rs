@@ -2,6 +2,7 @@
 //! video on narrow ones (open with Tab), and a one-line ticker of the
 //! newest message while the strip is closed.
 
+use crate::identity::known::Known;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
@@ -68,15 +69,26 @@ fn roster_entry(t: &Tile, is_me: bool, width: usize) -> Line<'static> {
         ("● ", Style::default())
     } else if t.mismatch {
         ("✗ ", Style::default().fg(Color::Red))
+    } else if t.known == Some(Known::Changed) {
+        (
+            "⚠ ",
+            Style::default()
+                .fg(Color::Red)
+                .add_modifier(ratatui::style::Modifier::BOLD),
+        )
+    } else if t.verified && t.known == Some(Known::Verified) {
+        ("✓✓", Style::default().fg(Color::Green))
     } else if t.verified {
         ("✓ ", Style::default().fg(Color::Green))
     } else {
         ("… ", Style::default().fg(Color::Yellow))
     };
-    let state = match t.camera {
-        Camera::On => "",
-        Camera::Off => " (camera off)",
-        Camera::Absent => " (view only)",
+    let state = match (t.camera, t.known) {
+        (_, Some(Known::Changed)) if !is_me => " KEY CHANGED",
+        (Camera::On, Some(Known::New)) if !is_me => " new",
+        (Camera::On, _) => "",
+        (Camera::Off, _) => " (camera off)",
+        (Camera::Absent, _) => " (view only)",
     };
     let room = width.saturating_sub(mark.width() + state.width()).max(4);
     let name = t.name_in(room.min(super::super::tile::NAME_COLUMNS));

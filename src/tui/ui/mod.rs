@@ -12,6 +12,7 @@ mod status;
 pub mod terminal;
 pub mod text;
 
+use crate::identity::known::Known;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -263,6 +264,26 @@ fn draw_tile(
         width: video.width.saturating_sub(1).max(1),
         ..video
     };
+    // A changed identity key is said on the tile itself, above the video,
+    // for the rest of the call.
+    let video = match &tile.identity_warning {
+        Some(warning) if !is_me && video.height >= 3 => {
+            let rows = if video.height >= 8 { 2 } else { 1 };
+            let [warn, rest] =
+                Layout::vertical([Constraint::Length(rows), Constraint::Min(1)]).areas(video);
+            Paragraph::new(format!("⚠ {warning}"))
+                .wrap(ratatui::widgets::Wrap { trim: true })
+                .style(
+                    Style::default()
+                        .fg(Color::White)
+                        .bg(Color::Red)
+                        .add_modifier(Modifier::BOLD),
+                )
+                .render(warn, buf);
+            rest
+        }
+        _ => video,
+    };
     // Half blocks: a pixel a column, two a row (what senders are asked
     // for); finer cells ask for twice that.
     let half_px = (u32::from(video.width), u32::from(video.height) * 2);
@@ -358,6 +379,8 @@ fn tile_label(
             notes.push(("✗ not verified".into(), Style::default().fg(Color::Red)));
         } else if !tile.verified {
             notes.push(("verifying…".into(), Style::default().fg(Color::Yellow)));
+        } else if let Some((mark, style)) = identity_mark(tile.known) {
+            notes.push((mark.into(), style));
         }
     }
     if let Some(voice) = tile.voice_note() {
@@ -410,6 +433,24 @@ fn tile_label(
         spans.push(Span::styled(text, style));
     }
     Paragraph::new(Line::from(spans))
+}
+
+/// What we know of a member's identity key, as a mark: `✓✓` verified in
+/// an earlier call or now, `new` never seen before, a loud `⚠` when its
+/// name came with another key; nothing for a key seen before.
+pub(super) fn identity_mark(known: Option<Known>) -> Option<(&'static str, Style)> {
+    match known? {
+        Known::Verified => Some(("✓✓", Style::default().fg(Color::Green))),
+        Known::New => Some(("new", Style::default().fg(Color::Yellow))),
+        Known::Changed => Some((
+            "⚠ KEY CHANGED",
+            Style::default()
+                .fg(Color::White)
+                .bg(Color::Red)
+                .add_modifier(Modifier::BOLD),
+        )),
+        Known::Seen => None,
+    }
 }
 
 /// Grey text in the middle of `area`.

@@ -27,6 +27,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("g, G", "let the next member type in it; G: nobody"),
     ("Ctrl-]", "leave a terminal you type in"),
     ("s", "show the invite again"),
+    (
+        "w w",
+        "we compared the safety words: everyone here is verified (✓✓) in later calls",
+    ),
     ("Ctrl-Z", "suspend (fg resumes)"),
     ("?", "this help (↑↓ PgUp PgDn scroll, other keys close)"),
 ];
@@ -57,7 +61,7 @@ pub(super) fn draw_help(buf: &mut Buffer, area: Rect, app: &App) -> Shown {
             Span::styled(app.status.safety_words.clone(), bold),
         ]));
         lines.push(Line::raw(
-            "Compare them aloud with everyone: the same words mean no one is in the middle.",
+            "Compare them aloud with everyone: the same words mean no one is in the middle. Then w w remembers everyone as verified.",
         ));
     }
     lines.push(Line::raw(""));
