@@ -88,6 +88,11 @@ const SEND_LIMIT_MS: f64 = 150.0;
 const FRAME_LINK_LIMIT_MS: f64 = 40.0;
 /// Minimum time between two steps down, and the quiet time before a step up.
 const DOWN_EVERY: Duration = Duration::from_secs(1);
+/// Receivers' reports must say "congested" this many seconds in a row
+/// before we step down for them: one receiver's one-second stall (a busy
+/// machine, a GC-like pause) is not the path filling up, and with two
+/// receivers one slow one plus one blip would otherwise be a "majority".
+const RECEIVERS_FOR: u32 = 2;
 const UP_AFTER: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +107,8 @@ pub struct Adapter {
     enabled: bool,
     last_change: Instant,
     calm_since: Option<Instant>,
+    /// Seconds in a row most receivers reported congestion.
+    receivers_congested: u32,
 }
 
 impl Adapter {
@@ -111,6 +118,7 @@ impl Adapter {
             enabled,
             last_change: now,
             calm_since: Some(now),
+            receivers_congested: 0,
         }
     }
 
@@ -132,10 +140,19 @@ impl Adapter {
             || s.send_ms > SEND_LIMIT_MS
             || s.frame_link_ms > FRAME_LINK_LIMIT_MS;
         let congested_receivers = s.reports.iter().filter(|r| r.congested()).count();
-        let receivers = !s.reports.is_empty() && congested_receivers * 2 > s.reports.len();
-        if uplink || receivers {
+        let most = !s.reports.is_empty() && congested_receivers * 2 > s.reports.len();
+        self.receivers_congested = if most {
+            self.receivers_congested + 1
+        } else {
+            0
+        };
+        let receivers = self.receivers_congested >= RECEIVERS_FOR;
+        if uplink || receivers || most {
             self.calm_since = None;
-            if self.level > 0 && now.duration_since(self.last_change) >= DOWN_EVERY {
+            if (uplink || receivers)
+                && self.level > 0
+                && now.duration_since(self.last_change) >= DOWN_EVERY
+            {
                 self.level -= 1;
                 self.last_change = now;
                 let reason = if uplink {
@@ -261,10 +278,35 @@ mod tests {
             reports: vec![report(900.0, 20), report(700.0, 0), report(25.0, 1)],
             ..Default::default()
         };
+        // One second of it may be a blip; two in a row is the path.
+        assert_eq!(a.update(&most_slow, t0 + second(11)), None);
         assert_eq!(
-            a.update(&most_slow, t0 + second(11)),
+            a.update(&most_slow, t0 + second(12)),
             Some((3, Reason::Receivers))
         );
+    }
+
+    /// Two receivers, one throttled for good: a one-second stall of the
+    /// other (its machine busy) is not a majority worth stepping down for.
+    #[test]
+    fn a_fast_receivers_one_second_blip_is_not_a_majority() {
+        let t0 = Instant::now();
+        let mut a = Adapter::new(true, t0);
+        let steady = Signals {
+            sent: 30,
+            reports: vec![report(900.0, 20), report(20.0, 0)],
+            ..Default::default()
+        };
+        let blip = Signals {
+            sent: 30,
+            reports: vec![report(900.0, 20), report(650.0, 0)],
+            ..Default::default()
+        };
+        for s in 1..30 {
+            let signals = if s % 4 == 0 { &blip } else { &steady };
+            assert_eq!(a.update(signals, t0 + second(s)), None, "second {s}");
+        }
+        assert_eq!(a.level(), TOP);
     }
 
     #[test]
