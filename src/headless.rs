@@ -167,10 +167,12 @@ pub fn event_json(event: &SessionEvent) -> Option<Value> {
                 safety_words,
                 identity,
                 known,
+                known_as,
             } => {
                 json!({"type":"peer_verified","peer":peer,"name":name,"tag":tag,"safety_words":safety_words,
                        "identity":Fingerprint::of(identity).hex(),
-                       "known":known.unwrap_or(Known::New).as_str()})
+                       "known":known.unwrap_or(Known::New).as_str(),
+                       "known_as":known_as})
             }
             Event::PeerRenamed { peer, old, new } => {
                 json!({"type":"peer_renamed","peer":peer,"old":old,"new":new})

@@ -124,27 +124,39 @@ fn to_hex(bytes: &[u8]) -> String {
 }
 
 /// What the identity key signs in one handshake: a label, the transcript
-/// (the room, both hellos) and the prover's own signing key, so a
-/// signature can't be reflected back to its maker as the other side's.
-fn binding(transcript: &[u8], prover_s: &[u8; PUBLIC_LEN]) -> Vec<u8> {
-    lp(&[b"streamflow/4 identity binding", transcript, prover_s])
+/// (the room, both hellos) and the prover's own connection and signing
+/// keys, so a signature can't be handed back to its maker as the other
+/// side's (the transcript alone is the same on both sides).
+fn binding(transcript: &[u8], prover_e: &[u8; 32], prover_s: &[u8; PUBLIC_LEN]) -> Vec<u8> {
+    lp(&[
+        b"streamflow/4 identity binding",
+        transcript,
+        prover_e,
+        prover_s,
+    ])
 }
 
 pub fn sign_binding(
     identity: &SigningIdentity,
     transcript: &[u8],
+    prover_e: &[u8; 32],
     prover_s: &[u8; PUBLIC_LEN],
 ) -> [u8; SIGNATURE_LEN] {
-    identity.sign(&binding(transcript, prover_s))
+    identity.sign(&binding(transcript, prover_e, prover_s))
 }
 
 pub fn verify_binding(
     identity: &[u8; PUBLIC_LEN],
     transcript: &[u8],
+    prover_e: &[u8; 32],
     prover_s: &[u8; PUBLIC_LEN],
     signature: &[u8; SIGNATURE_LEN],
 ) -> Result<(), BadSignature> {
-    sign::verify(identity, &binding(transcript, prover_s), signature)
+    sign::verify(
+        identity,
+        &binding(transcript, prover_e, prover_s),
+        signature,
+    )
 }
 
 #[cfg(test)]
@@ -157,14 +169,18 @@ mod tests {
     fn bindings_hold_only_for_their_transcript_and_prover() {
         let mut rng = ChaCha20Rng::seed_from_u64(4);
         let alice = SigningIdentity::generate(&mut rng);
+        let (e_a, e_m) = ([5u8; 32], [6u8; 32]);
         let (s_a, s_b) = ([1u8; 32], [2u8; 32]);
-        let sig = sign_binding(&alice, b"transcript", &s_a);
-        assert!(verify_binding(&alice.public(), b"transcript", &s_a, &sig).is_ok());
-        assert!(verify_binding(&alice.public(), b"transcripT", &s_a, &sig).is_err());
+        let sig = sign_binding(&alice, b"transcript", &e_a, &s_a);
+        assert!(verify_binding(&alice.public(), b"transcript", &e_a, &s_a, &sig).is_ok());
+        assert!(verify_binding(&alice.public(), b"transcripT", &e_a, &s_a, &sig).is_err());
         // Reflected: the same signature as the other side's.
-        assert!(verify_binding(&alice.public(), b"transcript", &s_b, &sig).is_err());
+        assert!(verify_binding(&alice.public(), b"transcript", &e_a, &s_b, &sig).is_err());
+        // Reflected by a peer whose hello names Alice's signing key under
+        // its own connection key.
+        assert!(verify_binding(&alice.public(), b"transcript", &e_m, &s_a, &sig).is_err());
         let mallory = SigningIdentity::generate(&mut rng);
-        assert!(verify_binding(&mallory.public(), b"transcript", &s_a, &sig).is_err());
+        assert!(verify_binding(&mallory.public(), b"transcript", &e_a, &s_a, &sig).is_err());
     }
 
     #[test]

@@ -138,10 +138,13 @@ pub fn transcript(room: &str, a: &Hello, b: &Hello) -> Vec<u8> {
     lp(&[&[a.v.min(b.v)], room.as_bytes(), &first, &second])
 }
 
-/// What a member's proof of its signing key covers: a label and the
-/// handshake transcript (unique to this pair and round).
-fn proof_message(transcript: &[u8]) -> Vec<u8> {
-    lp(&[b"streamflow/3 proof", transcript])
+/// What a member's proof of its signing key covers: a label, the
+/// handshake transcript (unique to this pair and round) and the prover's
+/// own connection and signing keys (the transcript is the same on both
+/// sides: without them, a peer whose hello named our signing key could
+/// hand our proof back to us as its own).
+fn proof_message(transcript: &[u8], prover: &Hello) -> Vec<u8> {
+    lp(&[b"streamflow/4 proof", transcript, &prover.e, &prover.s])
 }
 
 /// One side of a handshake in progress: SPAKE2 started, waiting for the
@@ -263,19 +266,23 @@ impl PairwiseChannel {
     /// Our signature over this channel's transcript: proves we hold the
     /// signing key our hello named. Sent sealed, inside the channel.
     pub fn prove(&self, signing: &SigningIdentity) -> [u8; SIGNATURE_LEN] {
-        signing.sign(&proof_message(&self.transcript))
+        signing.sign(&proof_message(&self.transcript, &self.mine))
     }
 
     /// Checks the peer's proof against the signing key its hello named.
     pub fn verify_proof(&self, signature: &[u8; SIGNATURE_LEN]) -> Result<(), PairwiseError> {
-        sign::verify(&self.theirs.s, &proof_message(&self.transcript), signature)
-            .map_err(|_| PairwiseError::Auth)
+        sign::verify(
+            &self.theirs.s,
+            &proof_message(&self.transcript, &self.theirs),
+            signature,
+        )
+        .map_err(|_| PairwiseError::Auth)
     }
 
     /// Our identity key's signature on this channel (see
     /// [`super::identity`]).
     pub fn prove_identity(&self, identity: &SigningIdentity) -> [u8; SIGNATURE_LEN] {
-        super::identity::sign_binding(identity, &self.transcript, &self.mine.s)
+        super::identity::sign_binding(identity, &self.transcript, &self.mine.e, &self.mine.s)
     }
 
     /// Checks the peer's identity key's signature on this channel.
@@ -284,8 +291,14 @@ impl PairwiseChannel {
         identity: &[u8; 32],
         signature: &[u8; SIGNATURE_LEN],
     ) -> Result<(), PairwiseError> {
-        super::identity::verify_binding(identity, &self.transcript, &self.theirs.s, signature)
-            .map_err(|_| PairwiseError::Auth)
+        super::identity::verify_binding(
+            identity,
+            &self.transcript,
+            &self.theirs.e,
+            &self.theirs.s,
+            signature,
+        )
+        .map_err(|_| PairwiseError::Auth)
     }
 
     /// The peer's hello this channel was made with.

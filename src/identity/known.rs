@@ -122,8 +122,10 @@ impl Entry {
 
 const HEADER: &str = "# streamflow known peers: one identity key a line; edit freely (delete a line to forget a key).\n\
 # fingerprint (SHA-256, hex)                                       state     since       first-seen  last-seen   name";
-/// A bigger file is refused (read as nothing, never written).
-const MAX_BYTES: u64 = 1 << 20;
+/// A bigger file is refused (read as nothing, never written). We never
+/// write one: `MAX_ENTRIES` lines of at most ~200 bytes are under 1 MiB;
+/// the room is for a person's own notes.
+const MAX_BYTES: u64 = 8 << 20;
 /// Past this many keys, the least recently seen `seen` one goes.
 const MAX_ENTRIES: usize = 4096;
 
@@ -227,21 +229,32 @@ pub struct Previous {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     pub known: Known,
+    /// For `changed`: the key the name was known with.
     pub previous: Option<Previous>,
+    /// A verified key under another name than the one it was verified
+    /// under (names are self-chosen): the name it was verified as.
+    pub known_as: Option<String>,
 }
 
-/// Known peers for one session: classifies each identity on its first
-/// arrival (a reconnect doesn't turn `new` into `seen`), records what it
-/// learns, and writes the file unless anonymous.
+/// Known peers for one session: classifies each identity on each arrival
+/// and rename against what the file said of it before this session (a
+/// reconnect doesn't turn `new` into `seen`) and against the other keys
+/// known under the same name; records what it learns, and writes the file
+/// unless anonymous.
 pub struct Trust {
     peers: KnownPeers,
     /// `None`: nothing is written (`--anonymous`, or no config dir).
     path: Option<PathBuf>,
-    this_session: HashMap<Fingerprint, Verdict>,
+    /// Each key's entry as it was before this session first saw it.
+    before: HashMap<Fingerprint, Option<Entry>>,
     /// Entries this session changed (merged into the file as it is on
     /// disk when written: another streamflow may have written meanwhile).
     touched: HashSet<Fingerprint>,
 }
+
+/// Keys never seen before that one session records at most: an invite
+/// holder reconnecting with fresh keys can't flush the file.
+const MAX_NEW_PER_SESSION: usize = 256;
 
 impl Trust {
     /// Nothing known, nothing written.
@@ -249,7 +262,7 @@ impl Trust {
         Trust {
             peers: KnownPeers::default(),
             path: None,
-            this_session: HashMap::new(),
+            before: HashMap::new(),
             touched: HashSet::new(),
         }
     }
@@ -260,29 +273,38 @@ impl Trust {
         Ok(Trust {
             peers,
             path: write.then_some(path),
-            this_session: HashMap::new(),
+            before: HashMap::new(),
             touched: HashSet::new(),
         })
     }
 
-    /// A member proved `identity` under `name`: what we knew of it (the
-    /// same answer all session), recorded as seen today.
+    /// A member proved `identity` under `name` (on arrival, or a rename):
+    /// what that means, recorded as seen today.
     pub fn arrived(&mut self, identity: &[u8; 32], name: &str) -> (Verdict, Result<(), String>) {
         let fp = Fingerprint::of(identity);
         let name = file_name(name);
         let today = dates::today();
-        let verdict = match self.this_session.get(&fp) {
-            Some(v) => v.clone(),
-            None => {
-                let v = self.classify(&fp, &name);
-                self.this_session.insert(fp, v.clone());
-                v
+        if !self.before.contains_key(&fp) {
+            let new = self.before.values().filter(|e| e.is_none()).count();
+            if self.peers.find(&fp).is_none() && new >= MAX_NEW_PER_SESSION {
+                // Classified, not recorded.
+                return (self.classify(&fp, &name, None), Ok(()));
             }
-        };
+            self.before.insert(fp, self.peers.find(&fp).cloned());
+        }
+        let before = self.before.get(&fp).cloned().flatten();
+        let verdict = self.classify(&fp, &name, before.as_ref());
         let entry = match self.peers.find(&fp) {
             Some(e) => Entry {
                 last_seen: today.clone(),
-                // A verified key keeps the name it was verified under.
+                // A verified key keeps the name it was verified under; a
+                // known key taking a name another key is known by stays
+                // `changed` until verified.
+                state: match (e.state, verdict.known) {
+                    (Stored::Verified, _) => Stored::Verified,
+                    (_, Known::Changed) => Stored::Changed,
+                    (state, _) => state,
+                },
                 name: if e.state == Stored::Verified {
                     e.name.clone()
                 } else {
@@ -308,8 +330,9 @@ impl Trust {
         (verdict, self.save())
     }
 
-    fn classify(&self, fp: &Fingerprint, name: &str) -> Verdict {
-        let previous = self.peers.other_by_name(name, fp).map(|e| Previous {
+    /// `before`: the key's entry before this session.
+    fn classify(&self, fp: &Fingerprint, name: &str, before: Option<&Entry>) -> Verdict {
+        let other = self.peers.other_by_name(name, fp).map(|e| Previous {
             fingerprint: e.fingerprint,
             verified: e.state == Stored::Verified,
             since: if e.state == Stored::Verified {
@@ -318,20 +341,28 @@ impl Trust {
                 e.first_seen.clone()
             },
         });
-        let known = match self.peers.find(fp).map(|e| e.state) {
-            Some(Stored::Verified) => Known::Verified,
-            // Changed until verified, or until the old key's line is gone.
-            Some(Stored::Changed) if previous.is_some() => Known::Changed,
-            Some(_) => Known::Seen,
-            None if previous.is_some() => Known::Changed,
-            None => Known::New,
+        let verdict = |known, previous, known_as| Verdict {
+            known,
+            previous,
+            known_as,
         };
-        let previous = if known == Known::Changed {
-            previous
-        } else {
-            None
-        };
-        Verdict { known, previous }
+        match before {
+            // Known under this very name: what the file said (two people
+            // may share a name; each known key is no news).
+            Some(e) if e.name == name => match e.state {
+                Stored::Verified => verdict(Known::Verified, None, None),
+                // Changed until verified, or until the old key's line is gone.
+                Stored::Changed if other.is_some() => verdict(Known::Changed, other, None),
+                _ => verdict(Known::Seen, None, None),
+            },
+            // A name another key is known by: whatever this key is.
+            _ if other.is_some() => verdict(Known::Changed, other, None),
+            Some(e) if e.state == Stored::Verified => {
+                verdict(Known::Verified, None, Some(e.name.clone()))
+            }
+            Some(_) => verdict(Known::Seen, None, None),
+            None => verdict(Known::New, None, None),
+        }
     }
 
     /// You compared the words with these members: their keys are
@@ -359,13 +390,8 @@ impl Trust {
             self.peers.upsert(entry);
             self.touched.insert(fp);
             // After a reconnect in this session, they are verified too.
-            self.this_session.insert(
-                fp,
-                Verdict {
-                    known: Known::Verified,
-                    previous: None,
-                },
-            );
+            let entry = self.peers.find(&fp).cloned();
+            self.before.insert(fp, entry);
         }
         self.save()
     }
@@ -437,7 +463,10 @@ fn read(path: &std::path::Path) -> Result<KnownPeers, String> {
 /// A name as the file keeps it: one line, cleaned (it came from a peer).
 fn file_name(name: &str) -> String {
     let clean = crate::sanitize::clean(name).replace(['\n', '\r'], " ");
-    let trimmed = clean.trim();
+    // At most a wire name's bytes: lossy decoding can triple a name, and
+    // a line's length bounds the file's (`MAX_BYTES`).
+    let trimmed =
+        crate::room::wire::truncate_utf8(clean.trim(), crate::room::wire::MAX_NAME_BYTES).trim();
     if trimmed.is_empty() {
         "?".into()
     } else {

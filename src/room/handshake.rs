@@ -15,7 +15,7 @@ use super::guard::Failure;
 use super::peer::{Hs, MAX_EARLY};
 use super::wire::{
     ProofMessage, SenderKeyMessage, WireMessage, SEALED_CHAT, SEALED_PROOF, SEALED_SENDER_KEY,
-    SEALED_SHARE_KEYS,
+    SEALED_SHARE_KEYS, SEALED_WITHHELD,
 };
 use super::{chat_event, Event, Output, Room, TIE_WAIT};
 use crate::crypto::pairwise::{Handshake, PairwiseChannel, CONFIRM_LEN, NONCE_LEN};
@@ -406,14 +406,16 @@ impl Room {
         let allowed = self.may_have_key(peer);
         let peer = self.peers.get_mut(to)?;
         peer.withheld = !allowed;
-        if !allowed {
-            return None;
-        }
         let plaintext = SenderKeyMessage {
             kid: self.key.kid(),
             base: self.key.base().clone(),
         }
         .encode();
+        if !allowed {
+            // The same size, at the same moment, with nothing in it.
+            let decoy = vec![0u8; plaintext.len()];
+            return self.seal_pairwise(to, SEALED_WITHHELD, &decoy, now);
+        }
         self.seal_pairwise(to, SEALED_SENDER_KEY, &plaintext, now)
     }
 
@@ -455,13 +457,14 @@ impl Room {
             (_, Some(c)) if fits(c) => (c, false),
             _ => return vec![self.failed(from, "sealed for no channel of ours".into())],
         };
-        // The three kinds are told apart by their AAD.
+        // The kinds are told apart by their AAD.
         let mut opened = None;
         for kind in [
             SEALED_SENDER_KEY,
             SEALED_PROOF,
             SEALED_CHAT,
             SEALED_SHARE_KEYS,
+            SEALED_WITHHELD,
         ] {
             if let Ok(p) = channel.open(kind, ctr, ct) {
                 opened = Some((kind, zeroize::Zeroizing::new(p)));
@@ -476,6 +479,9 @@ impl Room {
         }
         if !peer.member {
             return vec![self.failed(from, "sealed message before a proof".into())];
+        }
+        if kind == SEALED_WITHHELD {
+            return vec![]; // they keep their key from us, for now
         }
         if kind == SEALED_CHAT {
             let name = peer.name.clone().unwrap_or_else(|| from.to_string());
@@ -592,6 +598,7 @@ impl Room {
                 safety_words: self.safety_words.clone(),
                 identity: proof.identity,
                 known: None,
+                known_as: None,
             }));
         } else if old_name.as_deref() != Some(proof.name.as_str()) {
             out.push(Output::Event(Event::PeerRenamed {

@@ -119,6 +119,9 @@ pub enum Event {
         safety_words: String,
         identity: [u8; 32],
         known: Option<crate::identity::known::Known>,
+        /// A verified key under another name: the name it was verified as
+        /// (the session fills it in too).
+        known_as: Option<String>,
     },
     /// A member's name changed (names are self-chosen).
     PeerRenamed {
@@ -262,6 +265,10 @@ pub struct Room {
     /// someone else's, without its secret half).
     #[cfg(test)]
     claimed_identity: Option<[u8; 32]>,
+    /// Tests: take hellos that name our own signing key (to check that the
+    /// proofs alone refuse a reflection too).
+    #[cfg(test)]
+    accept_our_signing_key: bool,
 }
 
 impl Room {
@@ -312,6 +319,8 @@ impl Room {
             reuse_revealed_values: false,
             #[cfg(test)]
             claimed_identity: None,
+            #[cfg(test)]
+            accept_our_signing_key: false,
         }
     }
 
@@ -364,14 +373,23 @@ impl Room {
         }
     }
 
-    /// The verified members now: peer id, name and identity key (what "we
-    /// compared the words" marks verified).
+    /// The members the safety words now cover: peer id, name and identity
+    /// key (what "we compared the words" marks verified). Only this
+    /// round's participants who proved themselves in it: a member left out
+    /// of the round (lapsed) is in the call but not in the words.
     pub fn member_identities(&self) -> Vec<(String, String, [u8; 32])> {
+        if self.safety_words.is_empty() {
+            return vec![];
+        }
         let mut v: Vec<_> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.is_verified())
-            .filter_map(|(id, p)| {
+            .round
+            .participants
+            .keys()
+            .filter_map(|id| {
+                let p = self.peers.get(id)?;
+                if !p.is_verified() || !matches!(p.hs, peer::Hs::Done) {
+                    return None;
+                }
                 Some((id.clone(), p.name.clone().unwrap_or_default(), p.identity?))
             })
             .collect();

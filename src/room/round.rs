@@ -370,6 +370,15 @@ impl Room {
         if hello.e == my_e {
             return vec![self.failed(from, "our own hello, reflected".into())];
         }
+        // Our signing key under someone else's connection key: a peer
+        // that would hand our own proofs back to us as its own.
+        #[cfg(test)]
+        let reject = !self.accept_our_signing_key;
+        #[cfg(not(test))]
+        let reject = true;
+        if reject && hello.s == self.me.hello().s {
+            return vec![self.failed(from, "a hello naming our signing key".into())];
+        }
         match peer.e {
             Some(e) if e != hello.e => {
                 return vec![self.failed(from, "hello changes its connection key".into())];

@@ -25,6 +25,10 @@ pub const SEALED_PROOF: u8 = 3;
 /// Keys typed into the receiver's shared terminal (it decides whether
 /// the sender may type).
 pub const SEALED_SHARE_KEYS: u8 = 4;
+/// What a member our sender key is withheld from (`--only-known`) gets
+/// instead, the same size and at the same moments: the relay can't tell
+/// who is allowed. Opened and ignored.
+pub const SEALED_WITHHELD: u8 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireMessage {

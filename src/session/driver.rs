@@ -50,6 +50,9 @@ pub(super) struct Driver {
     pub(super) share_failures: u64,
     /// Known peers, for the whole session (the session sets it).
     pub(super) trust: super::identity::SharedTrust,
+    /// Members' identity keys on this connection (a rename is checked
+    /// against known_peers again).
+    pub(super) identities: HashMap<String, [u8; 32]>,
 }
 
 /// Per-sender reception statistics for feedback.
@@ -96,6 +99,7 @@ impl Driver {
             share_requests: Vec::new(),
             share_failures: 0,
             trust: None,
+            identities: HashMap::new(),
         }
     }
 

@@ -23,21 +23,47 @@ impl Driver {
     /// Fills in what we knew of a newly verified member's identity, and
     /// says so loudly when its name came with another key.
     pub(super) async fn with_known(&mut self, mut e: Event) -> Event {
-        let Event::PeerVerified {
-            peer,
-            name,
-            identity,
-            known,
-            ..
-        } = &mut e
-        else {
+        let Some(trust) = self.trust.clone() else {
             return e;
         };
-        let Some(trust) = &self.trust else {
-            return e;
-        };
+        match &mut e {
+            Event::PeerVerified {
+                peer,
+                name,
+                identity,
+                known,
+                known_as,
+                ..
+            } => {
+                self.identities.insert(peer.clone(), *identity);
+                let verdict = self.check(&trust, peer, name, identity).await;
+                *known = Some(verdict.known);
+                *known_as = verdict.known_as;
+            }
+            // Names are self-chosen: a new one may be another's.
+            Event::PeerRenamed { peer, new, .. } => {
+                if let Some(identity) = self.identities.get(peer).copied() {
+                    self.check(&trust, peer, new, &identity).await;
+                }
+            }
+            Event::PeerLeft { peer, .. } => {
+                self.identities.remove(peer);
+            }
+            _ => {}
+        }
+        e
+    }
+
+    /// What known_peers says of `identity` under `name`; a changed key is
+    /// said at once.
+    async fn check(
+        &mut self,
+        trust: &Arc<Mutex<Trust>>,
+        peer: &str,
+        name: &str,
+        identity: &[u8; 32],
+    ) -> crate::identity::known::Verdict {
         let (verdict, saved) = lock(trust).arrived(identity, name);
-        *known = Some(verdict.known);
         if let Err(why) = saved {
             let _ = self
                 .events
@@ -50,14 +76,14 @@ impl Driver {
             let _ = self
                 .events
                 .send(SessionEvent::IdentityChanged {
-                    peer: peer.clone(),
-                    name: name.clone(),
+                    peer: peer.to_string(),
+                    name: name.to_string(),
                     identity: Fingerprint::of(identity),
-                    previous: verdict.previous,
+                    previous: verdict.previous.clone(),
                 })
                 .await;
         }
-        e
+        verdict
     }
 }
 
@@ -96,6 +122,13 @@ impl Session {
             return;
         }
         let members = room.member_identities();
+        let outside = room.verified_peers().len().saturating_sub(members.len());
+        if outside > 0 {
+            self.emit(SessionEvent::Warning(format!(
+                "{outside} member(s) are not in these words yet (still settling): verify again once the words include them"
+            )))
+            .await;
+        }
         let list: Vec<([u8; 32], String)> = members
             .iter()
             .map(|(_, name, identity)| (*identity, name.clone()))

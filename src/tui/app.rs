@@ -500,6 +500,7 @@ impl App {
                 name,
                 tag,
                 known,
+                known_as,
                 ..
             } => {
                 let t = self.tile(&peer);
@@ -507,10 +508,17 @@ impl App {
                 t.own_name = Some(name);
                 t.tag = tag;
                 t.known = known;
+                t.known_as = known_as.clone();
                 self.refresh_names();
                 let label = self.name_of(&peer);
                 self.notice(match known {
-                    Some(Known::Verified) => format!("{label} joined (✓✓ verified in an earlier call)"),
+                    Some(Known::Verified) => match &known_as {
+                        Some(was) => format!(
+                            "{label} joined: the key you verified as \"{}\", under a new name",
+                            super::tile::display_name(was, 24)
+                        ),
+                        None => format!("{label} joined (✓✓ verified in an earlier call)"),
+                    },
                     Some(Known::New) => format!("{label} joined (passphrase proven; new: never in a call with you before)"),
                     _ => format!("{label} joined (passphrase proven)"),
                 });
@@ -706,6 +714,7 @@ mod tests {
             safety_words: "a b c d".into(),
             identity: [2; 32],
             known: None,
+            known_as: None,
         }));
         assert_eq!(app.status.connection, "in the call");
     }
@@ -747,6 +756,7 @@ mod tests {
             safety_words: String::new(),
             identity: [1; 32],
             known: None,
+            known_as: None,
         }));
     }
 

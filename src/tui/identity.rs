@@ -84,6 +84,7 @@ mod tests {
             safety_words: String::new(),
             identity: [1; 32],
             known: Some(known),
+            known_as: None,
         }));
         app
     }

@@ -24,6 +24,8 @@ pub struct Tile {
     pub mismatch: bool,
     /// What we knew of its identity key before this call.
     pub known: Option<crate::identity::known::Known>,
+    /// A verified key under a new name: the name it was verified as.
+    pub known_as: Option<String>,
     /// Its name came with another identity key than the one we knew: said
     /// on the tile for the rest of the call.
     pub identity_warning: Option<String>,
@@ -90,6 +92,7 @@ impl Tile {
             verified: false,
             mismatch: false,
             known: None,
+            known_as: None,
             identity_warning: None,
             camera: Camera::On,
             pending: None,

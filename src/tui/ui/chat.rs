@@ -76,7 +76,7 @@ fn roster_entry(t: &Tile, is_me: bool, width: usize) -> Line<'static> {
                 .fg(Color::Red)
                 .add_modifier(ratatui::style::Modifier::BOLD),
         )
-    } else if t.verified && t.known == Some(Known::Verified) {
+    } else if t.verified && t.known == Some(Known::Verified) && t.known_as.is_none() {
         ("✓✓", Style::default().fg(Color::Green))
     } else if t.verified {
         ("✓ ", Style::default().fg(Color::Green))

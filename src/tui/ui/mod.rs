@@ -380,7 +380,15 @@ fn tile_label(
         } else if !tile.verified {
             notes.push(("verifying…".into(), Style::default().fg(Color::Yellow)));
         } else if let Some((mark, style)) = identity_mark(tile.known) {
-            notes.push((mark.into(), style));
+            // A verified key under a new name says which name it was
+            // verified as: the name alone proves nothing.
+            let mark = match (&tile.known_as, tile.known) {
+                (Some(was), Some(Known::Verified)) => {
+                    format!("{mark} as {}", super::tile::display_name(was, 16))
+                }
+                _ => mark.to_string(),
+            };
+            notes.push((mark, style));
         }
     }
     if let Some(voice) = tile.voice_note() {
