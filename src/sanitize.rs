@@ -17,6 +17,20 @@ pub fn clean(text: &str) -> String {
         .collect()
 }
 
+/// A self-chosen name: [`clean`], and the middle dot that joins a name to
+/// its tag (`alice·3f2a`), with the dots that look like it, made a plain
+/// full stop, so no name can pass for another member's tagged one.
+pub fn clean_name(text: &str) -> String {
+    clean(text)
+        .chars()
+        .map(|c| match c {
+            '\u{00B7}' | '\u{0387}' | '\u{2022}' | '\u{2027}' | '\u{2219}' | '\u{22C5}'
+            | '\u{30FB}' | '\u{FF65}' | '\u{1427}' | '\u{16EB}' | '\u{2E31}' | '\u{A78F}' => '.',
+            c => c,
+        })
+        .collect()
+}
+
 /// Like [`clean`], for text that may run long: at most `max` characters.
 pub fn clean_truncated(text: &str, max: usize) -> String {
     let mut out = clean(text);
@@ -34,6 +48,16 @@ fn is_bidi_control(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No name can carry a tag of its own: `alice·2f19` (or with a dot
+    /// that looks the same) is `alice.2f19`.
+    #[test]
+    fn names_cannot_pose_as_tagged_names() {
+        assert_eq!(clean_name("alice·2f19"), "alice.2f19");
+        assert_eq!(clean_name("alice•2f19"), "alice.2f19");
+        assert_eq!(clean_name("alice\u{22C5}2f19"), "alice.2f19");
+        assert_eq!(clean_name("Ana María"), "Ana María");
+    }
 
     #[test]
     fn escapes_and_overrides_are_neutralised() {

@@ -171,7 +171,7 @@ fn invite(args: InviteArgs) -> ExitCode {
 
 /// Our name: as given (cleaned, trimmed), else $USER, else "guest".
 pub(crate) fn resolve_name(given: Option<&str>) -> String {
-    let clean = |s: &str| crate::sanitize::clean(s).trim().to_string();
+    let clean = |s: &str| crate::sanitize::clean_name(s).trim().to_string();
     given
         .map(clean)
         .filter(|n| !n.is_empty())

@@ -53,6 +53,22 @@ impl Fingerprint {
         to_hex(&self.0[..2])
     }
 
+    /// The first `digits` hex digits (at most all 64).
+    pub fn prefix(&self, digits: usize) -> String {
+        let mut h = self.hex();
+        h.truncate(digits.min(64));
+        h
+    }
+
+    /// How many leading hex digits this and `other` share.
+    pub fn common_hex_digits(&self, other: &Fingerprint) -> usize {
+        self.hex()
+            .chars()
+            .zip(other.hex().chars())
+            .take_while(|(a, b)| a == b)
+            .count()
+    }
+
     /// The hex in groups of four, to read aloud.
     pub fn grouped(&self) -> String {
         let h = self.hex();
@@ -189,6 +205,11 @@ mod tests {
         let fp = Fingerprint::of(&key.public());
         assert_eq!(Fingerprint::parse_hex(&fp.hex()), Some(fp));
         assert_eq!(fp.short(), fp.hex()[..4]);
+        assert_eq!(fp.prefix(6), fp.hex()[..6]);
+        assert_eq!(fp.common_hex_digits(&fp), 64);
+        let mut near = fp;
+        near.0[3] ^= 0x01;
+        assert_eq!(fp.common_hex_digits(&near), 7);
         assert_eq!(fp.grouped().split(' ').count(), 16);
         assert_eq!(fp.words().split(' ').count(), WORDS);
         let art = fp.randomart();

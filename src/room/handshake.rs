@@ -14,8 +14,8 @@ use streamflow_relay::protocol::Kind;
 use super::guard::Failure;
 use super::peer::{Hs, MAX_EARLY};
 use super::wire::{
-    ProofMessage, SenderKeyMessage, WireMessage, SEALED_CHAT, SEALED_PROOF, SEALED_SENDER_KEY,
-    SEALED_SHARE_KEYS, SEALED_WITHHELD,
+    PresenceMessage, ProofMessage, SenderKeyMessage, WireMessage, SEALED_CHAT, SEALED_PRESENCE,
+    SEALED_PROOF, SEALED_SENDER_KEY, SEALED_SHARE_KEYS,
 };
 use super::{chat_event, Event, Output, Room, TIE_WAIT};
 use crate::crypto::pairwise::{Handshake, PairwiseChannel, CONFIRM_LEN, NONCE_LEN};
@@ -412,11 +412,19 @@ impl Room {
         }
         .encode();
         if !allowed {
-            // The same size, at the same moment, with nothing in it.
-            let decoy = vec![0u8; plaintext.len()];
-            return self.seal_pairwise(to, SEALED_WITHHELD, &decoy, now);
+            // The same size, at the same moment: our presence instead.
+            return self.send_presence(to, now);
         }
         self.seal_pairwise(to, SEALED_SENDER_KEY, &plaintext, now)
+    }
+
+    /// Our presence, sealed to one member (see [`SEALED_PRESENCE`]).
+    pub(super) fn send_presence(&mut self, to: &str, now: Instant) -> Option<Output> {
+        let beat = PresenceMessage {
+            timestamp_us: self.now_us,
+        }
+        .encode();
+        self.seal_pairwise(to, SEALED_PRESENCE, &beat, now)
     }
 
     /// A chat line for one member only, sealed pairwise: nobody else can
@@ -464,7 +472,7 @@ impl Room {
             SEALED_PROOF,
             SEALED_CHAT,
             SEALED_SHARE_KEYS,
-            SEALED_WITHHELD,
+            SEALED_PRESENCE,
         ] {
             if let Ok(p) = channel.open(kind, ctr, ct) {
                 opened = Some((kind, zeroize::Zeroizing::new(p)));
@@ -480,8 +488,18 @@ impl Room {
         if !peer.member {
             return vec![self.failed(from, "sealed message before a proof".into())];
         }
-        if kind == SEALED_WITHHELD {
-            return vec![]; // they keep their key from us, for now
+        if kind == SEALED_PRESENCE {
+            // They keep their key from us (for now): their frames don't
+            // open here, but this says they are still in the call.
+            let Ok(presence) = PresenceMessage::decode(&plaintext) else {
+                return vec![self.failed(from, "malformed presence".into())];
+            };
+            let now_us = self.now_us;
+            let peer = self.peers.get_mut(from).expect("checked");
+            if peer.freshness.fresh(presence.timestamp_us, now_us) {
+                peer.last_auth = now;
+            }
+            return vec![];
         }
         if kind == SEALED_CHAT {
             let name = peer.name.clone().unwrap_or_else(|| from.to_string());
@@ -555,22 +573,38 @@ impl Room {
         for twin in twins {
             out.extend(self.remove_peer(&twin, "replaced", now));
         }
-        // The tag tells apart members with the same name: their identity's,
-        // stable across calls; with the signing key's too when the same
-        // identity is here twice (one person, two devices).
+        // The tag tells apart members with the same name: their identity's
+        // fingerprint, stable across calls, as many hex digits as it takes
+        // to differ from every other identity here (4 at least: a key
+        // ground to match another's first digits gets a longer tag); with
+        // the signing key's too when the same identity is here twice (one
+        // person, two devices).
         let fingerprint = crate::crypto::identity::Fingerprint::of(&proof.identity);
-        let twice = self
+        let others: Vec<[u8; 32]> = self
             .peers
             .iter()
-            .any(|(id, p)| id.as_str() != from && p.identity == Some(proof.identity));
-        let tag = if twice || proof.identity == self.identity.public() {
+            .filter(|(id, _)| id.as_str() != from)
+            .filter_map(|(_, p)| p.identity)
+            .chain(std::iter::once(self.identity.public()))
+            .collect();
+        let twice = others.contains(&proof.identity);
+        let digits = others
+            .iter()
+            .filter(|i| **i != proof.identity)
+            .map(|i| {
+                fingerprint.common_hex_digits(&crate::crypto::identity::Fingerprint::of(i)) + 1
+            })
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let tag = if twice {
             format!(
                 "{}/{}",
-                fingerprint.short(),
+                fingerprint.prefix(digits),
                 crate::crypto::sign::short_tag(&s)
             )
         } else {
-            fingerprint.short()
+            fingerprint.prefix(digits)
         };
         let peer = self.peers.get_mut(from).expect("checked");
         peer.proven_s = Some(s);

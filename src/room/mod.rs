@@ -75,6 +75,9 @@ const MAX_CLOCK_SKEW_US: u64 = 86_400_000_000;
 
 /// Longest chat line accepted from a peer, in characters.
 pub const MAX_CHAT_CHARS: usize = 2_000;
+/// `--only-known`: how often every member gets our presence (three beats
+/// within the silence timeout).
+const PRESENCE_EVERY: Duration = Duration::from_secs(5);
 
 /// SFrame header bytes every audio message makes room for: a key id up to
 /// 5 bytes (2^24 fresh keys, one per 5 minutes: centuries) and a counter up
@@ -230,6 +233,10 @@ pub struct Room {
     /// `--only-known`: the identity fingerprints our sender key goes to
     /// (`None`: every member).
     allowed: Option<HashSet<Fingerprint>>,
+    /// The capture clock (µs) at the latest input, and when we last sent
+    /// every member our presence (`--only-known`).
+    now_us: u64,
+    last_presence: Instant,
     /// Our X25519 key for this connection, and this round's nonce.
     me: LocalIdentity,
     round: Round,
@@ -242,6 +249,10 @@ pub struct Room {
     /// them, and the words count each value once.)
     own_commits: BoundedSet<[u8; 32]>,
     safety_words: String,
+    /// Who the words cover, as they were when computed: peer id, name and
+    /// identity (what "verify" marks; a rename after the words changes
+    /// nothing the user compared).
+    words_cover: Vec<(String, String, [u8; 32])>,
     /// Width of the safety words (tests narrow it to run attacks).
     safety_bits: u32,
     key: SenderKey,
@@ -286,7 +297,7 @@ impl Room {
         let key = SenderKey::new(kid(0, 0), Key32::random(&mut rng));
         // Throwaway unless the session gives ours (`with_identity`).
         let identity = Arc::new(SigningIdentity::generate(&mut rng));
-        let name = crate::sanitize::clean(wire::truncate_utf8(name, MAX_NAME_BYTES));
+        let name = crate::sanitize::clean_name(wire::truncate_utf8(name, MAX_NAME_BYTES));
         Room {
             room: room.to_string(),
             psk,
@@ -296,6 +307,8 @@ impl Room {
             signing,
             identity,
             allowed: None,
+            now_us: 0,
+            last_presence: now,
             me,
             round,
             you: None,
@@ -303,6 +316,7 @@ impl Room {
             max_peers: MAX_PEERS,
             own_commits: BoundedSet::new(64),
             safety_words: String::new(),
+            words_cover: Vec::new(),
             safety_bits: crate::crypto::safety::FULL_WIDTH,
             key,
             rotations: 0,
@@ -381,20 +395,17 @@ impl Room {
         if self.safety_words.is_empty() {
             return vec![];
         }
-        let mut v: Vec<_> = self
-            .round
-            .participants
-            .keys()
-            .filter_map(|id| {
-                let p = self.peers.get(id)?;
-                if !p.is_verified() || !matches!(p.hs, peer::Hs::Done) {
-                    return None;
-                }
-                Some((id.clone(), p.name.clone().unwrap_or_default(), p.identity?))
+        self.words_cover
+            .iter()
+            .filter(|(id, _, identity)| {
+                self.peers.get(id).is_some_and(|p| {
+                    p.is_verified()
+                        && matches!(p.hs, peer::Hs::Done)
+                        && p.identity == Some(*identity)
+                })
             })
-            .collect();
-        v.sort();
-        v
+            .cloned()
+            .collect()
     }
 
     /// Keeps the guessing throttle of an earlier connection: a relay that
@@ -601,6 +612,7 @@ impl Room {
     /// A `blob` from the relay, base64 already decoded. `now_us` is the
     /// wall clock (µs since the epoch), for the freshness of frames.
     pub fn on_blob(&mut self, from: &str, data: &[u8], now: Instant, now_us: u64) -> Vec<Output> {
+        self.now_us = self.now_us.max(now_us);
         let msg = match WireMessage::decode(data) {
             Ok(m) => m,
             Err(e) => return vec![self.failed(from, e.to_string())],
@@ -789,6 +801,7 @@ impl Room {
     /// keep-alive, throttled handshakes, expiry of superseded keys. Call
     /// about every 100 ms.
     pub fn tick(&mut self, now: Instant, timestamp_us: u64) -> Vec<Output> {
+        self.now_us = self.now_us.max(timestamp_us);
         let mut out = Vec::new();
         let verified = self.anyone_verified();
         out.extend(
@@ -815,6 +828,15 @@ impl Room {
         if now.duration_since(self.last_sent) >= self.timings.keepalive_every {
             if let Some(o) = self.seal(Stream::State, 0, &[], timestamp_us, now) {
                 out.push(o);
+            }
+        }
+        // Under --only-known, some members can't open our frames: a beat
+        // to every member (all alike, so the relay can't tell which) keeps
+        // us alive to them.
+        if self.allowed.is_some() && now.duration_since(self.last_presence) >= PRESENCE_EVERY {
+            self.last_presence = now;
+            for peer in self.verified_peers() {
+                out.extend(self.send_presence(&peer, now));
             }
         }
         out.extend(self.round_timers(now));

@@ -109,6 +109,7 @@ impl Room {
         self.round.number = number;
         self.stats.rounds += 1;
         self.safety_words.clear();
+        self.words_cover.clear();
         let mut out = Vec::new();
         let ids: Vec<String> = self.peers.keys().cloned().collect();
         for id in &ids {
@@ -558,16 +559,25 @@ impl Room {
     /// proved itself in it.
     pub(super) fn refresh_safety_words(&mut self) {
         self.safety_words.clear();
+        self.words_cover.clear();
         if self.round.revealed.is_none() || self.round.participants.is_empty() {
             return;
         }
         let mut members: Vec<Hello> = Vec::with_capacity(self.round.participants.len() + 1);
+        let mut cover = Vec::with_capacity(self.round.participants.len());
         for id in self.round.participants.keys() {
             match self.peers.get(id) {
-                Some(p) if matches!(p.hs, Hs::Done) => members.extend(p.hello),
+                Some(p) if matches!(p.hs, Hs::Done) => {
+                    members.extend(p.hello);
+                    if let Some(identity) = p.identity {
+                        cover.push((id.clone(), p.name.clone().unwrap_or_default(), identity));
+                    }
+                }
                 _ => return,
             }
         }
+        cover.sort();
+        self.words_cover = cover;
         members.push(self.me.hello());
         self.safety_words =
             crate::crypto::safety::safety_words_bits(&self.room, &members, self.safety_bits)

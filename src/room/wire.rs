@@ -25,10 +25,11 @@ pub const SEALED_PROOF: u8 = 3;
 /// Keys typed into the receiver's shared terminal (it decides whether
 /// the sender may type).
 pub const SEALED_SHARE_KEYS: u8 = 4;
-/// What a member our sender key is withheld from (`--only-known`) gets
-/// instead, the same size and at the same moments: the relay can't tell
-/// who is allowed. Opened and ignored.
-pub const SEALED_WITHHELD: u8 = 5;
+/// `--only-known`: what a member our sender key is withheld from gets
+/// instead (the same size, at the same moments: the relay can't tell who
+/// is allowed), and a beat to every member every few seconds: our capture
+/// clock, so a member that can't open our frames still knows we are here.
+pub const SEALED_PRESENCE: u8 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireMessage {
@@ -246,6 +247,28 @@ impl SenderKeyMessage {
     }
 }
 
+/// Pairwise-sealed presence (see [`SEALED_PRESENCE`]): `capture time µs
+/// u64`, zero-padded to a sender-key message's size.
+pub struct PresenceMessage {
+    pub timestamp_us: u64,
+}
+
+impl PresenceMessage {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = self.timestamp_us.to_be_bytes().to_vec();
+        out.resize(SENDER_KEY_MESSAGE_LEN, 0);
+        out
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<Self, WireError> {
+        if buf.len() != SENDER_KEY_MESSAGE_LEN {
+            return Err(WireError::Length);
+        }
+        let timestamp_us = u64::from_be_bytes(Reader(buf).array()?);
+        Ok(PresenceMessage { timestamp_us })
+    }
+}
+
 /// Pairwise-sealed proof of the signing key, with the member's identity
 /// key and name, always the same size whatever the name: `signature 64 |
 /// identity 32 | identity signature 64 | name length u8 | name,
@@ -287,7 +310,7 @@ impl ProofMessage {
         let identity_signature = r.array()?;
         let len = r.array::<1>()?[0] as usize;
         let name = r.take(len.min(MAX_NAME_BYTES))?;
-        let name = crate::sanitize::clean(&String::from_utf8_lossy(name));
+        let name = crate::sanitize::clean_name(&String::from_utf8_lossy(name));
         Ok(ProofMessage {
             signature,
             identity,

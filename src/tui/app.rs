@@ -308,11 +308,33 @@ impl App {
     /// (`alice·3f2a`) in the roster, the tiles and the chat.
     fn refresh_names(&mut self) {
         let mine = self.my_name.clone();
-        let own: Vec<Option<String>> = self.peers.iter().map(|t| t.own_name.clone()).collect();
+        let own: Vec<(Option<String>, Option<[u8; 32]>)> = self
+            .peers
+            .iter()
+            .map(|t| (t.own_name.clone(), t.identity))
+            .collect();
         for t in &mut self.peers {
             let Some(name) = &t.own_name else { continue };
-            let twins = own.iter().flatten().filter(|n| *n == name).count();
-            t.tagged = twins > 1 || *name == mine;
+            let twins: Vec<[u8; 32]> = own
+                .iter()
+                .filter(|(n, _)| n.as_ref() == Some(name))
+                .filter_map(|(_, i)| *i)
+                .collect();
+            t.tagged = twins.len() > 1 || *name == mine;
+            // As many digits as tell this one from its namesakes (a key
+            // ground to match another's first four digits gets more).
+            if let Some(identity) = t.identity {
+                let fp = crate::crypto::identity::Fingerprint::of(&identity);
+                let digits = twins
+                    .iter()
+                    .filter(|i| **i != identity)
+                    .map(|i| fp.common_hex_digits(&crate::crypto::identity::Fingerprint::of(i)) + 1)
+                    .max()
+                    .unwrap_or(0);
+                if digits > t.tag.split('/').next().unwrap_or("").len() {
+                    t.tag = fp.prefix(digits);
+                }
+            }
             t.name = Some(if t.tagged {
                 format!("{name}·{}", t.tag)
             } else {
@@ -501,6 +523,7 @@ impl App {
                 tag,
                 known,
                 known_as,
+                identity,
                 ..
             } => {
                 let t = self.tile(&peer);
@@ -509,6 +532,7 @@ impl App {
                 t.tag = tag;
                 t.known = known;
                 t.known_as = known_as.clone();
+                t.identity = Some(identity);
                 self.refresh_names();
                 let label = self.name_of(&peer);
                 self.notice(match known {

@@ -142,3 +142,46 @@ mod tests {
         assert!(app.on_key(w()).is_some());
     }
 }
+
+#[cfg(test)]
+mod tag_tests {
+    use crate::crypto::identity::Fingerprint;
+    use crate::room::Event;
+    use crate::session::SessionEvent;
+    use crate::tui::app::App;
+    use crate::tui::render::ColourMode;
+
+    /// Two "alice"s whose keys share their first four fingerprint digits
+    /// (one ground to match the other's): their labels still differ.
+    #[test]
+    fn namesakes_with_ground_keys_get_longer_tags() {
+        let first = [0u8; 32];
+        let want = Fingerprint::of(&first).short();
+        let ground = (1u32..)
+            .map(|i| {
+                let mut k = [0u8; 32];
+                k[..4].copy_from_slice(&i.to_be_bytes());
+                k
+            })
+            .find(|k| Fingerprint::of(k).short() == want)
+            .expect("a match within 2^32");
+        let mut app = App::new("me", ColourMode::TrueColor, None);
+        for (peer, identity) in [("p1", first), ("p2", ground)] {
+            app.on_session(SessionEvent::Room(Event::PeerVerified {
+                peer: peer.into(),
+                name: "alice".into(),
+                tag: Fingerprint::of(&identity).short(),
+                safety_words: String::new(),
+                identity,
+                known: None,
+                known_as: None,
+            }));
+        }
+        let (a, b) = (app.name_of("p1"), app.name_of("p2"));
+        assert_ne!(a, b);
+        assert!(
+            a.starts_with("alice·") && b.starts_with("alice·"),
+            "{a} {b}"
+        );
+    }
+}

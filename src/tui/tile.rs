@@ -26,6 +26,9 @@ pub struct Tile {
     pub known: Option<crate::identity::known::Known>,
     /// A verified key under a new name: the name it was verified as.
     pub known_as: Option<String>,
+    /// Its identity key (the tag that tells same-named members apart is
+    /// drawn from it).
+    pub identity: Option<[u8; 32]>,
     /// Its name came with another identity key than the one we knew: said
     /// on the tile for the rest of the call.
     pub identity_warning: Option<String>,
@@ -93,6 +96,7 @@ impl Tile {
             mismatch: false,
             known: None,
             known_as: None,
+            identity: None,
             identity_warning: None,
             camera: Camera::On,
             pending: None,
@@ -123,8 +127,9 @@ impl Tile {
     /// the same name is never the part cut off.
     pub fn name_in(&self, columns: usize) -> String {
         match (&self.own_name, &self.name) {
-            (Some(own), _) if self.tagged && columns > 6 => {
-                format!("{}·{}", display_name(own, columns - 5), self.tag)
+            (Some(own), _) if self.tagged && columns > self.tag.chars().count() + 2 => {
+                let room = columns - self.tag.chars().count() - 1;
+                format!("{}·{}", display_name(own, room), self.tag)
             }
             (_, Some(n)) => display_name(n, columns),
             _ => format!("{}…", self.id.chars().take(6).collect::<String>()),

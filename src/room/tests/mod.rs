@@ -771,6 +771,7 @@ fn garbage_blobs_are_counted_not_fatal() {
 mod attacks;
 mod identity;
 mod identity_redteam;
+mod identity_redteam2;
 mod mitm;
 mod redteam;
 mod tie_redteam;
