@@ -4,19 +4,16 @@
 //! ([`crypto`], [`room`]) are driven by tasks at the edges ([`session`],
 //! [`net`], [`media`]) and shown by [`tui`] or [`headless`].
 
+pub use streamflow_core::{crypto, invite, room, sanitize, wordlist};
+
 pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config_file;
-pub mod crypto;
 pub mod headless;
 pub mod identity;
-pub mod invite;
 pub mod media;
 pub mod net;
-pub mod room;
-pub mod sanitize;
 pub mod session;
 pub mod share;
 pub mod tui;
-pub mod wordlist;

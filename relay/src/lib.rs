@@ -23,7 +23,7 @@ pub mod memory;
 pub mod metrics;
 mod outbox;
 mod peer;
-pub mod protocol;
+pub use streamflow_core::protocol;
 pub mod server;
 
 pub use config::RelayConfig;

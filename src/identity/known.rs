@@ -18,29 +18,7 @@ use std::path::PathBuf;
 use super::dates;
 use crate::crypto::identity::Fingerprint;
 
-/// What we knew of a peer's identity key when it arrived in this call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Known {
-    /// Never seen before.
-    New,
-    /// In an earlier call.
-    Seen,
-    /// You compared the words with them.
-    Verified,
-    /// A name you know, with another key.
-    Changed,
-}
-
-impl Known {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Known::New => "new",
-            Known::Seen => "seen",
-            Known::Verified => "verified",
-            Known::Changed => "changed",
-        }
-    }
-}
+pub use crate::room::Known;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stored {

@@ -8,6 +8,8 @@
 
 pub mod dates;
 pub mod known;
+#[cfg(test)]
+mod known_redteam;
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};

@@ -10,8 +10,9 @@ use tokio::sync::mpsc;
 use super::pty::Pty;
 use super::sender::{clamp_size, ShareSender};
 
-/// Keys in one message at most (a paste is cut into several).
-pub const MAX_KEYS: usize = 1024;
+/// Keys in one message at most (a paste is cut into several; receivers
+/// refuse more).
+pub use crate::room::MAX_SHARE_KEYS as MAX_KEYS;
 
 pub struct LiveShare {
     pty: Pty,

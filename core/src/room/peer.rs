@@ -3,7 +3,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::Hash;
-use std::time::Instant;
+use web_time::Instant;
 
 use super::wire::WireMessage;
 use crate::crypto::keyring::SenderKeyring;

@@ -25,7 +25,9 @@
 //! The guard outlives a connection (a relay that drops us doesn't reset
 //! it).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 pub const MAX_IN_PROGRESS: usize = 8;
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);

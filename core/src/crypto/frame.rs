@@ -17,7 +17,7 @@ pub enum Stream {
     /// Opus voice, 20 ms per message.
     Audio = 5,
     /// A shared terminal's screen and who may type in it
-    /// ([`crate::share`]).
+    /// (the client's `share`).
     Share = 6,
 }
 

@@ -12,7 +12,9 @@
 //!   [`OWED_FOR`] never does.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 /// How long lines typed offline wait for their members to come back.
 pub const OWED_FOR: Duration = Duration::from_secs(120);

@@ -16,16 +16,20 @@
 pub mod chat;
 pub mod guard;
 mod handshake;
+mod known;
 mod notices;
 mod peer;
 pub(crate) mod round;
 pub mod wire;
+pub use known::Known;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use streamflow_relay::protocol::{Kind, LeaveReason};
+use web_time::Instant;
+
+use crate::protocol::{Kind, LeaveReason};
 
 use crate::crypto::frame::{FramePlaintext, Stream};
 use crate::crypto::identity::Fingerprint;
@@ -75,6 +79,8 @@ const MAX_CLOCK_SKEW_US: u64 = 86_400_000_000;
 
 /// Longest chat line accepted from a peer, in characters.
 pub const MAX_CHAT_CHARS: usize = 2_000;
+/// Keys typed into a member's shared terminal, in one message at most.
+pub const MAX_SHARE_KEYS: usize = 1024;
 /// `--only-known`: how often every member gets our presence (three beats
 /// within the silence timeout).
 const PRESENCE_EVERY: Duration = Duration::from_secs(5);
@@ -121,7 +127,7 @@ pub enum Event {
         tag: String,
         safety_words: String,
         identity: [u8; 32],
-        known: Option<crate::identity::known::Known>,
+        known: Option<Known>,
         /// A verified key under another name: the name it was verified as
         /// (the session fills it in too).
         known_as: Option<String>,
@@ -187,7 +193,7 @@ pub enum Event {
         reason: String,
     },
     /// A state message from a peer (view size, camera on/off): see
-    /// [`crate::session::state`].
+    /// the client's `session::state`.
     PeerState {
         from: String,
         payload: Vec<u8>,

@@ -3,7 +3,9 @@
 //! they verify.
 
 use std::collections::{HashSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use super::{Event, Output, Room};
 

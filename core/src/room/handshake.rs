@@ -7,9 +7,9 @@
 //! uncounted) → each side's proof of its signing key, sealed in the new
 //! channel → our sender key.
 
-use std::time::Instant;
+use web_time::Instant;
 
-use streamflow_relay::protocol::Kind;
+use crate::protocol::Kind;
 
 use super::guard::Failure;
 use super::peer::{Hs, MAX_EARLY};
@@ -506,7 +506,7 @@ impl Room {
             return vec![chat_event(from, name, &plaintext)];
         }
         if kind == SEALED_SHARE_KEYS {
-            if plaintext.len() > crate::share::live::MAX_KEYS {
+            if plaintext.len() > super::MAX_SHARE_KEYS {
                 return vec![self.failed(from, "too many keys in one message".into())];
             }
             return vec![Output::Event(Event::ShareKeys {

@@ -35,9 +35,11 @@
 //! room's attack tests).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use streamflow_relay::protocol::Kind;
+use web_time::Instant;
+
+use crate::protocol::Kind;
 
 use super::guard::Failure;
 use super::peer::{Hs, Settling, Standing};

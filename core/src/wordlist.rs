@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-const RAW: &str = include_str!("../data/eff_large_wordlist.txt");
+const RAW: &str = include_str!("../../data/eff_large_wordlist.txt");
 
 pub fn words() -> &'static [&'static str] {
     static WORDS: OnceLock<Vec<&'static str>> = OnceLock::new();

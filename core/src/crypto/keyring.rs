@@ -12,7 +12,7 @@
 //!   late frames, then it is dropped (and zeroized).
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use web_time::Instant;
 
 use super::replay::ReplayWindow;
 use super::secret::Key32;

@@ -1,5 +1,5 @@
 //! A person's identity key across calls: an Ed25519 key kept in a file
-//! (see [`crate::identity`]). It never signs anything the relay sees: in
+//! (the client's `identity` module). It never signs anything the relay sees: in
 //! each pairwise handshake it signs the transcript (both hellos, and so
 //! both per-join signing keys) with the prover's own signing key named
 //! once more, and that signature travels with its public half inside the
