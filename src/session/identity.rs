@@ -23,6 +23,14 @@ impl Driver {
     /// Fills in what we knew of a newly verified member's identity, and
     /// says so loudly when its name came with another key.
     pub(super) async fn with_known(&mut self, mut e: Event) -> Event {
+        // Every frame passes here: only these three concern identities.
+        let concerns = matches!(
+            e,
+            Event::PeerVerified { .. } | Event::PeerRenamed { .. } | Event::PeerLeft { .. }
+        );
+        if !concerns {
+            return e;
+        }
         let Some(trust) = self.trust.clone() else {
             return e;
         };
