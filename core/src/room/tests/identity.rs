@@ -5,17 +5,25 @@
 use super::*;
 use crate::crypto::identity::Fingerprint;
 
-fn identity(seed: u8) -> Arc<SigningIdentity> {
+pub(super) fn identity(seed: u8) -> Arc<SigningIdentity> {
     Arc::new(SigningIdentity::from_seed(&[seed; 32]))
 }
 
-fn verified_identity(events: &[Event], peer: &str) -> Option<[u8; 32]> {
+pub(super) fn verified_identity(events: &[Event], peer: &str) -> Option<[u8; 32]> {
     events.iter().find_map(|e| match e {
         Event::PeerVerified {
             peer: p, identity, ..
         } if p == peer => Some(*identity),
         _ => None,
     })
+}
+
+/// Whether `who` holds a sender key of `from`'s.
+pub(super) fn key_of(net: &Net, who: &str, from: &str) -> bool {
+    net.room(who)
+        .peers
+        .get(from)
+        .is_some_and(|p| !p.keyring.is_empty())
 }
 
 /// Whether `needle` occurs anywhere in what the relay forwarded.

@@ -14,24 +14,12 @@
 //! Each test asserts the claim. The breaks this review found were fixed;
 //! their tests stay, with how the attack worked and what closed it.
 
+use super::identity::{identity, key_of, verified_identity};
 use super::*;
 use crate::crypto::identity::Fingerprint;
 use crate::crypto::pairwise::LocalIdentity;
 use crate::room::peer::Hs;
 use crate::room::wire::{ProofMessage, SenderKeyMessage, SEALED_PROOF, SEALED_SENDER_KEY};
-
-fn identity(seed: u8) -> Arc<SigningIdentity> {
-    Arc::new(SigningIdentity::from_seed(&[seed; 32]))
-}
-
-fn verified_identity(events: &[Event], peer: &str) -> Option<[u8; 32]> {
-    events.iter().find_map(|e| match e {
-        Event::PeerVerified {
-            peer: p, identity, ..
-        } if p == peer => Some(*identity),
-        _ => None,
-    })
-}
 
 /// One message on its way through the relay.
 struct Msg {
@@ -558,13 +546,6 @@ fn old_proofs_replayed_into_later_rounds_do_nothing() {
 }
 
 // ───────────────────── Claim 3: --only-known ─────────────────────
-
-fn key_of(net: &Net, who: &str, from: &str) -> bool {
-    net.room(who)
-        .peers
-        .get(from)
-        .is_some_and(|p| !p.keyring.is_empty())
-}
 
 /// Claim 3 holds: Carol (not allowed) stays in the call through new
 /// rounds, a joiner and a leaver (fresh keys), timed ratchets and fresh

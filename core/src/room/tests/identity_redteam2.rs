@@ -6,15 +6,12 @@
 
 use std::collections::HashMap;
 
+use super::identity::{identity, key_of};
 use super::*;
 use crate::crypto::identity::Fingerprint;
 use crate::crypto::pairwise::LocalIdentity;
 use crate::room::peer::Hs;
 use crate::room::wire::{ProofMessage, SEALED_PROOF};
-
-fn identity(seed: u8) -> Arc<SigningIdentity> {
-    Arc::new(SigningIdentity::from_seed(&[seed; 32]))
-}
 
 /// Carol's `PeerVerified` tag for `peer`.
 fn tag_of(events: &[Event], peer: &str) -> Option<String> {
@@ -358,13 +355,6 @@ fn verify_always_marks_exactly_the_members_in_the_words_shown() {
 }
 
 // ─────────────────── --only-known: twins and old channels ───────────────────
-
-fn key_of(net: &Net, who: &str, from: &str) -> bool {
-    net.room(who)
-        .peers
-        .get(from)
-        .is_some_and(|p| !p.keyring.is_empty())
-}
 
 /// Holds: Bob (allowed) reconnects with the same signing key but another
 /// identity key (not allowed) while the relay hides his old connection.
