@@ -361,6 +361,12 @@ fn the_tui_shows_the_marks_and_the_warning() {
     )
     .unwrap();
     let invite = fresh_invite();
+    // Bob is in the room before Alice (she gets no "joined" for him, and
+    // hears of his changed key before she has drawn him); the others come
+    // after her.
+    let bob_dir = fresh_config_dir();
+    let mut bob = Client::spawn_as(&bob_dir, &invite, &url, "bob", &["--duration", "60"]);
+    assert!(bob.wait_for(WAIT, |e| e["type"] == "joined").is_some());
     let tmux = common::tmux::Tmux::start_with(
         "identity",
         80,
@@ -373,7 +379,7 @@ fn the_tui_shows_the_marks_and_the_warning() {
             "{BIN} join {invite} --relay {url} --name alice --source test --audio-source none --audio-sink none"
         ),
     );
-    let others: Vec<Client> = [("bob", None), ("carol", Some(&carol)), ("dave", None)]
+    let others: Vec<Client> = [("carol", Some(&carol)), ("dave", None)]
         .into_iter()
         .map(|(name, dir)| {
             let dir = dir.cloned().unwrap_or_else(fresh_config_dir);
@@ -396,5 +402,5 @@ fn the_tui_shows_the_marks_and_the_warning() {
         s.contains("compared the safety words")
     })
     .unwrap_or_else(|s| panic!("help doesn't teach w w:\n{s}"));
-    drop(others);
+    drop((bob, others));
 }

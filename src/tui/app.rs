@@ -295,7 +295,7 @@ impl App {
         self.dirty = true;
     }
 
-    fn tile(&mut self, id: &str) -> &mut Tile {
+    pub(super) fn tile(&mut self, id: &str) -> &mut Tile {
         if let Some(i) = self.peers.iter().position(|t| t.id == id) {
             return &mut self.peers[i];
         }

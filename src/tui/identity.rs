@@ -20,10 +20,12 @@ impl App {
                 ..
             } => {
                 let warning = crate::identity::changed_warning(&name, previous.as_ref());
-                if let Some(t) = self.peers.iter_mut().find(|t| t.id == peer) {
-                    t.known = Some(Known::Changed);
-                    t.identity_warning = Some(crate::identity::changed_note(previous.as_ref()));
-                }
+                // The session says "changed" just before "verified", and a
+                // member who was here before us had no PeerJoined: the tile
+                // may not exist yet, so make it.
+                let t = self.tile(&peer);
+                t.known = Some(Known::Changed);
+                t.identity_warning = Some(crate::identity::changed_note(previous.as_ref()));
                 self.notice(format!("⚠ {warning}"));
             }
             SessionEvent::IdentitiesVerified(list) => {
@@ -116,6 +118,31 @@ mod tests {
         )]));
         assert_eq!(app.peers[0].known, Some(Known::Verified));
         assert!(app.peers[0].identity_warning.is_none());
+    }
+
+    /// A member already in the room when we joined has no PeerJoined; the
+    /// session reports the changed key before the member's PeerVerified.
+    #[test]
+    fn a_changed_key_before_the_tile_exists_still_reaches_the_tile() {
+        let mut app = App::new("me", ColourMode::TrueColor, None);
+        app.on_session(SessionEvent::IdentityChanged {
+            peer: "p1".into(),
+            name: "alice".into(),
+            identity: crate::crypto::identity::Fingerprint([1; 32]),
+            previous: None,
+        });
+        app.on_session(SessionEvent::Room(Event::PeerVerified {
+            peer: "p1".into(),
+            name: "alice".into(),
+            tag: "3f2a".into(),
+            safety_words: String::new(),
+            identity: [1; 32],
+            known: Some(Known::Changed),
+            known_as: None,
+        }));
+        assert_eq!(app.peers.len(), 1);
+        assert_eq!(app.peers[0].known, Some(Known::Changed));
+        assert!(app.peers[0].identity_warning.is_some());
     }
 
     #[test]
