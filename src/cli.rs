@@ -63,6 +63,19 @@ pub enum Command {
     /// their key changes. What you know of others is in known_peers next
     /// to it: a text file you may read and edit.
     Id(IdArgs),
+    /// Serve the browser client on this machine, from this binary.
+    ///
+    /// Someone without streamflow (or a terminal) joins in a browser: the
+    /// page runs the same Rust core (as WebAssembly), so the call stays
+    /// end-to-end encrypted and the safety words are the same. The call
+    /// goes in the address after #, which browsers never send to a server:
+    ///
+    ///   http://127.0.0.1:8080/#invite=INVITE&relay=ws://HOST:8787&name=YOU
+    ///
+    /// A browser member trusts whoever served the page; here, that is you.
+    /// To serve it to guests, use `streamflow host --web` instead.
+    #[command(verbatim_doc_comment)]
+    Web(WebArgs),
     /// List cameras, microphones and speakers by the names --source,
     /// --audio-source and --audio-sink take.
     Devices,
@@ -246,6 +259,15 @@ pub struct HostArgs {
     /// Name the room instead of a random nameplate.
     #[arg(long, value_name = "NAME")]
     pub room: Option<String>,
+    /// Also serve the browser client, for guests without streamflow: they
+    /// open the printed address (the invite rides after #, which browsers
+    /// never send to a server). ADDR as for --listen; default: the relay's
+    /// address, port 8080. Guests trust you with the page's code, as they
+    /// trust you with the invite. Browsers give pages a camera only over
+    /// https or on localhost: a guest elsewhere joins view-only unless the
+    /// page reaches them through an SSH tunnel (ssh -L 8080:localhost:8080).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true, value_parser = streamflow_relay::config::parse_listen)]
+    pub web: Option<Option<std::net::SocketAddr>>,
     #[command(flatten)]
     pub media: MediaArgs,
     #[command(flatten)]
@@ -266,6 +288,14 @@ pub struct HostArgs {
     /// `p` cycles them.
     #[arg(long, env = "STREAMFLOW_CELLS", value_enum, value_name = "MODE")]
     pub cells: Option<crate::tui::cells::CellsChoice>,
+}
+
+#[derive(Args)]
+pub struct WebArgs {
+    /// Where to serve the page. Keep it on loopback unless you mean to
+    /// serve others (they then trust you with the code their browser runs).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Args)]

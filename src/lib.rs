@@ -17,3 +17,4 @@ pub mod net;
 pub mod session;
 pub mod share;
 pub mod tui;
+pub mod web;

@@ -365,7 +365,7 @@ fn the_tui_shows_the_marks_and_the_warning() {
     // hears of his changed key before she has drawn him); the others come
     // after her.
     let bob_dir = fresh_config_dir();
-    let mut bob = Client::spawn_as(&bob_dir, &invite, &url, "bob", &["--duration", "60"]);
+    let bob = Client::spawn_as(&bob_dir, &invite, &url, "bob", &["--duration", "60"]);
     assert!(bob.wait_for(WAIT, |e| e["type"] == "joined").is_some());
     let tmux = common::tmux::Tmux::start_with(
         "identity",

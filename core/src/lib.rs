@@ -4,6 +4,8 @@
 //! default `room` feature it is only the relay protocol's types, which the
 //! relay shares.
 
+pub mod jpeg;
+pub mod payload;
 pub mod protocol;
 
 #[cfg(feature = "room")]
@@ -14,5 +16,7 @@ pub mod invite;
 pub mod room;
 #[cfg(feature = "room")]
 pub mod sanitize;
+#[cfg(feature = "room")]
+pub mod time;
 #[cfg(feature = "room")]
 pub mod wordlist;

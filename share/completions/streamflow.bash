@@ -49,6 +49,9 @@ _streamflow() {
             streamflow,relay)
                 cmd="streamflow__subcmd__relay"
                 ;;
+            streamflow,web)
+                cmd="streamflow__subcmd__web"
+                ;;
             streamflow__subcmd__bench,abuse)
                 cmd="streamflow__subcmd__bench__subcmd__abuse"
                 ;;
@@ -166,6 +169,9 @@ _streamflow() {
             streamflow__subcmd__help,relay)
                 cmd="streamflow__subcmd__help__subcmd__relay"
                 ;;
+            streamflow__subcmd__help,web)
+                cmd="streamflow__subcmd__help__subcmd__web"
+                ;;
             streamflow__subcmd__help__subcmd__bench,abuse)
                 cmd="streamflow__subcmd__help__subcmd__bench__subcmd__abuse"
                 ;;
@@ -212,7 +218,7 @@ _streamflow() {
 
     case "${cmd}" in
         streamflow)
-            opts="-h -V --help --version demo host join invite id devices relay bench completions man help"
+            opts="-h -V --help --version demo host join invite id web devices relay bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -882,7 +888,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__help)
-            opts="demo host join invite id devices relay bench completions man help"
+            opts="demo host join invite id web devices relay bench completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1231,8 +1237,22 @@ _streamflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        streamflow__subcmd__help__subcmd__web)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         streamflow__subcmd__host)
-            opts="-h --listen --room --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --share --share-size --record-share --anonymous --only-known --colour --cells --help"
+            opts="-h --listen --room --web --name --source --fps --fixed-quality --audio-source --audio-sink --no-voice-processing --headless --tile --duration --send-chat --events --share --share-size --record-share --anonymous --only-known --colour --cells --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1243,6 +1263,10 @@ _streamflow() {
                     return 0
                     ;;
                 --room)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --web)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1557,6 +1581,24 @@ _streamflow() {
                     return 0
                     ;;
                 --max-strikes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        streamflow__subcmd__web)
+            opts="-h --listen --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -56,18 +56,32 @@ pub async fn host(args: HostArgs) -> ExitCode {
         invite: invite.to_shareable().as_str().to_string(),
         relay: advertised_url(&args.listen, relay.addr().port()),
     };
+    let web = match args.web {
+        None => None,
+        Some(addr) => match serve_page(addr, &args.listen, &share).await {
+            Ok(w) => Some(w),
+            Err(code) => return code,
+        },
+    };
     if headless {
         streamflow_relay::init_logging();
         crate::headless::print_before_call(
             &args.script.events,
             &serde_json::json!({"type":"invite","invite":share.invite,"relay":share.relay,
-                                "join":share.join_line()}),
+                                "join":share.join_line(),"web":web.as_ref().map(|w| &w.url)}),
         );
     } else {
         // Printed once, before the call takes the screen, so it stays in
         // the scrollback; `s` shows it again in the call.
         println!("Invite for the others (share it privately):");
         println!("{}", share.join_line());
+        if let Some(w) = &web {
+            println!(
+                "Guests without streamflow open this in a browser (build {}):",
+                w.build
+            );
+            println!("{}", w.url);
+        }
         if args.listen.ip().is_unspecified() {
             println!("(replace THIS-HOST with this machine's address)");
         }
@@ -114,6 +128,46 @@ pub async fn host(args: HostArgs) -> ExitCode {
     let ended = crate::tui::run(config, options).await;
     relay.end_call("the host ended the call").await;
     finish(ended)
+}
+
+/// The browser page `--web` serves, for as long as the host is in the call.
+struct WebPage {
+    url: String,
+    build: String,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WebPage {
+    fn drop(&mut self) {
+        self._server.abort();
+    }
+}
+
+async fn serve_page(
+    addr: Option<std::net::SocketAddr>,
+    relay_listen: &std::net::SocketAddr,
+    share: &Share,
+) -> Result<WebPage, ExitCode> {
+    if !crate::web::available() {
+        return Err(fail(exit::ERROR, crate::web::UNAVAILABLE));
+    }
+    let addr = addr.unwrap_or_else(|| std::net::SocketAddr::new(relay_listen.ip(), 8080));
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        fail(
+            exit::USAGE,
+            format!(
+                "cannot serve the browser page on {addr}: {e} (choose another with --web=ADDR)"
+            ),
+        )
+    })?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    let page = advertised_url(&bound, bound.port()).replacen("ws://", "", 1);
+    let url = crate::web::page_url(&page, &share.invite, &share.relay, "guest");
+    Ok(WebPage {
+        url,
+        build: crate::web::build_hash()[..16].to_string(),
+        _server: tokio::spawn(crate::web::serve(listener)),
+    })
 }
 
 /// The relay URL the others should use: the listen address, unless it is

@@ -16,6 +16,36 @@ use crate::media::audio::engine::AudioSetup;
 use crate::media::source::{self, FrameSource, SourceSpec};
 use crate::session::{exit, Ended};
 
+/// `streamflow web`: the browser page, until Ctrl-C.
+async fn web(args: crate::cli::WebArgs) -> ExitCode {
+    if !crate::web::available() {
+        return fail(exit::ERROR, crate::web::UNAVAILABLE);
+    }
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            return fail(
+                exit::USAGE,
+                format!(
+                    "cannot serve the page on {}: {e} (choose another with --listen ADDR)",
+                    args.listen
+                ),
+            )
+        }
+    };
+    let addr = listener.local_addr().unwrap_or(args.listen);
+    println!("StreamFlow for browsers at http://{addr}/");
+    println!("build {}", crate::web::build_hash());
+    println!(
+        "Open it with the call after #: http://{addr}/#invite=INVITE&relay=ws://HOST:8787&name=YOU (or fill in its form). Ctrl-C stops."
+    );
+    tokio::select! {
+        _ = crate::web::serve(listener) => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    ExitCode::from(exit::OK)
+}
+
 pub fn run(cli: Cli) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -44,6 +74,7 @@ pub fn run(cli: Cli) -> ExitCode {
             invite(args)
         }
         Command::Devices => devices::run(),
+        Command::Web(args) => runtime.block_on(web(args)),
         Command::Id(args) => id(args),
         Command::Join(mut args) => {
             let file = match file() {

@@ -2,6 +2,7 @@
 //! the real `streamflow` binary run as a headless client.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod tmux;
 
 use std::io::{BufRead, BufReader};
@@ -80,15 +81,22 @@ impl Client {
         } else {
             &["--audio-sink", "none"]
         };
-        let mut child = Command::new(BIN)
-            .args(["join", invite, "--relay", relay_url, "--headless"])
+        let mut cmd = Command::new(BIN);
+        cmd.args(["join", invite, "--relay", relay_url, "--headless"])
             .args(source)
             .args(audio_source)
             .args(audio_sink)
             .args(["--name", name])
             .args(extra)
+            .env("XDG_CONFIG_HOME", config);
+        Client::run(cmd)
+    }
+
+    /// Any headless `streamflow` command (e.g. `host --headless`), its
+    /// events read as they come.
+    pub fn run(mut cmd: Command) -> Client {
+        let mut child = cmd
             .env("RUST_LOG", "warn")
-            .env("XDG_CONFIG_HOME", config)
             // Piped, so a test can send commands (`{"type":"mute"}`).
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

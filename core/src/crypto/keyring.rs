@@ -11,8 +11,8 @@
 //! - When a newer key arrives, every older one has [`GRACE`] left to open
 //!   late frames, then it is dropped (and zeroized).
 
+use crate::time::Instant;
 use std::collections::BTreeMap;
-use web_time::Instant;
 
 use super::replay::ReplayWindow;
 use super::secret::Key32;

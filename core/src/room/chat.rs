@@ -14,7 +14,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use web_time::Instant;
+use crate::time::Instant;
 
 /// How long lines typed offline wait for their members to come back.
 pub const OWED_FOR: Duration = Duration::from_secs(120);

@@ -27,7 +27,7 @@
 
 use std::time::Duration;
 
-use web_time::Instant;
+use crate::time::Instant;
 
 pub const MAX_IN_PROGRESS: usize = 8;
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);

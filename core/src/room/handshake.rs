@@ -7,7 +7,7 @@
 //! uncounted) → each side's proof of its signing key, sealed in the new
 //! channel → our sender key.
 
-use web_time::Instant;
+use crate::time::Instant;
 
 use crate::protocol::Kind;
 

@@ -27,7 +27,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use web_time::Instant;
+use crate::time::Instant;
 
 use crate::protocol::{Kind, LeaveReason};
 

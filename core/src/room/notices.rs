@@ -5,7 +5,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
-use web_time::Instant;
+use crate::time::Instant;
 
 use super::{Event, Output, Room};
 

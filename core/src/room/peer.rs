@@ -1,9 +1,9 @@
 //! What a member knows about one peer: where its handshake stands, its
 //! sender keys, and whether it is still alive.
 
+use crate::time::Instant;
 use std::collections::{HashSet, VecDeque};
 use std::hash::Hash;
-use web_time::Instant;
 
 use super::wire::WireMessage;
 use crate::crypto::keyring::SenderKeyring;

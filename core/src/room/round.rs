@@ -37,7 +37,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use web_time::Instant;
+use crate::time::Instant;
 
 use crate::protocol::Kind;
 

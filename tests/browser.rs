@@ -1,0 +1,383 @@
+//! The browser client, in a real browser: headless Chromium with its fake
+//! camera loads the page `streamflow web` serves and joins a call with two
+//! terminal members (headless), through a relay on loopback.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::browser::Browser;
+use common::{fresh_invite, relay, tap, Client, BIN};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// `streamflow web` on an ephemeral loopback port.
+struct PageServer {
+    child: Child,
+    addr: String,
+    build: String,
+}
+
+impl PageServer {
+    fn start() -> PageServer {
+        let mut child = Command::new(BIN)
+            .args(["web", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("streamflow web starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let addr = first
+            .rsplit("http://")
+            .next()
+            .unwrap()
+            .trim_end_matches('/')
+            .to_string();
+        let build = lines
+            .next()
+            .unwrap()
+            .unwrap()
+            .strip_prefix("build ")
+            .expect("the second line is the build hash")
+            .to_string();
+        std::thread::spawn(move || for _ in lines {});
+        PageServer { child, addr, build }
+    }
+
+    fn url(&self, invite: &str, relay: &str, name: &str) -> String {
+        streamflow::web::page_url(&self.addr, invite, relay, name)
+    }
+}
+
+impl Drop for PageServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn verified_peers(s: &Value) -> usize {
+    s["peers"]
+        .as_object()
+        .map(|m| m.values().filter(|p| p["verified"] == true).count())
+        .unwrap_or(0)
+}
+
+fn last_words(c: &Client) -> Option<String> {
+    c.of_type("safety_words")
+        .last()
+        .and_then(|e| e["words"].as_str().map(str::to_string))
+}
+
+/// Carol in a browser, Alice and Bob in terminals: the same safety words,
+/// video and chat both ways, nothing readable at the relay, and a page that
+/// asks nothing of any other origin. Then a wrong invite, said in words.
+#[test]
+fn a_browser_member_and_two_terminal_members_share_one_call() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let relay = rt.block_on(relay());
+    let (tapped, seen) = rt.block_on(tap(relay.url()));
+    let invite = fresh_invite();
+    let alice = Client::spawn(&invite, &tapped, "alice", &["--duration", "120"]);
+    let bob = Client::spawn(&invite, &tapped, "bob", &["--duration", "120"]);
+    let server = PageServer::start();
+    assert_eq!(server.build.len(), 64, "a SHA-256 in hex");
+
+    rt.block_on(async {
+        let mut browser = Browser::launch().await;
+        let page = browser.open(&server.url(&invite, &tapped, "carol")).await;
+        let state = browser
+            .wait_for(&page, WAIT, |s| verified_peers(s) == 2)
+            .await
+            .unwrap_or_else(|s| panic!("the browser didn't verify both terminals: {s:#}"));
+        assert_eq!(
+            state["build"],
+            server.build.as_str(),
+            "the page shows its build"
+        );
+        let carol = state["you"]
+            .as_str()
+            .expect("the page knows its id")
+            .to_string();
+
+        // Everyone sees the same safety words (they settle as rounds end).
+        let deadline = Instant::now() + WAIT;
+        let words = loop {
+            let s = browser.state(&page).await;
+            let mine = s["safety_words"].as_str().unwrap_or("").to_string();
+            if !mine.is_empty()
+                && last_words(&alice).as_deref() == Some(&mine)
+                && last_words(&bob).as_deref() == Some(&mine)
+            {
+                break mine;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "safety words differ: browser {mine:?}, alice {:?}, bob {:?}",
+                last_words(&alice),
+                last_words(&bob)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(words.split(' ').count(), 4, "{words}");
+
+        // Terminals verified the browser member by the name it chose.
+        for c in [&alice, &bob] {
+            assert!(
+                c.wait_for(WAIT, |e| e["type"] == "peer_verified"
+                    && e["peer"] == carol.as_str()
+                    && e["name"] == "carol")
+                    .is_some(),
+                "a terminal didn't verify carol"
+            );
+        }
+
+        // Video both ways: the fake camera reaches the terminals, the
+        // terminals' test pattern is drawn in the page.
+        for c in [&alice, &bob] {
+            assert!(
+                c.wait_for(WAIT, |e| e["type"] == "frame"
+                    && e["from"] == carol.as_str()
+                    && e["bytes"].as_u64().unwrap_or(0) > 200)
+                    .is_some(),
+                "no frame from the browser reached a terminal"
+            );
+        }
+        let s = browser
+            .wait_for(&page, WAIT, |s| {
+                s["peers"].as_object().is_some_and(|m| {
+                    m.len() == 2 && m.values().all(|p| p["frames"].as_u64() > Some(10))
+                })
+            })
+            .await
+            .unwrap_or_else(|s| panic!("the page drew no video: {s:#}"));
+        assert!(
+            s["peers"]
+                .as_object()
+                .unwrap()
+                .values()
+                .all(|p| p["undecodable"].is_null()),
+            "frames the browser couldn't decode: {s:#}"
+        );
+
+        // Chat both ways.
+        browser
+            .eval(&page, "window.streamflow.chat('hello from the browser')")
+            .await;
+        for c in [&alice, &bob] {
+            assert!(
+                c.wait_for(WAIT, |e| e["type"] == "chat"
+                    && e["name"] == "carol"
+                    && e["text"] == "hello from the browser")
+                    .is_some(),
+                "the browser's chat didn't arrive"
+            );
+        }
+        let mut alice = alice;
+        alice.command(r#"{"type":"chat","text":"hello from the terminal"}"#);
+        browser
+            .wait_for(&page, WAIT, |s| {
+                s["chat"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|l| l["name"] == "alice" && l["text"] == "hello from the terminal")
+                })
+            })
+            .await
+            .unwrap_or_else(|s| panic!("the terminal's chat didn't reach the page: {s:#}"));
+
+        // The page asked nothing of any other origin (its WebSocket goes
+        // to the relay the fragment names, which isn't a page request).
+        let origin = format!("http://{}/", server.addr);
+        assert!(browser.requests.len() >= 3, "{:?}", browser.requests);
+        for url in &browser.requests {
+            assert!(url.starts_with(&origin), "the page loaded {url}");
+        }
+
+        // What the relay saw: no JPEG, no names, no chat.
+        let forwarded = seen.lock().unwrap().clone();
+        let mut blobs = 0;
+        for text in &forwarded {
+            for needle in ["carol", "hello from", "alice"] {
+                assert!(!text.contains(needle), "the relay saw {needle:?}: {text}");
+            }
+            let v: Value = serde_json::from_str(text).unwrap();
+            if let Some(data) = v["data"].as_str() {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(data)
+                    .unwrap();
+                blobs += 1;
+                assert!(
+                    !bytes.windows(3).any(|w| w == [0xff, 0xd8, 0xff]),
+                    "a JPEG header crossed the relay in the clear"
+                );
+                for needle in [&b"carol"[..], b"hello from", b"JFIF"] {
+                    assert!(!bytes.windows(needle.len()).any(|w| w == needle));
+                }
+            }
+        }
+        assert!(blobs > 50, "the tap saw the call ({blobs} blobs)");
+
+        // A member whose camera is refused joins view-only: in the call,
+        // seeing the others, telling them it has no camera.
+        let mut refusing = Browser::launch_refusing_the_camera().await;
+        let viewer = refusing.open(&server.url(&invite, &tapped, "dave")).await;
+        let s = refusing
+            .wait_for(&viewer, WAIT, |s| {
+                verified_peers(s) == 3
+                    && s["peers"]
+                        .as_object()
+                        .unwrap()
+                        .values()
+                        .any(|p| p["frames"].as_u64() > Some(3))
+            })
+            .await
+            .unwrap_or_else(|s| panic!("a view-only member didn't get in: {s:#}"));
+        assert_eq!(s["camera"], "absent", "{s:#}");
+        let said = refusing
+            .eval(&viewer, "document.getElementById('chat').textContent")
+            .await;
+        assert!(
+            said.as_str()
+                .unwrap_or("")
+                .contains("camera permission denied: you joined view-only"),
+            "{said}"
+        );
+        let dave = s["you"].as_str().unwrap().to_string();
+        browser
+            .wait_for(&page, WAIT, |s| {
+                s["peers"][dave.as_str()]["camera"] == "absent"
+            })
+            .await
+            .unwrap_or_else(|s| panic!("the others weren't told: {s:#}"));
+
+        // A wrong invite (same room, other words): said in words.
+        let room = invite.split('-').next().unwrap();
+        let wrong = format!("{room}-able-baker-charlie-delta");
+        let intruder = browser.open(&server.url(&wrong, &tapped, "mallory")).await;
+        browser
+            .wait_for(&intruder, WAIT, |s| {
+                s["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("wrong passphrase"))
+            })
+            .await
+            .unwrap_or_else(|s| panic!("a wrong invite wasn't said: {s:#}"));
+        // And an invite that isn't one.
+        let garbled = browser.open(&server.url("!!", &tapped, "x")).await;
+        browser
+            .wait_for(&garbled, WAIT, |s| {
+                s["error"].as_str().is_some_and(|e| e.contains("invite"))
+            })
+            .await
+            .unwrap_or_else(|s| panic!("a garbled invite wasn't said: {s:#}"));
+        drop(browser);
+    });
+    drop(bob);
+}
+
+/// What `streamflow web` answers, as any HTTP client sees it: a strict
+/// policy on every response, four paths, nothing else.
+#[test]
+fn the_page_is_served_with_a_strict_policy_and_nothing_else() {
+    let server = PageServer::start();
+    let get = |request: &str| -> String {
+        let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/app.js", "text/javascript"),
+        ("/style.css", "text/css"),
+        ("/streamflow.wasm", "application/wasm"),
+    ] {
+        let r = get(&format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(r.starts_with("HTTP/1.1 200 OK"), "{path}: {r:.200}");
+        assert!(r.contains(&format!("Content-Type: {kind}")), "{path}");
+        assert!(
+            r.contains("Content-Security-Policy: default-src 'none'; script-src 'self' 'wasm-unsafe-eval';"),
+            "{path}"
+        );
+        assert!(r.contains("X-Content-Type-Options: nosniff"));
+    }
+    let page = get("GET / HTTP/1.1\r\n\r\n");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "the page names no other origin"
+    );
+    assert!(!page.contains("<script>"), "no inline script");
+    assert!(get("GET /../Cargo.toml HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
+    assert!(get("POST / HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405"));
+    let head = get("HEAD /streamflow.wasm HTTP/1.1\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"));
+    assert!(
+        get(&format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(20_000))).starts_with("HTTP/1.1 400")
+    );
+}
+
+/// `streamflow host --web`: a guest without the binary opens the address
+/// the host prints and is in the call, verified, sending video.
+#[test]
+fn a_guest_joins_from_the_page_the_host_serves() {
+    let config = common::fresh_config_dir();
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "host",
+        "--headless",
+        "--listen",
+        "127.0.0.1:0",
+        "--web=127.0.0.1:0",
+    ])
+    .args([
+        "--source",
+        "test",
+        "--audio-source",
+        "none",
+        "--audio-sink",
+        "none",
+    ])
+    .args(["--name", "host", "--duration", "120"])
+    .env("XDG_CONFIG_HOME", &config);
+    let host = Client::run(cmd);
+    let invite = host
+        .wait_for(WAIT, |e| e["type"] == "invite")
+        .expect("the host prints its invite");
+    let url = invite["web"]
+        .as_str()
+        .expect("and the page's address")
+        .to_string();
+    let fragment = url
+        .split_once('#')
+        .expect("the call rides in the fragment")
+        .1;
+    assert!(
+        fragment.contains(invite["invite"].as_str().unwrap()) && fragment.contains("name=guest"),
+        "{url}"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut browser = Browser::launch().await;
+        let page = browser.open(&url).await;
+        browser
+            .wait_for(&page, WAIT, |s| verified_peers(s) == 1)
+            .await
+            .unwrap_or_else(|s| panic!("the guest didn't get in: {s:#}"));
+        let guest = browser.state(&page).await["you"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            host.wait_for(WAIT, |e| e["type"] == "frame"
+                && e["from"] == guest.as_str())
+                .is_some(),
+            "no video from the guest"
+        );
+    });
+}

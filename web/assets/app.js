@@ -1,0 +1,456 @@
+// StreamFlow in a browser: this page does I/O only (camera, canvases, the
+// relay's WebSocket, the DOM). Every byte sealed, opened, proven or signed
+// goes through streamflow.wasm, the terminal client's own Rust core.
+// Plain JavaScript, no framework and no build step: what runs is what is
+// served, a few hundred lines anyone can read.
+
+const $ = (id) => document.getElementById(id);
+const loadedAt = performance.now();
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+// Test pages read this (window.streamflow.state()); people see the DOM.
+const stats = {
+  build: "", status: "", error: "", kdf_ms: null, verified_ms: null,
+  you: null, safety_words: "", peers: {}, chat: [], sent_frames: 0,
+  latencies_ms: [], frames_received: 0, camera: "starting",
+};
+
+// ---- the WebAssembly core ------------------------------------------------
+
+let wasm = null;
+
+async function loadCore() {
+  const bytes = await (await fetch("streamflow.wasm")).arrayBuffer();
+  // crypto.subtle exists only in secure contexts (https, localhost).
+  if (crypto.subtle) {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    stats.build = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+    $("build").textContent = "build " + stats.build.slice(0, 16);
+  } else {
+    $("build").textContent = "build: not shown outside https or localhost";
+  }
+  const env = {
+    streamflow_now_ms: () => performance.now(),
+    streamflow_random_fill: (ptr, len) =>
+      crypto.getRandomValues(new Uint8Array(wasm.memory.buffer, ptr, len)),
+  };
+  const { instance } = await WebAssembly.instantiate(bytes, { env });
+  wasm = instance.exports;
+}
+
+function core(cmd) {
+  const input = enc.encode(JSON.stringify(cmd));
+  const ptr = wasm.sf_alloc(input.length);
+  new Uint8Array(wasm.memory.buffer, ptr, input.length).set(input);
+  const reply = wasm.sf_call(ptr, input.length);
+  const len = new DataView(wasm.memory.buffer).getUint32(reply, true);
+  const json = dec.decode(new Uint8Array(wasm.memory.buffer, reply + 4, len));
+  wasm.sf_free_reply(reply);
+  return JSON.parse(json);
+}
+
+const nowUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
+
+// ---- the call ------------------------------------------------------------
+
+let params = null;
+let socket = null;
+let everConnected = false;
+let retry = 0;
+let leaving = false;
+const views = new Map(); // peer -> [w, h] it draws us at
+const TILE_W = 320, TILE_H = 240;
+
+function run(cmd) {
+  const reply = core(cmd);
+  for (const text of reply.send) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(text);
+  }
+  for (const ev of reply.events) onEvent(ev);
+}
+
+function status(text, isError = false) {
+  stats.status = text;
+  if (isError) stats.error = text;
+  $("status").textContent = text;
+  $("status").classList.toggle("error", isError);
+}
+
+function say(text, kind = "notice") {
+  const li = document.createElement("li");
+  li.className = kind;
+  li.textContent = text;
+  $("chat").append(li);
+  $("chat").scrollTop = $("chat").scrollHeight;
+}
+
+function peer(id) {
+  if (!stats.peers[id]) {
+    stats.peers[id] = { name: null, tag: "", verified: false, frames: 0, camera: "on", fps: 0, recent: [] };
+  }
+  return stats.peers[id];
+}
+
+function label(p, id) {
+  if (!p.name) return "joining…";
+  const same = Object.values(stats.peers).filter((q) => q.name === p.name).length;
+  return same > 1 ? `${p.name}·${p.tag}` : p.name;
+}
+
+function onEvent(ev) {
+  switch (ev.type) {
+    case "opened":
+      break;
+    case "joined":
+      stats.you = ev.you;
+      status(ev.peers > 0 ? "verifying the passphrase…" : "waiting for others (the passphrase is checked when someone comes)");
+      break;
+    case "peer_joined":
+      peer(ev.peer);
+      drawRoster();
+      break;
+    case "peer_verified": {
+      const p = peer(ev.peer);
+      p.name = ev.name; p.tag = ev.tag; p.verified = true; p.identity = ev.identity;
+      if (stats.verified_ms === null) stats.verified_ms = Math.round(performance.now() - loadedAt);
+      say(`${label(p, ev.peer)} joined (passphrase proven)`);
+      status("in the call");
+      run({ op: "view", w: TILE_W, h: TILE_H, now_us: nowUs() });
+      // Members assume a camera until told otherwise.
+      if (stats.camera === "off" || stats.camera === "absent") {
+        run({ op: "camera", on: false, absent: stats.camera === "absent", now_us: nowUs() });
+      }
+      drawRoster();
+      break;
+    }
+    case "peer_renamed":
+      peer(ev.peer).name = ev.new;
+      say(`${ev.old} is now ${ev.new}`);
+      drawRoster();
+      break;
+    case "peer_left": {
+      const p = stats.peers[ev.peer];
+      if (p && p.name) say(`${label(p, ev.peer)} left`);
+      delete stats.peers[ev.peer];
+      views.delete(ev.peer);
+      document.getElementById("tile-" + ev.peer)?.remove();
+      drawRoster();
+      break;
+    }
+    case "keys":
+      stats.safety_words = ev.safety_words;
+      drawWords();
+      break;
+    case "video":
+      onVideo(ev);
+      break;
+    case "chat":
+      stats.chat.push({ from: ev.from, name: ev.name, text: ev.text });
+      say(`${ev.name}: ${ev.text}`, "line");
+      break;
+    case "chat_undelivered":
+      say(`not sent (${ev.reason}): ${ev.text}`, "error");
+      break;
+    case "peer_view":
+      views.set(ev.peer, [ev.w, ev.h]);
+      break;
+    case "peer_camera":
+      peer(ev.peer).camera = ev.camera;
+      drawRoster();
+      break;
+    case "wrong_passphrase":
+      status("wrong passphrase: the others here could not verify your invite — check every word and join again", true);
+      break;
+    case "passphrase_disagrees":
+      status("the one member here has another passphrase: one of you has a different invite (waiting)", true);
+      break;
+    case "auth_mismatch":
+      break;
+    case "guessing":
+      say(`someone keeps failing the passphrase (${ev.failed}); new handshakes now wait ${Math.round(ev.wait_ms / 1000)} s`, "error");
+      break;
+    case "unverified_churn":
+      say(`${ev.count} members left before verifying in the last minute: the relay may be trying its luck at the safety words`, "error");
+      break;
+    case "relay_error":
+      say(`relay: ${ev.code}: ${ev.message}`, "error");
+      break;
+    case "video_paused":
+      say(ev.paused ? "your link can't carry video now: voice and chat only" : "video resumes");
+      break;
+    case "error":
+      status(ev.message, true);
+      break;
+  }
+}
+
+function drawWords() {
+  const anyone = Object.values(stats.peers).length > 0;
+  $("words").textContent = stats.safety_words ||
+    (anyone ? "verifying the passphrase…" : "— (alone in the call)");
+}
+
+function drawRoster() {
+  const ul = $("roster");
+  ul.replaceChildren();
+  const me = document.createElement("li");
+  me.textContent = `${params.name} (you)` + (stats.camera === "on" ? "" : ` · camera ${stats.camera}`);
+  ul.append(me);
+  for (const [id, p] of Object.entries(stats.peers)) {
+    const li = document.createElement("li");
+    const camera = p.camera === "on" ? "" : ` · camera ${p.camera}`;
+    li.textContent = `${label(p, id)}${p.verified ? "" : " (verifying)"}${camera} · ${p.fps} fps`;
+    ul.append(li);
+  }
+  drawWords();
+}
+
+function tile(id) {
+  let t = document.getElementById("tile-" + id);
+  if (!t) {
+    t = document.createElement("div");
+    t.className = "tile";
+    t.id = "tile-" + id;
+    const canvas = document.createElement("canvas");
+    canvas.width = TILE_W; canvas.height = TILE_H;
+    const name = document.createElement("div");
+    name.className = "name";
+    t.append(canvas, name);
+    $("grid").append(t);
+  }
+  t.querySelector(".name").textContent = label(peer(id), id);
+  return t.querySelector("canvas");
+}
+
+async function onVideo(ev) {
+  const p = peer(ev.from);
+  const latency = (nowUs() - ev.timestamp_us) / 1000;
+  stats.latencies_ms.push(latency);
+  stats.frames_received += 1;
+  if (stats.latencies_ms.length > 2000) stats.latencies_ms.splice(0, 1000);
+  p.frames += 1;
+  p.recent.push(performance.now());
+  const jpeg = Uint8Array.from(atob(ev.jpeg), (c) => c.charCodeAt(0));
+  try {
+    const bitmap = await createImageBitmap(new Blob([jpeg], { type: "image/jpeg" }));
+    const canvas = tile(ev.from);
+    const ctx = canvas.getContext("2d");
+    // Contain: the whole picture, letterboxed.
+    const s = Math.min(canvas.width / bitmap.width, canvas.height / bitmap.height);
+    const w = bitmap.width * s, h = bitmap.height * s;
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.drawImage(bitmap, (canvas.width - w) / 2, (canvas.height - h) / 2, w, h);
+    bitmap.close();
+  } catch {
+    p.undecodable = (p.undecodable || 0) + 1;
+  }
+}
+
+function everySecond() {
+  const now = performance.now();
+  for (const p of Object.values(stats.peers)) {
+    p.recent = p.recent.filter((t) => now - t < 1000);
+    p.fps = p.recent.length;
+  }
+  drawRoster();
+}
+
+// ---- the camera ----------------------------------------------------------
+
+const video = document.createElement("video");
+video.muted = true; video.playsInline = true;
+const grab = document.createElement("canvas");
+let cameraOn = true;
+let encoding = false;
+
+async function startCamera() {
+  if (!navigator.mediaDevices) {
+    stats.camera = "absent";
+    cameraOn = false;
+    $("camera").disabled = true;
+    say("this page isn't served over https or from localhost, so the browser gives it no camera: you joined view-only (chat works). Open it through an SSH tunnel to localhost to send video.", "error");
+    drawRoster();
+    return;
+  }
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+    video.srcObject = stream;
+    await video.play();
+    stats.camera = "on";
+  } catch (e) {
+    stats.camera = "absent";
+    cameraOn = false;
+    $("camera").disabled = true;
+    const why = e.name === "NotAllowedError" ? "camera permission denied" : `no camera (${e.name})`;
+    say(`${why}: you joined view-only; the others don't see you, but chat works`, "error");
+  }
+  drawRoster();
+}
+
+/** The size receivers asked for: the largest of their views. */
+function encodeSize() {
+  let w = 0, h = 0;
+  for (const [vw, vh] of views.values()) { w = Math.max(w, vw); h = Math.max(h, vh); }
+  if (!w || !h) { w = 160; h = 120; }
+  return [Math.min(w, 640), Math.min(h, 480)];
+}
+
+function captureFrame() {
+  if (!cameraOn || encoding || !video.videoWidth || !socket || socket.readyState !== WebSocket.OPEN) return;
+  if (!Object.values(stats.peers).some((p) => p.verified)) return;
+  const [w, h] = encodeSize();
+  if (grab.width !== w || grab.height !== h) { grab.width = w; grab.height = h; }
+  // Cover: fill the asked size, cropping the camera's longer side.
+  const s = Math.max(w / video.videoWidth, h / video.videoHeight);
+  const sw = w / s, sh = h / s;
+  grab.getContext("2d").drawImage(video, (video.videoWidth - sw) / 2, (video.videoHeight - sh) / 2, sw, sh, 0, 0, w, h);
+  const at = nowUs();
+  encoding = true;
+  grab.toBlob(async (blob) => {
+    try {
+      if (!blob) return;
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      let bin = "";
+      for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      run({ op: "video", jpeg: btoa(bin), now_us: at });
+      stats.sent_frames += 1;
+    } finally {
+      encoding = false;
+    }
+  }, "image/jpeg", 0.6);
+}
+
+function toggleCamera() {
+  if (stats.camera === "absent") return;
+  cameraOn = !cameraOn;
+  stats.camera = cameraOn ? "on" : "off";
+  $("camera").textContent = cameraOn ? "camera on" : "camera off";
+  run({ op: "camera", on: cameraOn, now_us: nowUs() });
+  drawRoster();
+}
+
+// ---- the relay -----------------------------------------------------------
+
+function connect() {
+  let opened = false;
+  socket = new WebSocket(params.relay);
+  socket.onopen = () => {
+    opened = true;
+    everConnected = true;
+    retry = 0;
+    status("joining…");
+    // A fresh room state on every connection, as the terminal client.
+    run({ op: "join" });
+  };
+  socket.onmessage = (m) => {
+    if (typeof m.data === "string") run({ op: "relay", text: m.data, now_us: nowUs() });
+  };
+  socket.onclose = (e) => {
+    core({ op: "disconnected" });
+    if (leaving) return;
+    for (const id of Object.keys(stats.peers)) document.getElementById("tile-" + id)?.remove();
+    stats.peers = {}; stats.safety_words = ""; views.clear();
+    drawRoster();
+    if (e.code === 4000) {
+      status(`the call was ended${e.reason ? ": " + e.reason : ""}`, true);
+      return;
+    }
+    const wait = Math.min(30, 2 ** retry);
+    retry += 1;
+    status(opened || everConnected
+      ? `relay connection lost; reconnecting in ${wait} s`
+      : `relay unreachable at ${params.relay}: is it running, and is the address right? retrying in ${wait} s`, !everConnected);
+    setTimeout(connect, wait * 1000);
+  };
+}
+
+function leave() {
+  if (leaving || !socket) return;
+  leaving = true;
+  run({ op: "leave" });
+  socket.close(1000);
+  status("you left the call");
+}
+
+// ---- start ---------------------------------------------------------------
+
+function readFragment() {
+  const f = new URLSearchParams(location.hash.slice(1));
+  const p = { invite: f.get("invite"), relay: f.get("relay"), name: f.get("name") };
+  return p.invite && p.relay ? p : null;
+}
+
+async function start() {
+  try {
+    await loadCore();
+  } catch (e) {
+    status(`this browser can't run the call's WebAssembly: ${e.message}`, true);
+    return;
+  }
+  params = readFragment();
+  if (!params) {
+    $("join").hidden = false;
+    status("paste an invite to join");
+    $("join").onsubmit = (e) => {
+      e.preventDefault();
+      const f = new URLSearchParams({ invite: $("join-invite").value.trim(), relay: $("join-relay").value.trim(), name: $("join-name").value.trim() });
+      location.hash = f.toString();
+      location.reload();
+    };
+    return;
+  }
+  params.name = params.name || "guest";
+  status("deriving the room key from the passphrase (Argon2id)…");
+  await new Promise((r) => setTimeout(r, 0)); // let the status paint first
+  const t0 = performance.now();
+  const reply = core({ op: "open", invite: params.invite, name: params.name });
+  stats.kdf_ms = Math.round(performance.now() - t0);
+  const failed = reply.events.find((e) => e.type === "error");
+  if (failed) {
+    status(failed.message, true);
+    return;
+  }
+  drawRoster();
+  startCamera();
+  connect();
+  setInterval(() => run({ op: "tick", now_us: nowUs() }), 100);
+  setInterval(captureFrame, 33);
+  setInterval(everySecond, 1000);
+  $("camera").onclick = toggleCamera;
+  $("leave").onclick = leave;
+  $("say").onsubmit = (e) => {
+    e.preventDefault();
+    const text = $("say-text").value.trim();
+    if (!text) return;
+    $("say-text").value = "";
+    window.streamflow.chat(text);
+  };
+  document.addEventListener("keydown", (e) => {
+    if (e.target.tagName === "INPUT") return;
+    if (e.key === "v") toggleCamera();
+  });
+}
+
+window.streamflow = {
+  state: () => ({
+    ...stats,
+    peers: Object.fromEntries(Object.entries(stats.peers).map(([id, p]) => [id, { ...p, recent: undefined }])),
+    latencies_ms: undefined,
+    latency_p50_ms: median(stats.latencies_ms),
+  }),
+  chat: (text) => {
+    say(`${params.name}: ${text}`, "line");
+    run({ op: "chat", text, now_us: nowUs() });
+  },
+  leave,
+};
+
+function median(xs) {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+start();
