@@ -165,3 +165,15 @@ fn picture() {
         assert!(value(&p, &format!("80x24_{mode}_bytes")) > 0.0);
     }
 }
+
+#[test]
+fn browser() {
+    let b = bench(&["browser", "--terminals", "1", "--seconds", "2"]);
+    assert!(value(&b, "fps_drawn_by_browser") > 0.0);
+    assert!(value(&b, "fps_from_browser") > 0.0);
+    assert!(value(&b, "terminal_to_browser_p50_ms") > 0.0);
+    assert!(value(&b, "browser_to_terminal_p50_ms") > 0.0);
+    assert!(value(&b, "load_to_verified_ms") > 0.0);
+    let gzip = value(&b, "wasm_gzip_kib");
+    assert!(gzip > 50.0 && gzip < value(&b, "wasm_kib"), "{gzip}");
+}

@@ -9,9 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::browser::Browser;
 use common::{fresh_invite, relay, tap, Client, BIN};
 use serde_json::Value;
+use streamflow::bench::chromium::Browser;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -89,8 +89,11 @@ fn a_browser_member_and_two_terminal_members_share_one_call() {
     assert_eq!(server.build.len(), 64, "a SHA-256 in hex");
 
     rt.block_on(async {
-        let mut browser = Browser::launch().await;
-        let page = browser.open(&server.url(&invite, &tapped, "carol")).await;
+        let mut browser = Browser::launch().await.expect("chromium");
+        let page = browser
+            .open(&server.url(&invite, &tapped, "carol"))
+            .await
+            .unwrap();
         let state = browser
             .wait_for(&page, WAIT, |s| verified_peers(s) == 2)
             .await
@@ -108,7 +111,7 @@ fn a_browser_member_and_two_terminal_members_share_one_call() {
         // Everyone sees the same safety words (they settle as rounds end).
         let deadline = Instant::now() + WAIT;
         let words = loop {
-            let s = browser.state(&page).await;
+            let s = browser.state(&page).await.unwrap();
             let mine = s["safety_words"].as_str().unwrap_or("").to_string();
             if !mine.is_empty()
                 && last_words(&alice).as_deref() == Some(&mine)
@@ -168,7 +171,8 @@ fn a_browser_member_and_two_terminal_members_share_one_call() {
         // Chat both ways.
         browser
             .eval(&page, "window.streamflow.chat('hello from the browser')")
-            .await;
+            .await
+            .unwrap();
         for c in [&alice, &bob] {
             assert!(
                 c.wait_for(WAIT, |e| e["type"] == "chat"
@@ -224,8 +228,13 @@ fn a_browser_member_and_two_terminal_members_share_one_call() {
 
         // A member whose camera is refused joins view-only: in the call,
         // seeing the others, telling them it has no camera.
-        let mut refusing = Browser::launch_refusing_the_camera().await;
-        let viewer = refusing.open(&server.url(&invite, &tapped, "dave")).await;
+        let mut refusing = Browser::launch_refusing_the_camera()
+            .await
+            .expect("chromium");
+        let viewer = refusing
+            .open(&server.url(&invite, &tapped, "dave"))
+            .await
+            .unwrap();
         let s = refusing
             .wait_for(&viewer, WAIT, |s| {
                 verified_peers(s) == 3
@@ -240,7 +249,8 @@ fn a_browser_member_and_two_terminal_members_share_one_call() {
         assert_eq!(s["camera"], "absent", "{s:#}");
         let said = refusing
             .eval(&viewer, "document.getElementById('chat').textContent")
-            .await;
+            .await
+            .unwrap();
         assert!(
             said.as_str()
                 .unwrap_or("")
@@ -258,7 +268,10 @@ fn a_browser_member_and_two_terminal_members_share_one_call() {
         // A wrong invite (same room, other words): said in words.
         let room = invite.split('-').next().unwrap();
         let wrong = format!("{room}-able-baker-charlie-delta");
-        let intruder = browser.open(&server.url(&wrong, &tapped, "mallory")).await;
+        let intruder = browser
+            .open(&server.url(&wrong, &tapped, "mallory"))
+            .await
+            .unwrap();
         browser
             .wait_for(&intruder, WAIT, |s| {
                 s["error"]
@@ -268,7 +281,7 @@ fn a_browser_member_and_two_terminal_members_share_one_call() {
             .await
             .unwrap_or_else(|s| panic!("a wrong invite wasn't said: {s:#}"));
         // And an invite that isn't one.
-        let garbled = browser.open(&server.url("!!", &tapped, "x")).await;
+        let garbled = browser.open(&server.url("!!", &tapped, "x")).await.unwrap();
         browser
             .wait_for(&garbled, WAIT, |s| {
                 s["error"].as_str().is_some_and(|e| e.contains("invite"))
@@ -363,13 +376,13 @@ fn a_guest_joins_from_the_page_the_host_serves() {
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let mut browser = Browser::launch().await;
-        let page = browser.open(&url).await;
+        let mut browser = Browser::launch().await.expect("chromium");
+        let page = browser.open(&url).await.unwrap();
         browser
             .wait_for(&page, WAIT, |s| verified_peers(s) == 1)
             .await
             .unwrap_or_else(|s| panic!("the guest didn't get in: {s:#}"));
-        let guest = browser.state(&page).await["you"]
+        let guest = browser.state(&page).await.unwrap()["you"]
             .as_str()
             .unwrap()
             .to_string();

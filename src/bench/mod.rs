@@ -3,6 +3,8 @@
 
 mod abuse;
 mod audio;
+mod browser;
+pub mod chromium;
 mod e2e;
 mod ladder;
 mod local;
@@ -62,6 +64,10 @@ enum Which {
     /// Each cell mode (half blocks, quadrants, sextants) against the source
     /// picture at full resolution: SSIM, mean error, bytes per frame.
     Picture(picture::PictureArgs),
+    /// A browser member (headless Chromium, fake camera) and N terminal
+    /// members: frame latency and fps both ways, the page's CPU, the
+    /// WebAssembly's size, page load → verified.
+    Browser(browser::BrowserBenchArgs),
     /// A shared terminal through a loopback relay: sharer key → viewer's
     /// screen, bytes per viewer for vi, top and a 10 MB cat, and video's
     /// frame rate while a share scrolls.
@@ -83,6 +89,7 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         Which::Words(a) => words::run(a).await,
         Which::Share(a) => share::run(a).await,
         Which::Picture(a) => picture::run(a),
+        Which::Browser(a) => browser::run(a).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -42,6 +42,11 @@ pub fn available() -> bool {
     !WASM.is_empty()
 }
 
+/// The WebAssembly module this binary serves.
+pub fn wasm() -> &'static [u8] {
+    WASM
+}
+
 /// SHA-256 of the WebAssembly module, in hex: the page shows the same
 /// (it hashes what it loaded), so a person can compare.
 pub fn build_hash() -> String {

@@ -2,7 +2,6 @@
 //! the real `streamflow` binary run as a headless client.
 #![allow(dead_code)]
 
-pub mod browser;
 pub mod tmux;
 
 use std::io::{BufRead, BufReader};

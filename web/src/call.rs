@@ -46,9 +46,9 @@ pub enum Command {
     Tick {
         now_us: u64,
     },
-    /// A captured frame, JPEG in base64, at the size receivers asked for.
+    /// A captured frame at the size receivers asked for: the JPEG is the
+    /// command's binary part.
     Video {
-        jpeg: String,
         now_us: u64,
     },
     Chat {
@@ -77,10 +77,14 @@ pub enum Command {
 }
 
 /// What the page must do: send these texts to the relay, show these events.
+/// Pictures travel apart from the JSON, in `bytes` (a `video` event says
+/// where its JPEG is: `jpeg_at`, `jpeg_len`), so no JPEG is base64-coded
+/// between the module and the page.
 #[derive(Debug, Default)]
 pub struct Reply {
     pub send: Vec<String>,
     pub events: Vec<Value>,
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -155,7 +159,8 @@ impl Call {
         reply
     }
 
-    pub fn handle(&mut self, cmd: Command) -> Reply {
+    /// Runs a command; `data` is its binary part (a video frame's JPEG).
+    pub fn handle(&mut self, cmd: Command, data: &[u8]) -> Reply {
         let now = Instant::now();
         let mut reply = Reply::default();
         match cmd {
@@ -182,14 +187,11 @@ impl Call {
             Command::Join | Command::Disconnected => unreachable!("handled above"),
             Command::Relay { text, now_us } => on_relay(room, &text, now, now_us, &mut reply),
             Command::Tick { now_us } => room.tick(now, now_us),
-            Command::Video { jpeg, now_us } => {
-                let Ok(jpeg) = B64.decode(jpeg.as_bytes()) else {
-                    return Reply::error("a frame that isn't base64");
-                };
-                if jpeg.len() > MAX_JPEG_BYTES {
+            Command::Video { now_us } => {
+                if data.is_empty() || data.len() > MAX_JPEG_BYTES {
                     return reply;
                 }
-                let payload = video::encode(self.video_seq, &jpeg);
+                let payload = video::encode(self.video_seq, data);
                 let sealed = room.seal(Stream::Video, 0, &payload, now_us, now);
                 if sealed.is_some() {
                     self.video_seq = self.video_seq.wrapping_add(1);
@@ -280,7 +282,7 @@ impl Call {
             match o {
                 Output::Send { to, kind, data } => reply.send.push(send_message(to, kind, &data)),
                 Output::Event(e) => {
-                    if let Some(v) = event_json(e) {
+                    if let Some(v) = event_json(e, &mut reply.bytes) {
                         reply.event(v);
                     }
                 }
@@ -308,8 +310,8 @@ fn send_message(to: Option<String>, kind: Kind, data: &[u8]) -> String {
 }
 
 /// The page's view of a room event; `None` for what a browser doesn't use
-/// (voice, terminal shares, receiver feedback).
-fn event_json(e: Event) -> Option<Value> {
+/// (voice, terminal shares, receiver feedback). A picture goes to `bytes`.
+fn event_json(e: Event, bytes: &mut Vec<u8>) -> Option<Value> {
     Some(match e {
         Event::Joined { you, peers, .. } => json!({ "type": "joined", "you": you, "peers": peers }),
         Event::PeerJoined { peer } => json!({ "type": "peer_joined", "peer": peer }),
@@ -352,17 +354,19 @@ fn event_json(e: Event) -> Option<Value> {
             payload,
         } => {
             let (seq, jpeg) = video::decode(&payload)?;
-            let jpeg = if flags & video::FLAG_STANDARD_TABLES != 0 {
-                streamflow_core::jpeg::restore_tables(jpeg)?
+            let at = bytes.len();
+            if flags & video::FLAG_STANDARD_TABLES != 0 {
+                bytes.extend(streamflow_core::jpeg::restore_tables(jpeg)?);
             } else {
-                jpeg.to_vec()
-            };
+                bytes.extend_from_slice(jpeg);
+            }
             json!({
                 "type": "video",
                 "from": from,
                 "seq": seq,
                 "timestamp_us": timestamp_us,
-                "jpeg": B64.encode(jpeg),
+                "jpeg_at": at,
+                "jpeg_len": bytes.len() - at,
             })
         }
         Event::Frame { .. } | Event::ShareKeys { .. } => return None,
@@ -417,11 +421,11 @@ mod tests {
     #[test]
     fn before_a_connection_timers_wait_and_chat_says_so() {
         let mut call = Call::open(INVITE, "carol").unwrap();
-        let r = call.handle(cmd(json!({"op": "tick", "now_us": 1})));
+        let r = call.handle(cmd(json!({"op": "tick", "now_us": 1})), &[]);
         assert!(r.send.is_empty() && r.events.is_empty());
-        let r = call.handle(cmd(json!({"op": "chat", "text": "hi", "now_us": 1})));
+        let r = call.handle(cmd(json!({"op": "chat", "text": "hi", "now_us": 1})), &[]);
         assert_eq!(r.events[0]["type"], "chat_undelivered");
-        let r = call.handle(Command::Join);
+        let r = call.handle(Command::Join, &[]);
         let join: Value = serde_json::from_str(&r.send[0]).unwrap();
         assert_eq!(join["type"], "join");
         assert_eq!(join["room"], "testroom");
@@ -447,7 +451,7 @@ mod tests {
             .to_string()
         };
         for m in &mut members {
-            m.handle(Command::Join);
+            m.handle(Command::Join, &[]);
         }
         inbox.push((0, welcome("aaaa", &[])));
         inbox.push((1, welcome("bbbb", &["aaaa"])));
@@ -471,12 +475,14 @@ mod tests {
         for round in 0..200 {
             let batch = std::mem::take(&mut inbox);
             for (to, text) in batch {
-                let r =
-                    members[to].handle(cmd(json!({"op": "relay", "text": text, "now_us": now_us})));
+                let r = members[to].handle(
+                    cmd(json!({"op": "relay", "text": text, "now_us": now_us})),
+                    &[],
+                );
                 step(&mut inbox, &mut events, to, r);
             }
             for (who, member) in members.iter_mut().enumerate() {
-                let r = member.handle(cmd(json!({"op": "tick", "now_us": now_us + round})));
+                let r = member.handle(cmd(json!({"op": "tick", "now_us": now_us + round})), &[]);
                 step(&mut inbox, &mut events, who, r);
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
@@ -496,21 +502,27 @@ mod tests {
         assert_eq!(words(&events[0]), words(&events[1]));
         assert!(words(&events[0]).is_some_and(|w| w.as_str().is_some_and(|w| !w.is_empty())));
 
-        let jpeg = B64.encode([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
-        let r = members[0].handle(cmd(json!({"op": "video", "jpeg": jpeg, "now_us": now_us})));
+        let jpeg = [0xff, 0xd8, 0xff, 0xe0, 1, 2, 3];
+        let r = members[0].handle(cmd(json!({"op": "video", "now_us": now_us})), &jpeg);
         step(&mut inbox, &mut events, 0, r);
-        let r = members[0].handle(cmd(
-            json!({"op": "chat", "text": "hello ben", "now_us": now_us}),
-        ));
+        let chat = json!({"op": "chat", "text": "hello ben", "now_us": now_us});
+        let r = members[0].handle(cmd(chat), &[]);
         step(&mut inbox, &mut events, 0, r);
+        let mut pictures = Vec::new();
         for (to, text) in std::mem::take(&mut inbox) {
             assert!(!text.contains("hello ben"), "sealed on the wire");
-            let r = members[to].handle(cmd(json!({"op": "relay", "text": text, "now_us": now_us})));
+            let r = members[to].handle(
+                cmd(json!({"op": "relay", "text": text, "now_us": now_us})),
+                &[],
+            );
+            for e in r.events.iter().filter(|e| e["type"] == "video") {
+                let at = e["jpeg_at"].as_u64().unwrap() as usize;
+                let len = e["jpeg_len"].as_u64().unwrap() as usize;
+                pictures.push((e["from"].clone(), r.bytes[at..at + len].to_vec()));
+            }
             events[to].extend(r.events);
         }
-        assert!(events[1]
-            .iter()
-            .any(|e| e["type"] == "video" && e["from"] == "aaaa" && e["jpeg"] == jpeg));
+        assert_eq!(pictures, vec![(json!("aaaa"), jpeg.to_vec())]);
         assert!(events[1]
             .iter()
             .any(|e| e["type"] == "chat" && e["name"] == "ann" && e["text"] == "hello ben"));

@@ -1,12 +1,13 @@
-//! A real browser for end-to-end tests: Debian's headless Chromium with its
-//! fake camera, driven through the DevTools protocol on the WebSocket it
-//! opens (no WebDriver server in between).
+//! A real browser for `bench browser` and the browser tests: Debian's
+//! headless Chromium with its fake camera, driven through the DevTools
+//! protocol on the WebSocket it opens (no WebDriver server in between).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use anyhow::{anyhow, bail, Context};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -29,36 +30,36 @@ pub struct Browser {
 #[derive(Clone)]
 pub struct Page(String);
 
-fn chromium() -> String {
+fn chromium() -> anyhow::Result<String> {
     for name in ["chromium", "chromium-browser", "google-chrome"] {
         let found = std::env::var_os("PATH")
             .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
             .unwrap_or(false);
         if found {
-            return name.to_string();
+            return Ok(name.to_string());
         }
     }
-    panic!("no chromium on PATH: these tests need a real browser (scripts/debian-packages.txt lists `chromium`)")
+    bail!("no chromium on PATH: install it (Debian: apt-get install chromium)")
 }
 
 impl Browser {
     /// A browser whose user allows the camera.
-    pub async fn launch() -> Browser {
+    pub async fn launch() -> anyhow::Result<Browser> {
         Browser::start("--use-fake-ui-for-media-stream").await
     }
 
     /// A browser whose user refuses every page the camera ("Block").
-    pub async fn launch_refusing_the_camera() -> Browser {
+    pub async fn launch_refusing_the_camera() -> anyhow::Result<Browser> {
         Browser::start("--use-fake-ui-for-media-stream=deny").await
     }
 
-    async fn start(camera_answer: &str) -> Browser {
+    async fn start(camera_answer: &str) -> anyhow::Result<Browser> {
         let profile = std::env::temp_dir().join(format!(
             "sf-chromium-{}-{}",
             std::process::id(),
             rand::random::<u32>()
         ));
-        let mut child = Command::new(chromium())
+        let mut child = Command::new(chromium()?)
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -77,8 +78,8 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("chromium starts");
-        let stderr = child.stderr.take().unwrap();
+            .context("starting chromium")?;
+        let stderr = child.stderr.take().expect("piped");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -87,47 +88,52 @@ impl Browser {
                 }
             }
         });
-        let url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("chromium opens its DevTools socket within 30 s");
+        let url = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                bail!("chromium didn't open its DevTools socket within 30 s");
+            }
+        };
         let (socket, _) = tokio_tungstenite::connect_async(&url)
             .await
-            .expect("DevTools socket");
-        Browser {
+            .context("connecting to chromium's DevTools socket")?;
+        Ok(Browser {
             child,
             socket,
             next_id: 0,
             profile,
             requests: Vec::new(),
             console: Vec::new(),
-        }
+        })
     }
 
     /// One DevTools command; events that arrive meanwhile are recorded.
-    async fn call(&mut self, page: Option<&Page>, method: &str, params: Value) -> Value {
+    pub async fn call(
+        &mut self,
+        page: Option<&Page>,
+        method: &str,
+        params: Value,
+    ) -> anyhow::Result<Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut msg = json!({ "id": id, "method": method, "params": params });
         if let Some(p) = page {
             msg["sessionId"] = json!(p.0);
         }
-        self.socket
-            .send(Message::text(msg.to_string()))
-            .await
-            .expect("DevTools send");
+        self.socket.send(Message::text(msg.to_string())).await?;
         loop {
             let m = tokio::time::timeout(Duration::from_secs(60), self.socket.next())
                 .await
-                .unwrap_or_else(|_| panic!("DevTools: no answer to {method} in 60 s"))
-                .expect("DevTools socket open")
-                .expect("DevTools message");
+                .map_err(|_| anyhow!("DevTools: no answer to {method} in 60 s"))?
+                .ok_or_else(|| anyhow!("chromium closed its DevTools socket"))??;
             let Message::Text(text) = m else { continue };
-            let v: Value = serde_json::from_str(&text).expect("DevTools speaks JSON");
+            let v: Value = serde_json::from_str(&text)?;
             if v["id"] == id {
                 if let Some(e) = v.get("error") {
-                    panic!("DevTools {method}: {e}");
+                    bail!("DevTools {method}: {e}");
                 }
-                return v["result"].clone();
+                return Ok(v["result"].clone());
             }
             self.record(&v);
         }
@@ -158,10 +164,10 @@ impl Browser {
     }
 
     /// A new tab at `url`, watched from before it loads.
-    pub async fn open(&mut self, url: &str) -> Page {
+    pub async fn open(&mut self, url: &str) -> anyhow::Result<Page> {
         let target = self
             .call(None, "Target.createTarget", json!({ "url": "about:blank" }))
-            .await["targetId"]
+            .await?["targetId"]
             .clone();
         let session = self
             .call(
@@ -169,49 +175,64 @@ impl Browser {
                 "Target.attachToTarget",
                 json!({ "targetId": target, "flatten": true }),
             )
-            .await["sessionId"]
+            .await?["sessionId"]
             .as_str()
-            .expect("a session id")
+            .ok_or_else(|| anyhow!("DevTools gave no session id"))?
             .to_string();
         let page = Page(session);
-        self.call(Some(&page), "Network.enable", json!({})).await;
-        self.call(Some(&page), "Runtime.enable", json!({})).await;
+        self.call(Some(&page), "Network.enable", json!({})).await?;
+        self.call(Some(&page), "Runtime.enable", json!({})).await?;
+        self.call(Some(&page), "Performance.enable", json!({}))
+            .await?;
         self.call(Some(&page), "Page.navigate", json!({ "url": url }))
-            .await;
-        page
+            .await?;
+        Ok(page)
+    }
+
+    /// A page metric (DevTools `Performance.getMetrics`), e.g.
+    /// `TaskDuration`: seconds the page's main thread was busy.
+    pub async fn metric(&mut self, page: &Page, name: &str) -> anyhow::Result<f64> {
+        let r = self
+            .call(Some(page), "Performance.getMetrics", json!({}))
+            .await?;
+        r["metrics"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["name"] == name))
+            .and_then(|m| m["value"].as_f64())
+            .ok_or_else(|| anyhow!("no metric {name}"))
     }
 
     /// Evaluates `expr` in the page (awaiting a promise) and returns its
     /// value as JSON.
-    pub async fn eval(&mut self, page: &Page, expr: &str) -> Value {
+    pub async fn eval(&mut self, page: &Page, expr: &str) -> anyhow::Result<Value> {
         let r = self
             .call(
                 Some(page),
                 "Runtime.evaluate",
                 json!({ "expression": expr, "returnByValue": true, "awaitPromise": true }),
             )
-            .await;
-        r["result"]["value"].clone()
+            .await?;
+        Ok(r["result"]["value"].clone())
     }
 
     /// Saves what the page shows as a PNG.
-    pub async fn screenshot(&mut self, page: &Page, path: &str) {
+    pub async fn screenshot(&mut self, page: &Page, path: &str) -> anyhow::Result<()> {
         let r = self
             .call(
                 Some(page),
                 "Page.captureScreenshot",
                 json!({ "format": "png" }),
             )
-            .await;
+            .await?;
         use base64::Engine as _;
         let png = base64::engine::general_purpose::STANDARD
-            .decode(r["data"].as_str().expect("a screenshot"))
-            .expect("base64");
-        std::fs::write(path, png).expect("screenshot written");
+            .decode(r["data"].as_str().unwrap_or_default())?;
+        std::fs::write(path, png)?;
+        Ok(())
     }
 
     /// `window.streamflow.state()`, once the page has it.
-    pub async fn state(&mut self, page: &Page) -> Value {
+    pub async fn state(&mut self, page: &Page) -> anyhow::Result<Value> {
         self.eval(page, "window.streamflow ? window.streamflow.state() : null")
             .await
     }
@@ -225,7 +246,10 @@ impl Browser {
     ) -> Result<Value, Value> {
         let deadline = Instant::now() + timeout;
         loop {
-            let s = self.state(page).await;
+            let s = match self.state(page).await {
+                Ok(s) => s,
+                Err(e) => return Err(json!({ "error": e.to_string(), "console": self.console })),
+            };
             if !s.is_null() && pred(&s) {
                 return Ok(s);
             }
