@@ -75,16 +75,29 @@ fn last_words(c: &Client) -> Option<String> {
 }
 
 /// Carol in a browser, Alice and Bob in terminals: the same safety words,
-/// video and chat both ways, nothing readable at the relay, and a page that
-/// asks nothing of any other origin. Then a wrong invite, said in words.
+/// video, voice and chat both ways, nothing readable at the relay, and a
+/// page that asks nothing of any other origin. Then a view-only member and
+/// a wrong invite, said in words.
 #[test]
 fn a_browser_member_and_two_terminal_members_share_one_call() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let relay = rt.block_on(relay());
     let (tapped, seen) = rt.block_on(tap(relay.url()));
     let invite = fresh_invite();
-    let alice = Client::spawn(&invite, &tapped, "alice", &["--duration", "120"]);
-    let bob = Client::spawn(&invite, &tapped, "bob", &["--duration", "120"]);
+    // Alice speaks (a tone); Bob records what he hears.
+    let heard = std::env::temp_dir().join(format!("sf-browser-heard-{}.wav", std::process::id()));
+    let alice = Client::spawn(
+        &invite,
+        &tapped,
+        "alice",
+        &["--duration", "120", "--audio-source", "tone"],
+    );
+    let bob = Client::spawn(
+        &invite,
+        &tapped,
+        "bob",
+        &["--duration", "120", "--audio-sink", heard.to_str().unwrap()],
+    );
     let server = PageServer::start();
     assert_eq!(server.build.len(), 64, "a SHA-256 in hex");
 
@@ -167,6 +180,24 @@ fn a_browser_member_and_two_terminal_members_share_one_call() {
                 .all(|p| p["undecodable"].is_null()),
             "frames the browser couldn't decode: {s:#}"
         );
+
+        // Voice both ways: the fake microphone's beeps reach Bob's
+        // recording; Alice's tone is decoded and played in the page.
+        assert!(
+            bob.wait_for(WAIT, |e| e["type"] == "audio_stats"
+                && e["from"] == carol.as_str()
+                && e["packets"].as_u64() > Some(20))
+                .is_some(),
+            "no voice from the browser reached a terminal"
+        );
+        let alice_id = alice.my_id().unwrap();
+        browser
+            .wait_for(&page, WAIT, |s| {
+                s["voice"]["decoded"][alice_id.as_str()].as_u64() > Some(50)
+                    && s["voice"]["played"][alice_id.as_str()]["played_ms"].as_u64() > Some(500)
+            })
+            .await
+            .unwrap_or_else(|s| panic!("the page didn't play the terminal's voice: {s:#}"));
 
         // Chat both ways.
         browser
@@ -290,7 +321,23 @@ fn a_browser_member_and_two_terminal_members_share_one_call() {
             .unwrap_or_else(|s| panic!("a garbled invite wasn't said: {s:#}"));
         drop(browser);
     });
-    drop(bob);
+    // What Bob recorded holds the browser's beeps (the fake microphone
+    // beeps once a second; the rest is near silence).
+    let mut bob = bob;
+    bob.command(r#"{"type":"leave"}"#);
+    assert_eq!(bob.wait(WAIT), Some(0));
+    let loudest = hound::WavReader::open(&heard)
+        .expect("bob's recording")
+        .into_samples::<i16>()
+        .map_while(Result::ok)
+        .map(|s| s.unsigned_abs())
+        .max()
+        .unwrap_or(0);
+    let _ = std::fs::remove_file(&heard);
+    assert!(
+        loudest > 3000,
+        "the recording is near silent (peak {loudest})"
+    );
 }
 
 /// What `streamflow web` answers, as any HTTP client sees it: a strict
@@ -309,6 +356,8 @@ fn the_page_is_served_with_a_strict_policy_and_nothing_else() {
         ("/", "text/html"),
         ("/app.js", "text/javascript"),
         ("/style.css", "text/css"),
+        ("/voice.js", "text/javascript"),
+        ("/voice-worklet.js", "text/javascript"),
         ("/streamflow.wasm", "application/wasm"),
     ] {
         let r = get(&format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"));

@@ -22,6 +22,30 @@ pub mod video {
     }
 }
 
+/// Voice payloads: `seq u16 | Opus packet` (48 kHz mono, 20 ms, 24 kbit/s
+/// hard CBR: every packet the same size); the frame's flags carry
+/// [`audio::FLAG_MUTED`].
+pub mod audio {
+    /// Audio frame flag: the sender is muted (it still sends, silence).
+    pub const FLAG_MUTED: u8 = 1;
+
+    pub fn encode(seq: u16, opus: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(2 + opus.len());
+        v.extend_from_slice(&seq.to_be_bytes());
+        v.extend_from_slice(opus);
+        v
+    }
+
+    /// The sequence number and Opus packet; None if malformed.
+    pub fn decode(payload: &[u8]) -> Option<(u16, &[u8])> {
+        let (seq, opus) = payload.split_at_checked(2)?;
+        if opus.is_empty() || opus.len() > 1275 {
+            return None;
+        }
+        Some((u16::from_be_bytes([seq[0], seq[1]]), opus))
+    }
+}
+
 /// Sealed state messages (stream `State`): `kind u8 | fields`.
 pub mod state {
     pub const VIEW: u8 = 1;

@@ -68,6 +68,8 @@ impl Browser {
                 "--no-first-run",
                 "--no-default-browser-check",
                 "--mute-audio",
+                // A person who clicked the page: sound may play.
+                "--autoplay-policy=no-user-gesture-required",
                 "--use-fake-device-for-media-stream",
                 camera_answer,
                 "--remote-debugging-port=0",

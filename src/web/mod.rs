@@ -3,7 +3,7 @@
 //! what code a browser member runs, so it is never the relay: it is your own
 //! binary, or the host's, who holds the invite anyway.
 //!
-//! A deliberately small HTTP/1.1 server: `GET`/`HEAD` of four fixed paths,
+//! A deliberately small HTTP/1.1 server: `GET`/`HEAD` of six fixed paths,
 //! one request per connection, bounded in size, time and connections.
 
 use std::sync::Arc;
@@ -19,6 +19,8 @@ static WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/streamflow.wasm")
 static INDEX: &[u8] = include_bytes!("../../web/assets/index.html");
 static APP: &[u8] = include_bytes!("../../web/assets/app.js");
 static STYLE: &[u8] = include_bytes!("../../web/assets/style.css");
+static VOICE: &[u8] = include_bytes!("../../web/assets/voice.js");
+static MIXER: &[u8] = include_bytes!("../../web/assets/voice-worklet.js");
 
 /// What the page may do: its own scripts and WebAssembly, its own styles,
 /// pictures it decodes itself, WebSockets to the relay the invite names,
@@ -136,6 +138,8 @@ async fn answer(mut stream: TcpStream) -> std::io::Result<()> {
         "/" | "/index.html" => ("text/html; charset=utf-8", INDEX),
         "/app.js" => ("text/javascript; charset=utf-8", APP),
         "/style.css" => ("text/css; charset=utf-8", STYLE),
+        "/voice.js" => ("text/javascript; charset=utf-8", VOICE),
+        "/voice-worklet.js" => ("text/javascript; charset=utf-8", MIXER),
         "/streamflow.wasm" if available() => ("application/wasm", WASM),
         _ => {
             return respond(

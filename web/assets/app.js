@@ -4,6 +4,8 @@
 // Plain JavaScript, no framework and no build step: what runs is what is
 // served, a few hundred lines anyone can read.
 
+import { Voice, supported as voiceSupported } from "./voice.js";
+
 const $ = (id) => document.getElementById(id);
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -144,6 +146,7 @@ function onEvent(ev, bytes) {
       if (p && p.name) say(`${label(p, ev.peer)} left`);
       delete stats.peers[ev.peer];
       views.delete(ev.peer);
+      if (voice) voice.left(ev.peer);
       document.getElementById("tile-" + ev.peer)?.remove();
       drawRoster();
       break;
@@ -154,6 +157,9 @@ function onEvent(ev, bytes) {
       break;
     case "video":
       onVideo(ev, bytes.subarray(ev.jpeg_at, ev.jpeg_at + ev.jpeg_len));
+      break;
+    case "audio":
+      if (voice) voice.receive(ev.from, ev.seq, bytes.subarray(ev.opus_at, ev.opus_at + ev.opus_len));
       break;
     case "chat":
       stats.chat.push({ from: ev.from, name: ev.name, text: ev.text });
@@ -205,7 +211,8 @@ function drawRoster() {
   const ul = $("roster");
   ul.replaceChildren();
   const me = document.createElement("li");
-  me.textContent = `${params.name} (you)` + (stats.camera === "on" ? "" : ` · camera ${stats.camera}`);
+  me.textContent = `${params.name} (you)` + (stats.camera === "on" ? "" : ` · camera ${stats.camera}`) +
+    (voice && voice.muted ? " · muted" : "");
   ul.append(me);
   for (const [id, p] of Object.entries(stats.peers)) {
     const li = document.createElement("li");
@@ -264,6 +271,44 @@ function everySecond() {
     p.recent = p.recent.filter((t) => now - t < 1000);
     p.fps = p.recent.length;
   }
+  drawRoster();
+}
+
+// ---- voice ---------------------------------------------------------------
+
+const voice = voiceSupported()
+  ? new Voice((seq, muted, bytes, at) => run({ op: "audio", seq, muted, now_us: at }, bytes), nowUs)
+  : null;
+
+async function startVoice() {
+  if (!voice) {
+    say("this browser has no WebCodecs Opus: no voice (video and chat work)", "error");
+    return;
+  }
+  try {
+    await voice.startOutput();
+  } catch (e) {
+    say(`no sound out (${e.message})`, "error");
+  }
+  if (!navigator.mediaDevices) return; // said with the camera
+  let track;
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    });
+    track = stream.getAudioTracks()[0];
+  } catch (e) {
+    $("mic").disabled = true;
+    say(`${e.name === "NotAllowedError" ? "microphone permission denied" : `no microphone (${e.name})`}: the others don't hear you`, "error");
+    return;
+  }
+  voice.startMic(track).catch((e) => say(`voice stopped: ${e.message}`, "error"));
+}
+
+function toggleMute() {
+  if (!voice) return;
+  voice.muted = !voice.muted;
+  $("mic").textContent = voice.muted ? "muted" : "mic on";
   drawRoster();
 }
 
@@ -421,11 +466,15 @@ async function start() {
   }
   drawRoster();
   startCamera();
+  startVoice();
   connect();
   setInterval(() => run({ op: "tick", now_us: nowUs() }), 100);
   setInterval(captureFrame, 33);
   setInterval(everySecond, 1000);
   $("camera").onclick = toggleCamera;
+  $("mic").onclick = toggleMute;
+  // Browsers play sound only after a gesture.
+  for (const gesture of ["click", "keydown"]) document.addEventListener(gesture, () => voice && voice.resume());
   $("leave").onclick = leave;
   $("say").onsubmit = (e) => {
     e.preventDefault();
@@ -437,6 +486,7 @@ async function start() {
   document.addEventListener("keydown", (e) => {
     if (e.target.tagName === "INPUT") return;
     if (e.key === "v") toggleCamera();
+    if (e.key === "m") toggleMute();
   });
 }
 
@@ -446,6 +496,7 @@ window.streamflow = {
     peers: Object.fromEntries(Object.entries(stats.peers).map(([id, p]) => [id, { ...p, recent: undefined }])),
     latencies_ms: undefined,
     latency_p50_ms: median(stats.latencies_ms),
+    voice: voice ? voice.stats() : "unsupported",
   }),
   /** The last `n` capture-to-drawn delays, in ms (benchmarks). */
   latencies: (n) => stats.latencies_ms.slice(-n),

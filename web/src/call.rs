@@ -16,7 +16,7 @@ use streamflow_core::crypto::kdf::{derive_psk, KdfParams};
 use streamflow_core::crypto::secret::Key32;
 use streamflow_core::crypto::sign::SigningIdentity;
 use streamflow_core::invite::Invite;
-use streamflow_core::payload::{state, video};
+use streamflow_core::payload::{audio, state, video};
 use streamflow_core::protocol::{ClientMessage, Kind, ServerMessage, PROTOCOL_VERSION};
 use streamflow_core::room::{Event, Output, Room, Timings};
 use streamflow_core::time::Instant;
@@ -49,6 +49,13 @@ pub enum Command {
     /// A captured frame at the size receivers asked for: the JPEG is the
     /// command's binary part.
     Video {
+        now_us: u64,
+    },
+    /// 20 ms of voice: the Opus packet is the command's binary part.
+    Audio {
+        seq: u16,
+        #[serde(default)]
+        muted: bool,
         now_us: u64,
     },
     Chat {
@@ -197,6 +204,15 @@ impl Call {
                     self.video_seq = self.video_seq.wrapping_add(1);
                 }
                 sealed.into_iter().collect()
+            }
+            Command::Audio { seq, muted, now_us } => {
+                if data.is_empty() || data.len() > 1275 {
+                    return reply;
+                }
+                let flags = if muted { audio::FLAG_MUTED } else { 0 };
+                room.seal(Stream::Audio, flags, &audio::encode(seq, data), now_us, now)
+                    .into_iter()
+                    .collect()
             }
             Command::Chat { text, now_us } => match room.send_chat(&text, now_us, now) {
                 Some(out) => vec![out],
@@ -367,6 +383,26 @@ fn event_json(e: Event, bytes: &mut Vec<u8>) -> Option<Value> {
                 "timestamp_us": timestamp_us,
                 "jpeg_at": at,
                 "jpeg_len": bytes.len() - at,
+            })
+        }
+        Event::Frame {
+            from,
+            stream: Stream::Audio,
+            timestamp_us,
+            flags,
+            payload,
+        } => {
+            let (seq, opus) = audio::decode(&payload)?;
+            let at = bytes.len();
+            bytes.extend_from_slice(opus);
+            json!({
+                "type": "audio",
+                "from": from,
+                "seq": seq,
+                "timestamp_us": timestamp_us,
+                "muted": flags & audio::FLAG_MUTED != 0,
+                "opus_at": at,
+                "opus_len": opus.len(),
             })
         }
         Event::Frame { .. } | Event::ShareKeys { .. } => return None,

@@ -12,8 +12,7 @@ use super::{FRAME, RATE};
 pub const BITRATE: i32 = 24_000;
 /// Bytes per Opus packet at [`BITRATE`] (all of them: CBR).
 pub const PACKET_BYTES: usize = (BITRATE as usize / 8) * FRAME / RATE as usize;
-/// Audio frame flag: the sender is muted (it still sends, silence).
-pub const FLAG_MUTED: u8 = 1;
+pub use streamflow_core::payload::audio::FLAG_MUTED;
 
 pub struct Encoder {
     inner: opus::Encoder,
@@ -94,22 +93,7 @@ impl Decoder {
     }
 }
 
-/// `seq u16 | opus`.
-pub fn encode_payload(seq: u16, opus: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(2 + opus.len());
-    v.extend_from_slice(&seq.to_be_bytes());
-    v.extend_from_slice(opus);
-    v
-}
-
-/// The sequence number and Opus packet; None if malformed.
-pub fn decode_payload(payload: &[u8]) -> Option<(u16, &[u8])> {
-    let (seq, opus) = payload.split_at_checked(2)?;
-    if opus.is_empty() || opus.len() > 1275 {
-        return None;
-    }
-    Some((u16::from_be_bytes([seq[0], seq[1]]), opus))
-}
+pub use streamflow_core::payload::audio::{decode as decode_payload, encode as encode_payload};
 
 #[cfg(test)]
 mod tests {
