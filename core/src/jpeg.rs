@@ -65,6 +65,22 @@ fn segments(jpeg: &[u8]) -> Option<Vec<(usize, usize, u8)>> {
     }
 }
 
+/// Width and height from the frame header (SOF0–SOF15 but DHT, JPG and
+/// DAC), without decoding; `None` if there is none before the scan. A
+/// receiver refuses absurd sizes with it before a decoder allocates.
+pub fn dimensions(jpeg: &[u8]) -> Option<(u16, u16)> {
+    segments(jpeg)?.iter().find_map(|&(s, e, m)| {
+        let is_sof = (0xc0..=0xcf).contains(&m) && ![DHT, 0xc8, 0xcc].contains(&m);
+        let seg = jpeg.get(s..e)?;
+        (is_sof && seg.len() >= 9).then(|| {
+            (
+                u16::from_be_bytes([seg[7], seg[8]]),
+                u16::from_be_bytes([seg[5], seg[6]]),
+            )
+        })
+    })
+}
+
 /// Removes the standard Huffman tables; `None` if this JPEG has others
 /// (then it must travel whole).
 pub fn strip_tables(jpeg: &[u8]) -> Option<Vec<u8>> {
@@ -109,6 +125,17 @@ mod tests {
             segments(&[&[0xff, 0xd8][..], &STANDARD_TABLES, &[0xff, 0xda]].concat()).unwrap();
         let dht: Vec<_> = segs.iter().filter(|s| s.2 == DHT).collect();
         assert_eq!(dht.len(), 4);
+    }
+
+    #[test]
+    fn dimensions_come_from_the_frame_header() {
+        // SOI, SOF0 (len 11: precision 8, height 48, width 80, 1 component), SOS.
+        let jpeg = [
+            0xff, 0xd8, 0xff, 0xc0, 0x00, 0x0b, 0x08, 0x00, 0x30, 0x00, 0x50, 0x01, 0x01, 0x11,
+            0x00, 0xff, 0xda,
+        ];
+        assert_eq!(dimensions(&jpeg), Some((80, 48)));
+        assert_eq!(dimensions(&[0xff, 0xd8, 0xff, 0xda]), None);
     }
 
     #[test]

@@ -13,7 +13,8 @@ const dec = new TextDecoder();
 // Test pages read this (window.streamflow.state()); people see the DOM.
 const stats = {
   build: "", status: "", error: "", kdf_ms: null, verified_ms: null,
-  you: null, safety_words: "", peers: {}, chat: [], sent_frames: 0,
+  // Keyed by ids the relay chose: no prototype, so no id is special.
+  you: null, safety_words: "", peers: Object.create(null), chat: [], sent_frames: 0,
   latencies_ms: [], frames_received: 0, camera: "starting",
 };
 
@@ -72,6 +73,7 @@ let retry = 0;
 let leaving = false;
 const views = new Map(); // peer -> [w, h] it draws us at
 const TILE_W = 320, TILE_H = 240;
+const MAX_RELAY_MESSAGE = 4 * 1024 * 1024;
 
 function run(cmd, data) {
   const reply = core(cmd, data);
@@ -397,13 +399,16 @@ function connect() {
     run({ op: "join" });
   };
   socket.onmessage = (m) => {
-    if (typeof m.data === "string") run({ op: "relay", text: m.data, now_us: nowUs() });
+    // The relay's limit is far below this; a larger message is hostile.
+    if (typeof m.data === "string" && m.data.length <= MAX_RELAY_MESSAGE) {
+      run({ op: "relay", text: m.data, now_us: nowUs() });
+    }
   };
   socket.onclose = (e) => {
     core({ op: "disconnected" });
     if (leaving) return;
     for (const id of Object.keys(stats.peers)) document.getElementById("tile-" + id)?.remove();
-    stats.peers = {}; stats.safety_words = ""; views.clear();
+    stats.peers = Object.create(null); stats.safety_words = ""; views.clear();
     drawRoster();
     if (e.code === 4000) {
       status(`the call was ended${e.reason ? ": " + e.reason : ""}`, true);

@@ -60,7 +60,7 @@ class Mixer extends AudioWorkletProcessor {
     this.sinceReport += out.length;
     if (this.sinceReport >= 48000) {
       this.sinceReport = 0;
-      const report = {};
+      const report = Object.create(null);
       for (const [peer, s] of this.members) report[peer] = { played_ms: Math.round(s.played / 48), dry: s.dry };
       this.port.postMessage(report);
     }

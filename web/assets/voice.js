@@ -31,7 +31,7 @@ export class Voice {
     this.muted = false;
     this.sent = 0;
     this.decoders = new Map(); // peer → { decoder, decoded }
-    this.played = {};
+    this.played = Object.create(null);
     this.context = null;
     this.mixer = null;
   }
@@ -119,7 +119,7 @@ export class Voice {
   }
 
   stats() {
-    const decoded = {};
+    const decoded = Object.create(null);
     for (const [peer, d] of this.decoders) decoded[peer] = d.decoded;
     return { sent: this.sent, muted: this.muted, decoded, played: this.played, suspended: this.suspended, error: this.error || null };
   }

@@ -24,6 +24,9 @@ use streamflow_core::time::Instant;
 /// Largest JPEG the page may hand us (the relay's message limit is lower
 /// still; this only bounds what we copy).
 const MAX_JPEG_BYTES: usize = 1 << 20;
+/// Largest picture a peer may make the page decode, per side (as the
+/// terminal's decoder limits): a tiny JPEG can claim 65535×65535.
+const MAX_PICTURE_SIDE: u16 = 4096;
 
 /// What the page asks.
 #[derive(Debug, Deserialize)]
@@ -370,6 +373,10 @@ fn event_json(e: Event, bytes: &mut Vec<u8>) -> Option<Value> {
             payload,
         } => {
             let (seq, jpeg) = video::decode(&payload)?;
+            let (w, h) = streamflow_core::jpeg::dimensions(jpeg)?;
+            if w == 0 || h == 0 || w > MAX_PICTURE_SIDE || h > MAX_PICTURE_SIDE {
+                return None;
+            }
             let at = bytes.len();
             if flags & video::FLAG_STANDARD_TABLES != 0 {
                 bytes.extend(streamflow_core::jpeg::restore_tables(jpeg)?);
@@ -538,9 +545,18 @@ mod tests {
         assert_eq!(words(&events[0]), words(&events[1]));
         assert!(words(&events[0]).is_some_and(|w| w.as_str().is_some_and(|w| !w.is_empty())));
 
-        let jpeg = [0xff, 0xd8, 0xff, 0xe0, 1, 2, 3];
-        let r = members[0].handle(cmd(json!({"op": "video", "now_us": now_us})), &jpeg);
-        step(&mut inbox, &mut events, 0, r);
+        // A JPEG's headers (80×48), then one claiming 5000×48: the page
+        // gets the first, never the second (no decoder sees absurd sizes).
+        let jpeg = [
+            0xff, 0xd8, 0xff, 0xc0, 0x00, 0x0b, 0x08, 0x00, 0x30, 0x00, 0x50, 0x01, 0x01, 0x11,
+            0x00, 0xff, 0xda, 1, 2, 3,
+        ];
+        let mut huge = jpeg;
+        huge[9..11].copy_from_slice(&5000u16.to_be_bytes());
+        for picture in [&jpeg, &huge] {
+            let r = members[0].handle(cmd(json!({"op": "video", "now_us": now_us})), picture);
+            step(&mut inbox, &mut events, 0, r);
+        }
         let chat = json!({"op": "chat", "text": "hello ben", "now_us": now_us});
         let r = members[0].handle(cmd(chat), &[]);
         step(&mut inbox, &mut events, 0, r);
