@@ -58,6 +58,9 @@ _streamflow() {
             streamflow__subcmd__bench,audio)
                 cmd="streamflow__subcmd__bench__subcmd__audio"
                 ;;
+            streamflow__subcmd__bench,browser)
+                cmd="streamflow__subcmd__bench__subcmd__browser"
+                ;;
             streamflow__subcmd__bench,crypto)
                 cmd="streamflow__subcmd__bench__subcmd__crypto"
                 ;;
@@ -99,6 +102,9 @@ _streamflow() {
                 ;;
             streamflow__subcmd__bench__subcmd__help,audio)
                 cmd="streamflow__subcmd__bench__subcmd__help__subcmd__audio"
+                ;;
+            streamflow__subcmd__bench__subcmd__help,browser)
+                cmd="streamflow__subcmd__bench__subcmd__help__subcmd__browser"
                 ;;
             streamflow__subcmd__bench__subcmd__help,crypto)
                 cmd="streamflow__subcmd__bench__subcmd__help__subcmd__crypto"
@@ -178,6 +184,9 @@ _streamflow() {
             streamflow__subcmd__help__subcmd__bench,audio)
                 cmd="streamflow__subcmd__help__subcmd__bench__subcmd__audio"
                 ;;
+            streamflow__subcmd__help__subcmd__bench,browser)
+                cmd="streamflow__subcmd__help__subcmd__bench__subcmd__browser"
+                ;;
             streamflow__subcmd__help__subcmd__bench,crypto)
                 cmd="streamflow__subcmd__help__subcmd__bench__subcmd__crypto"
                 ;;
@@ -232,7 +241,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__bench)
-            opts="-h --help relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help"
+            opts="-h --help relay abuse pipeline render crypto e2e thin tty ladder audio words picture browser share help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -313,6 +322,28 @@ _streamflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        streamflow__subcmd__bench__subcmd__browser)
+            opts="-h --terminals --seconds --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --terminals)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         streamflow__subcmd__bench__subcmd__crypto)
             opts="-h --iterations --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -358,7 +389,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__bench__subcmd__help)
-            opts="relay abuse pipeline render crypto e2e thin tty ladder audio words picture share help"
+            opts="relay abuse pipeline render crypto e2e thin tty ladder audio words picture browser share help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -386,6 +417,20 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__bench__subcmd__help__subcmd__audio)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        streamflow__subcmd__bench__subcmd__help__subcmd__browser)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -902,7 +947,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__help__subcmd__bench)
-            opts="relay abuse pipeline render crypto e2e thin tty ladder audio words picture share"
+            opts="relay abuse pipeline render crypto e2e thin tty ladder audio words picture browser share"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -930,6 +975,20 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__help__subcmd__bench__subcmd__audio)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        streamflow__subcmd__help__subcmd__bench__subcmd__browser)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
