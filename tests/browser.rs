@@ -199,6 +199,23 @@ fn a_browser_member_and_two_terminal_members_share_one_call() {
             .await
             .unwrap_or_else(|s| panic!("the page didn't play the terminal's voice: {s:#}"));
 
+        // `m` in the page mutes: the terminals are told (the packets go
+        // on, silent, flagged).
+        browser
+            .eval(
+                &page,
+                "document.dispatchEvent(new KeyboardEvent('keydown', { key: 'm' }))",
+            )
+            .await
+            .unwrap();
+        assert!(
+            bob.wait_for(WAIT, |e| e["type"] == "peer_muted"
+                && e["peer"] == carol.as_str()
+                && e["muted"] == true)
+                .is_some(),
+            "the browser's mute wasn't seen"
+        );
+
         // Chat both ways.
         browser
             .eval(&page, "window.streamflow.chat('hello from the browser')")
@@ -440,6 +457,85 @@ fn a_guest_joins_from_the_page_the_host_serves() {
                 && e["from"] == guest.as_str())
                 .is_some(),
             "no video from the guest"
+        );
+    });
+}
+
+async fn relay_at(addr: std::net::SocketAddr) -> streamflow_relay::RelayHandle {
+    streamflow_relay::start(streamflow_relay::RelayConfig {
+        listen: addr,
+        ..Default::default()
+    })
+    .await
+    .expect("relay starts")
+}
+
+/// A relay that isn't there yet is said in words; the page keeps trying,
+/// gets in once it is up, and after a restart mid-call rejoins, verifies
+/// again and draws video again.
+#[test]
+fn the_page_says_an_unreachable_relay_and_comes_back_after_a_restart() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("ws://{addr}");
+    let invite = fresh_invite();
+    let server = PageServer::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut browser = Browser::launch().await.expect("chromium");
+        let page = browser
+            .open(&server.url(&invite, &url, "carol"))
+            .await
+            .unwrap();
+        browser
+            .wait_for(&page, WAIT, |s| {
+                s["status"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("relay unreachable at ws://"))
+            })
+            .await
+            .unwrap_or_else(|s| panic!("an unreachable relay wasn't said: {s:#}"));
+
+        let relay = relay_at(addr).await;
+        let alice = Client::spawn(
+            &invite,
+            &url,
+            "alice",
+            &["--duration", "120", "--liveness-timeout", "5s"],
+        );
+        let drawing = |s: &Value| {
+            verified_peers(s) == 1
+                && s["peers"]
+                    .as_object()
+                    .is_some_and(|m| m.values().all(|p| p["frames"].as_u64() > Some(5)))
+        };
+        browser
+            .wait_for(&page, WAIT, drawing)
+            .await
+            .unwrap_or_else(|s| panic!("the page didn't get in once the relay was up: {s:#}"));
+
+        relay.shutdown().await;
+        browser
+            .wait_for(&page, WAIT, |s| {
+                s["status"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("reconnecting"))
+                    && verified_peers(s) == 0
+            })
+            .await
+            .unwrap_or_else(|s| panic!("a lost relay wasn't said: {s:#}"));
+        let _relay = relay_at(addr).await;
+        browser
+            .wait_for(&page, WAIT, drawing)
+            .await
+            .unwrap_or_else(|s| panic!("the page didn't come back after the restart: {s:#}"));
+        assert!(
+            alice
+                .wait_for(WAIT, |e| e["type"] == "reconnected")
+                .is_some(),
+            "alice came back too"
         );
     });
 }
