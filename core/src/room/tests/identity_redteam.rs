@@ -22,15 +22,15 @@ use crate::room::peer::Hs;
 use crate::room::wire::{ProofMessage, SenderKeyMessage, SEALED_PROOF, SEALED_SENDER_KEY};
 
 /// One message on its way through the relay.
-struct Msg {
-    from: String,
-    to: Option<String>,
-    data: Vec<u8>,
+pub(super) struct Msg {
+    pub(super) from: String,
+    pub(super) to: Option<String>,
+    pub(super) data: Vec<u8>,
 }
 
 /// Delivers everything, as [`Net::settle`] does, but every message passes
 /// the relay's `pass` first (false: dropped; the closure may keep a copy).
-fn settle_with(net: &mut Net, pass: &mut impl FnMut(&Msg) -> bool) {
+pub(super) fn settle_with(net: &mut Net, pass: &mut impl FnMut(&Msg) -> bool) {
     net.lagged = true;
     let mut n = 0;
     loop {

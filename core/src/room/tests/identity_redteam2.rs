@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use super::identity::{identity, key_of};
+use super::identity_redteam::settle_with;
 use super::*;
 use crate::crypto::identity::Fingerprint;
 use crate::crypto::pairwise::LocalIdentity;
@@ -413,33 +414,18 @@ fn a_late_first_proof_is_not_verified_by_the_words_of_another_round() {
     net.room_mut(&b).identity = identity(2);
     net.room_mut(&m).identity = identity(66);
     // The relay holds everything Mallory seals to Alice.
-    net.lagged = true;
     let mut held = Vec::new();
-    let mut n = 0;
-    loop {
-        while net.step() {
-            n += 1;
-            assert!(n < 100_000);
+    settle_with(&mut net, &mut |msg| {
+        let sealed = matches!(
+            WireMessage::decode(&msg.data),
+            Ok(WireMessage::Sealed { .. })
+        );
+        if sealed && msg.from == m && msg.to.as_deref() == Some(a.as_str()) {
+            held.push(msg.data.clone());
+            return false;
         }
-        let Some((from, to, data)) = net.in_flight.pop_front() else {
-            if net
-                .members
-                .iter()
-                .any(|x| x.present && x.room.reveal_pending())
-            {
-                net.tick_all(crate::room::round::REVEAL_QUIET);
-                continue;
-            }
-            break;
-        };
-        let sealed = matches!(WireMessage::decode(&data), Ok(WireMessage::Sealed { .. }));
-        if sealed && from == m && to.as_deref() == Some(a.as_str()) {
-            held.push(data);
-            continue;
-        }
-        net.forward(&from, to, data);
-    }
-    net.lagged = false;
+        true
+    });
     assert!(matches!(net.room(&a).peers[&m].hs, Hs::Proving));
     // Mallory stalls out of Alice's round; a round without her completes.
     // (Her commitments are dropped too, so she stays out.)
