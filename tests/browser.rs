@@ -107,6 +107,7 @@ fn a_browser_member_and_two_terminal_members_share_one_call() {
             .open(&server.url(&invite, &tapped, "carol"))
             .await
             .unwrap();
+        browser.join(&page).await.unwrap();
         let state = browser
             .wait_for(&page, WAIT, |s| verified_peers(s) == 2)
             .await
@@ -283,6 +284,7 @@ fn a_browser_member_and_two_terminal_members_share_one_call() {
             .open(&server.url(&invite, &tapped, "dave"))
             .await
             .unwrap();
+        refusing.join(&viewer).await.unwrap();
         let s = refusing
             .wait_for(&viewer, WAIT, |s| {
                 verified_peers(s) == 3
@@ -320,6 +322,7 @@ fn a_browser_member_and_two_terminal_members_share_one_call() {
             .open(&server.url(&wrong, &tapped, "mallory"))
             .await
             .unwrap();
+        browser.join(&intruder).await.unwrap();
         browser
             .wait_for(&intruder, WAIT, |s| {
                 s["error"]
@@ -444,6 +447,30 @@ fn a_guest_joins_from_the_page_the_host_serves() {
     rt.block_on(async {
         let mut browser = Browser::launch().await.expect("chromium");
         let page = browser.open(&url).await.unwrap();
+        // A link alone joins nothing: the page asks first, and until then
+        // the host sees nobody.
+        browser
+            .wait_for(&page, WAIT, |s| {
+                s["status"].as_str().is_some_and(|t| t.starts_with("ready"))
+            })
+            .await
+            .unwrap_or_else(|s| panic!("the page didn't ask: {s:#}"));
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(
+            host.of_type("peer_joined").is_empty(),
+            "joined without a click"
+        );
+        let asked = browser
+            .eval(&page, "document.getElementById('confirm-what').textContent")
+            .await
+            .unwrap();
+        assert!(
+            asked
+                .as_str()
+                .is_some_and(|t| t.contains("as guest?") && t.contains("ws://127.0.0.1:")),
+            "{asked}"
+        );
+        browser.join(&page).await.unwrap();
         browser
             .wait_for(&page, WAIT, |s| verified_peers(s) == 1)
             .await
@@ -489,6 +516,7 @@ fn the_page_says_an_unreachable_relay_and_comes_back_after_a_restart() {
             .open(&server.url(&invite, &url, "carol"))
             .await
             .unwrap();
+        browser.join(&page).await.unwrap();
         browser
             .wait_for(&page, WAIT, |s| {
                 s["status"]

@@ -48,7 +48,9 @@ fn segments(jpeg: &[u8]) -> Option<Vec<(usize, usize, u8)>> {
     let mut pos = 2;
     loop {
         let (&ff, &marker) = (jpeg.get(pos)?, jpeg.get(pos + 1)?);
-        if ff != 0xff {
+        // No fill bytes (`FF FF`): decoders skip them, so a parser that
+        // read them as a segment would see other headers than a decoder.
+        if ff != 0xff || marker == 0xff || marker == 0x00 {
             return None;
         }
         if marker == SOS {
@@ -68,17 +70,21 @@ fn segments(jpeg: &[u8]) -> Option<Vec<(usize, usize, u8)>> {
 /// Width and height from the frame header (SOF0–SOF15 but DHT, JPG and
 /// DAC), without decoding; `None` if there is none before the scan. A
 /// receiver refuses absurd sizes with it before a decoder allocates.
+/// More than one frame header is refused: which one a decoder uses is its
+/// own business.
 pub fn dimensions(jpeg: &[u8]) -> Option<(u16, u16)> {
-    segments(jpeg)?.iter().find_map(|&(s, e, m)| {
-        let is_sof = (0xc0..=0xcf).contains(&m) && ![DHT, 0xc8, 0xcc].contains(&m);
-        let seg = jpeg.get(s..e)?;
-        (is_sof && seg.len() >= 9).then(|| {
-            (
-                u16::from_be_bytes([seg[7], seg[8]]),
-                u16::from_be_bytes([seg[5], seg[6]]),
-            )
-        })
-    })
+    let is_sof = |m: u8| (0xc0..=0xcf).contains(&m) && ![DHT, 0xc8, 0xcc].contains(&m);
+    let segs = segments(jpeg)?;
+    let mut sofs = segs.iter().filter(|(_, _, m)| is_sof(*m));
+    let (s, e, _) = *sofs.next()?;
+    if sofs.next().is_some() {
+        return None;
+    }
+    let seg = jpeg.get(s..e).filter(|seg| seg.len() >= 9)?;
+    Some((
+        u16::from_be_bytes([seg[7], seg[8]]),
+        u16::from_be_bytes([seg[5], seg[6]]),
+    ))
 }
 
 /// Removes the standard Huffman tables; `None` if this JPEG has others
@@ -136,6 +142,13 @@ mod tests {
         ];
         assert_eq!(dimensions(&jpeg), Some((80, 48)));
         assert_eq!(dimensions(&[0xff, 0xd8, 0xff, 0xda]), None);
+        // A fill byte before a marker: decoders skip it; we refuse the
+        // picture rather than read other headers than they do.
+        let filled = [&jpeg[..2], &[0xff], &jpeg[2..]].concat();
+        assert_eq!(dimensions(&filled), None);
+        // Two frame headers: refused.
+        let twice = [&jpeg[..15], &jpeg[2..15], &jpeg[15..]].concat();
+        assert_eq!(dimensions(&twice), None);
     }
 
     #[test]

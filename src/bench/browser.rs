@@ -73,6 +73,7 @@ pub async fn run(args: BrowserBenchArgs) -> anyhow::Result<()> {
         "browser",
     );
     let page = browser.open(&url).await?;
+    browser.join(&page).await?;
     let everyone = args.terminals as usize;
     let verified = browser
         .wait_for(&page, Duration::from_secs(60), |s| {

@@ -191,6 +191,32 @@ impl Browser {
         Ok(page)
     }
 
+    /// Clicks "join the call" once the page asks (it asks before any
+    /// camera, microphone or relay: a link alone joins nothing).
+    pub async fn join(&mut self, page: &Page) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let asked = self
+                .eval(
+                    page,
+                    "(() => { const c = document.getElementById('confirm'); \
+                     if (!c || c.hidden) return false; \
+                     document.getElementById('confirm-join').click(); return true; })()",
+                )
+                .await?;
+            if asked == Value::Bool(true) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the page never asked to join: {:?}",
+                    self.state(page).await?
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// A page metric (DevTools `Performance.getMetrics`), e.g.
     /// `TaskDuration`: seconds the page's main thread was busy.
     pub async fn metric(&mut self, page: &Page, name: &str) -> anyhow::Result<f64> {

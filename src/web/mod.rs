@@ -33,8 +33,8 @@ connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestor
 
 /// Longest request head read.
 const MAX_REQUEST: usize = 8 * 1024;
-/// A client has this long to send its request.
-const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// A client has this long to send its request (a browser needs far less).
+const REQUEST_DEADLINE: Duration = Duration::from_secs(3);
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 64;
 
@@ -97,7 +97,10 @@ pub async fn serve(listener: TcpListener) {
             continue;
         };
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(REQUEST_DEADLINE * 3, answer(stream)).await;
+            // The head within the deadline, the answer (≤ 1 MiB) within 10 s.
+            let _ =
+                tokio::time::timeout(REQUEST_DEADLINE + Duration::from_secs(10), answer(stream))
+                    .await;
             drop(slot);
         });
     }
@@ -160,12 +163,17 @@ async fn answer(mut stream: TcpStream) -> std::io::Result<()> {
 async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<String>> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+    loop {
         let n = stream.read(&mut chunk).await?;
         if n == 0 || buf.len() + n > MAX_REQUEST {
             return Ok(None);
         }
+        // Only the new bytes (and the three before them) can end the head.
+        let from = buf.len().saturating_sub(3);
         buf.extend_from_slice(&chunk[..n]);
+        if buf[from..].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
     }
     let line = buf.split(|&b| b == b'\r').next().unwrap_or_default();
     Ok(std::str::from_utf8(line).ok().map(str::to_string))

@@ -75,8 +75,23 @@ const views = new Map(); // peer -> [w, h] it draws us at
 const TILE_W = 320, TILE_H = 240;
 const MAX_RELAY_MESSAGE = 4 * 1024 * 1024;
 
+let dead = false;
+
 function run(cmd, data) {
-  const reply = core(cmd, data);
+  if (dead) return;
+  let reply;
+  try {
+    reply = core(cmd, data);
+  } catch (e) {
+    // The module stopped (a bug, or input it refused by aborting): the
+    // call can't go on, and nothing on screen may claim it does.
+    dead = true;
+    stats.safety_words = "";
+    drawWords();
+    status(`the call stopped: ${e.message}. Reload the page to join again.`, true);
+    if (socket) socket.close();
+    return;
+  }
   for (const text of reply.send) {
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(text);
   }
@@ -90,11 +105,21 @@ function status(text, isError = false) {
   $("status").classList.toggle("error", isError);
 }
 
-function say(text, kind = "notice") {
+/** Lines kept in the chat pane (and in `stats.chat`): the oldest go. */
+const MAX_LINES = 500;
+
+function say(text, kind = "notice", who = null) {
   const li = document.createElement("li");
   li.className = kind;
-  li.textContent = text;
+  if (who !== null) {
+    const name = document.createElement("span");
+    name.className = "who";
+    name.textContent = who;
+    li.append(name);
+  }
+  li.append(document.createTextNode(text.length > 2000 ? text.slice(0, 2000) + "…" : text));
   $("chat").append(li);
+  while ($("chat").childElementCount > MAX_LINES) $("chat").firstElementChild.remove();
   $("chat").scrollTop = $("chat").scrollHeight;
 }
 
@@ -105,9 +130,12 @@ function peer(id) {
   return stats.peers[id];
 }
 
-function label(p, id) {
+/** A member's name, with its key's tag whenever the name isn't unique
+ * here (ours counts too): a namesake can't pass for anyone. */
+function label(p) {
   if (!p.name) return "joining…";
-  const same = Object.values(stats.peers).filter((q) => q.name === p.name).length;
+  const same = Object.values(stats.peers).filter((q) => q.name === p.name).length +
+    (params && p.name === params.name ? 1 : 0);
   return same > 1 ? `${p.name}·${p.tag}` : p.name;
 }
 
@@ -128,7 +156,7 @@ function onEvent(ev, bytes) {
       p.name = ev.name; p.tag = ev.tag; p.verified = true; p.identity = ev.identity;
       // Since the page began loading (navigation start).
       if (stats.verified_ms === null) stats.verified_ms = Math.round(performance.now());
-      say(`${label(p, ev.peer)} joined (passphrase proven)`);
+      say(`${label(p)} joined (passphrase proven)`);
       status("in the call");
       run({ op: "view", w: TILE_W, h: TILE_H, now_us: nowUs() });
       // Members assume a camera until told otherwise.
@@ -145,7 +173,7 @@ function onEvent(ev, bytes) {
       break;
     case "peer_left": {
       const p = stats.peers[ev.peer];
-      if (p && p.name) say(`${label(p, ev.peer)} left`);
+      if (p && p.name) say(`${label(p)} left`);
       delete stats.peers[ev.peer];
       views.delete(ev.peer);
       if (voice) voice.left(ev.peer);
@@ -163,10 +191,13 @@ function onEvent(ev, bytes) {
     case "audio":
       if (voice) voice.receive(ev.from, ev.seq, bytes.subarray(ev.opus_at, ev.opus_at + ev.opus_len));
       break;
-    case "chat":
+    case "chat": {
       stats.chat.push({ from: ev.from, name: ev.name, text: ev.text });
-      say(`${ev.name}: ${ev.text}`, "line");
+      if (stats.chat.length > MAX_LINES) stats.chat.shift();
+      const p = stats.peers[ev.from];
+      say(ev.text, "line", p ? label(p) : ev.name);
       break;
+    }
     case "chat_undelivered":
       say(`not sent (${ev.reason}): ${ev.text}`, "error");
       break;
@@ -219,7 +250,7 @@ function drawRoster() {
   for (const [id, p] of Object.entries(stats.peers)) {
     const li = document.createElement("li");
     const camera = p.camera === "on" ? "" : ` · camera ${p.camera}`;
-    li.textContent = `${label(p, id)}${p.verified ? "" : " (verifying)"}${camera} · ${p.fps} fps`;
+    li.textContent = `${label(p)}${p.verified ? "" : " (verifying)"}${camera} · ${p.fps} fps`;
     ul.append(li);
   }
   drawWords();
@@ -238,32 +269,42 @@ function tile(id) {
     t.append(canvas, name);
     $("grid").append(t);
   }
-  t.querySelector(".name").textContent = label(peer(id), id);
+  const p = stats.peers[id];
+  t.querySelector(".name").textContent = p ? label(p) : "";
   return t.querySelector("canvas");
 }
 
 async function onVideo(ev, jpeg) {
-  const p = peer(ev.from);
-  stats.frames_received += 1;
-  p.frames += 1;
-  p.recent.push(performance.now());
+  const p = stats.peers[ev.from];
+  // One decode at a time per member (a frame arriving meanwhile is
+  // dropped, the next one shows), and none for a member who left.
+  if (!p || p.decoding) return;
+  p.decoding = true;
   try {
-    const bitmap = await createImageBitmap(new Blob([jpeg], { type: "image/jpeg" }));
-    const canvas = tile(ev.from);
-    const ctx = canvas.getContext("2d");
-    // Contain: the whole picture, letterboxed.
-    const s = Math.min(canvas.width / bitmap.width, canvas.height / bitmap.height);
-    const w = bitmap.width * s, h = bitmap.height * s;
+    // Contain: the whole picture, letterboxed, decoded straight to the
+    // size drawn (the core checked the header's size first).
+    const s = Math.min(TILE_W / ev.w, TILE_H / ev.h);
+    const w = Math.max(1, Math.round(ev.w * s)), h = Math.max(1, Math.round(ev.h * s));
+    const bitmap = await createImageBitmap(new Blob([jpeg], { type: "image/jpeg" }), {
+      resizeWidth: w, resizeHeight: h, resizeQuality: "medium",
+    });
+    if (stats.peers[ev.from] !== p) { bitmap.close(); return; } // left meanwhile
+    const ctx = tile(ev.from).getContext("2d");
     ctx.fillStyle = "#000";
-    ctx.fillRect(0, 0, canvas.width, canvas.height);
-    ctx.drawImage(bitmap, (canvas.width - w) / 2, (canvas.height - h) / 2, w, h);
+    ctx.fillRect(0, 0, TILE_W, TILE_H);
+    ctx.drawImage(bitmap, (TILE_W - w) / 2, (TILE_H - h) / 2);
     bitmap.close();
+    stats.frames_received += 1;
+    p.frames += 1;
+    p.recent.push(performance.now());
     // Capture (at the sender) to drawn (here): both clocks are this
     // machine's in tests and benchmarks.
     stats.latencies_ms.push((nowUs() - ev.timestamp_us) / 1000);
     if (stats.latencies_ms.length > 4000) stats.latencies_ms.splice(0, 2000);
   } catch {
     p.undecodable = (p.undecodable || 0) + 1;
+  } finally {
+    p.decoding = false;
   }
 }
 
@@ -407,7 +448,10 @@ function connect() {
   socket.onclose = (e) => {
     core({ op: "disconnected" });
     if (leaving) return;
-    for (const id of Object.keys(stats.peers)) document.getElementById("tile-" + id)?.remove();
+    for (const id of Object.keys(stats.peers)) {
+      document.getElementById("tile-" + id)?.remove();
+      if (voice) voice.left(id);
+    }
     stats.peers = Object.create(null); stats.safety_words = ""; views.clear();
     drawRoster();
     if (e.code === 4000) {
@@ -423,11 +467,17 @@ function connect() {
   };
 }
 
+const timers = [];
+
 function leave() {
   if (leaving || !socket) return;
   leaving = true;
   run({ op: "leave" });
   socket.close(1000);
+  for (const t of timers) clearInterval(t);
+  // Camera and microphone off, for real: their lights go out.
+  if (video.srcObject) for (const track of video.srcObject.getTracks()) track.stop();
+  if (voice) voice.stop();
   status("you left the call");
 }
 
@@ -469,13 +519,23 @@ async function start() {
     status(failed.message, true);
     return;
   }
+  // A link can come from anywhere: nothing is captured or sent until the
+  // person says this is the call they meant.
+  const room = params.invite.split("-")[0];
+  $("confirm-what").textContent = `Join the call in room ${room} at ${params.relay} as ${params.name}?`;
+  $("confirm").hidden = false;
+  status("ready: check the call and join");
+  await new Promise((resolve) => { $("confirm-join").onclick = resolve; });
+  $("confirm").hidden = true;
   drawRoster();
   startCamera();
   startVoice();
   connect();
-  setInterval(() => run({ op: "tick", now_us: nowUs() }), 100);
-  setInterval(captureFrame, 33);
-  setInterval(everySecond, 1000);
+  timers.push(
+    setInterval(() => run({ op: "tick", now_us: nowUs() }), 100),
+    setInterval(captureFrame, 33),
+    setInterval(everySecond, 1000),
+  );
   $("camera").onclick = toggleCamera;
   $("mic").onclick = toggleMute;
   // Browsers play sound only after a gesture.
@@ -506,7 +566,7 @@ window.streamflow = {
   /** The last `n` capture-to-drawn delays, in ms (benchmarks). */
   latencies: (n) => stats.latencies_ms.slice(-n),
   chat: (text) => {
-    say(`${params.name}: ${text}`, "line");
+    say(text, "line", `${params.name} (you)`);
     run({ op: "chat", text, now_us: nowUs() });
   },
   leave,

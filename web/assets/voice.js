@@ -54,8 +54,18 @@ export class Voice {
     return !this.context || this.context.state !== "running";
   }
 
+  /** Everything off: the microphone's track, the encoder, the speakers. */
+  stop() {
+    this.stopped = true;
+    if (this.track) this.track.stop();
+    for (const peer of [...this.decoders.keys()]) this.left(peer);
+    try { if (this.encoder) this.encoder.close(); } catch { /* closed already */ }
+    if (this.context) this.context.close();
+  }
+
   /** The microphone side: the track's 10 ms chunks → 20 ms Opus packets. */
   async startMic(track) {
+    this.track = track;
     const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
     let offsetUs = 0; // wall clock − the track's timeline
     this.encoder = new AudioEncoder({
@@ -71,7 +81,7 @@ export class Voice {
     let configured = false;
     for (;;) {
       const { value: data, done } = await reader.read();
-      if (done) break;
+      if (done || this.stopped) break;
       offsetUs = this.nowUs() - data.timestamp;
       if (!configured) {
         this.encoder.configure({ ...OPUS, sampleRate: data.sampleRate });

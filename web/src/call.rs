@@ -24,9 +24,10 @@ use streamflow_core::time::Instant;
 /// Largest JPEG the page may hand us (the relay's message limit is lower
 /// still; this only bounds what we copy).
 const MAX_JPEG_BYTES: usize = 1 << 20;
-/// Largest picture a peer may make the page decode, per side (as the
-/// terminal's decoder limits): a tiny JPEG can claim 65535×65535.
-const MAX_PICTURE_SIDE: u16 = 4096;
+/// Largest picture a peer may make the page decode, per side (senders
+/// encode at the size receivers ask for: the page asks 320×240, pixel
+/// terminals more): a tiny JPEG can claim 65535×65535.
+const MAX_PICTURE_SIDE: u16 = 1920;
 
 /// What the page asks.
 #[derive(Debug, Deserialize)]
@@ -390,6 +391,8 @@ fn event_json(e: Event, bytes: &mut Vec<u8>) -> Option<Value> {
                 "timestamp_us": timestamp_us,
                 "jpeg_at": at,
                 "jpeg_len": bytes.len() - at,
+                "w": w,
+                "h": h,
             })
         }
         Event::Frame {
