@@ -56,12 +56,28 @@ fn tools_present(tools: &[&str]) -> bool {
     false
 }
 
+/// Whether display `n` is taken: its lock names a live process. A lock a
+/// killed Xvfb left behind is cleared (Xvfb would refuse it otherwise).
+fn display_taken(n: u32) -> bool {
+    let lock = format!("/tmp/.X{n}-lock");
+    let Ok(text) = std::fs::read_to_string(&lock) else {
+        return std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists();
+    };
+    let alive = text
+        .trim()
+        .parse::<u32>()
+        .is_ok_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+    if !alive {
+        let _ = std::fs::remove_file(&lock);
+        let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{n}"));
+    }
+    alive
+}
+
 /// An X display of our own: Xvfb on the first free number from 90.
 fn xvfb() -> (Proc, String) {
     for n in 90..140 {
-        if std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-            || std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        {
+        if display_taken(n) {
             continue;
         }
         let display = format!(":{n}");
