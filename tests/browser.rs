@@ -346,13 +346,7 @@ fn a_browser_member_and_two_terminal_members_share_one_call() {
     let mut bob = bob;
     bob.command(r#"{"type":"leave"}"#);
     assert_eq!(bob.wait(WAIT), Some(0));
-    let loudest = hound::WavReader::open(&heard)
-        .expect("bob's recording")
-        .into_samples::<i16>()
-        .map_while(Result::ok)
-        .map(|s| s.unsigned_abs())
-        .max()
-        .unwrap_or(0);
+    let loudest = peak_of(&heard);
     let _ = std::fs::remove_file(&heard);
     assert!(
         loudest > 3000,
@@ -566,4 +560,133 @@ fn the_page_says_an_unreachable_relay_and_comes_back_after_a_restart() {
             "alice came back too"
         );
     });
+}
+
+/// The loudest sample of a recording.
+fn peak_of(wav: &std::path::Path) -> u16 {
+    hound::WavReader::open(wav)
+        .expect("a recording")
+        .into_samples::<i16>()
+        .map_while(Result::ok)
+        .map(|s| s.unsigned_abs())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Voice by feature, not by browser: without MediaStreamTrackProcessor
+/// (Firefox, Safari) the microphone goes through a capture worklet and a
+/// terminal still records the page's beeps; without an Opus encoder the
+/// page says so and still plays the others. The first page joins through
+/// the form (no link), and no page keeps the invite in its address.
+#[test]
+fn voice_works_without_a_track_reader_and_hears_without_an_encoder() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let relay = rt.block_on(relay());
+    let url = relay.url();
+    let invite = fresh_invite();
+    let heard = std::env::temp_dir().join(format!("sf-worklet-heard-{}.wav", std::process::id()));
+    let mut bob = Client::spawn(
+        &invite,
+        &url,
+        "bob",
+        &[
+            "--duration",
+            "120",
+            "--audio-source",
+            "tone",
+            "--audio-sink",
+            heard.to_str().unwrap(),
+        ],
+    );
+    let bob_id = bob
+        .wait_for(WAIT, |e| e["type"] == "joined")
+        .and_then(|e| e["you"].as_str().map(str::to_string))
+        .expect("bob joined");
+    let server = PageServer::start();
+    rt.block_on(async {
+        let mut browser = Browser::launch().await.expect("chromium");
+        // Typed into the form: the page at its bare address.
+        let page = browser
+            .open_after(
+                &format!("http://{}/", server.addr),
+                Some("delete window.MediaStreamTrackProcessor;"),
+            )
+            .await
+            .unwrap();
+        browser
+            .wait_for(&page, WAIT, |s| {
+                s["status"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("paste an invite"))
+            })
+            .await
+            .unwrap_or_else(|s| panic!("no form: {s:#}"));
+        let typed = format!(
+            "(() => {{ document.getElementById('join-invite').value = {i:?}; \
+             document.getElementById('join-relay').value = {u:?}; \
+             document.getElementById('join-name').value = 'carol'; \
+             document.getElementById('join').requestSubmit(); }})()",
+            i = invite,
+            u = url
+        );
+        browser.eval(&page, &typed).await.unwrap();
+        let s = browser
+            .wait_for(&page, WAIT, |s| verified_peers(s) == 1)
+            .await
+            .unwrap_or_else(|s| panic!("the typed call didn't verify: {s:#}"));
+        let carol = s["you"].as_str().unwrap().to_string();
+        let heard_carol = bob.wait_for(WAIT, |e| {
+            e["type"] == "audio_stats" && e["from"] == carol.as_str() && e["packets"].as_u64() > Some(20)
+        });
+        let s = browser.state(&page).await.unwrap();
+        assert!(
+            heard_carol.is_some(),
+            "no voice from the worklet reached a terminal: {s:#} {:?}",
+            browser.console
+        );
+        assert_eq!(s["voice"]["reader"], "worklet", "{s:#}");
+
+        // No encoder: said, the button off, and Bob's tone still played.
+        let hear_only = browser
+            .open_after(
+                &server.url(&invite, &url, "dave"),
+                Some("delete window.AudioEncoder;"),
+            )
+            .await
+            .unwrap();
+        browser.join(&hear_only).await.unwrap();
+        browser
+            .wait_for(&hear_only, WAIT, |s| {
+                s["voice"]["decoded"][bob_id.as_str()].as_u64() > Some(50)
+                    && s["voice"]["played"][bob_id.as_str()]["played_ms"].as_u64() > Some(500)
+            })
+            .await
+            .unwrap_or_else(|s| panic!("the page without an encoder didn't play bob: {s:#}"));
+        let said = browser
+            .eval(&hear_only, "document.getElementById('chat').textContent")
+            .await
+            .unwrap();
+        assert!(
+            said.as_str()
+                .is_some_and(|t| t.contains("no WebCodecs Opus encoder")),
+            "{said}"
+        );
+        for p in [&page, &hear_only] {
+            let address = browser.eval(p, "location.href").await.unwrap();
+            assert!(
+                address
+                    .as_str()
+                    .is_some_and(|a| !a.contains('#') && !a.contains(invite.as_str())),
+                "the invite stayed in the address: {address}"
+            );
+        }
+    });
+    bob.command(r#"{"type":"leave"}"#);
+    assert_eq!(bob.wait(WAIT), Some(0));
+    let loudest = peak_of(&heard);
+    let _ = std::fs::remove_file(&heard);
+    assert!(
+        loudest > 3000,
+        "the worklet's beeps aren't in the recording (peak {loudest})"
+    );
 }

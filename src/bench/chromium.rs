@@ -167,6 +167,12 @@ impl Browser {
 
     /// A new tab at `url`, watched from before it loads.
     pub async fn open(&mut self, url: &str) -> anyhow::Result<Page> {
+        self.open_after(url, None).await
+    }
+
+    /// A new tab at `url` where `script` runs before the page's own (tests
+    /// take a feature away to see the page do without it).
+    pub async fn open_after(&mut self, url: &str, script: Option<&str>) -> anyhow::Result<Page> {
         let target = self
             .call(None, "Target.createTarget", json!({ "url": "about:blank" }))
             .await?["targetId"]
@@ -186,6 +192,15 @@ impl Browser {
         self.call(Some(&page), "Runtime.enable", json!({})).await?;
         self.call(Some(&page), "Performance.enable", json!({}))
             .await?;
+        if let Some(source) = script {
+            self.call(Some(&page), "Page.enable", json!({})).await?;
+            self.call(
+                Some(&page),
+                "Page.addScriptToEvaluateOnNewDocument",
+                json!({ "source": source }),
+            )
+            .await?;
+        }
         self.call(Some(&page), "Page.navigate", json!({ "url": url }))
             .await?;
         Ok(page)

@@ -319,19 +319,25 @@ function everySecond() {
 
 // ---- voice ---------------------------------------------------------------
 
-const voice = voiceSupported()
+const can = voiceSupported();
+const voice = can.hear
   ? new Voice((seq, muted, bytes, at) => run({ op: "audio", seq, muted, now_us: at }, bytes), nowUs)
   : null;
 
 async function startVoice() {
   if (!voice) {
-    say("this browser has no WebCodecs Opus: no voice (video and chat work)", "error");
+    say("this browser has no WebCodecs audio: no voice either way (video and chat work)", "error");
     return;
   }
   try {
     await voice.startOutput();
   } catch (e) {
     say(`no sound out (${e.message})`, "error");
+  }
+  if (!can.speak) {
+    $("mic").disabled = true;
+    say("this browser has no WebCodecs Opus encoder: you hear the others, they don't hear you", "error");
+    return;
   }
   if (!navigator.mediaDevices) return; // said with the camera
   let track;
@@ -483,10 +489,30 @@ function leave() {
 
 // ---- start ---------------------------------------------------------------
 
+/**
+ * The call from the address's fragment, which then leaves the address bar
+ * and the history: an invite is a secret, and browsers sync history.
+ */
 function readFragment() {
   const f = new URLSearchParams(location.hash.slice(1));
   const p = { invite: f.get("invite"), relay: f.get("relay"), name: f.get("name") };
+  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
   return p.invite && p.relay ? p : null;
+}
+
+/** The call typed into the form (no page load, so nothing in history). */
+function askForTheCall() {
+  $("join").hidden = false;
+  status("paste an invite to join");
+  return new Promise((resolve) => {
+    $("join").onsubmit = (e) => {
+      e.preventDefault();
+      const p = { invite: $("join-invite").value.trim(), relay: $("join-relay").value.trim(), name: $("join-name").value.trim(), typed: true };
+      if (!p.invite || !p.relay) return;
+      $("join").hidden = true;
+      resolve(p);
+    };
+  });
 }
 
 async function start() {
@@ -496,18 +522,7 @@ async function start() {
     status(`this browser can't run the call's WebAssembly: ${e.message}`, true);
     return;
   }
-  params = readFragment();
-  if (!params) {
-    $("join").hidden = false;
-    status("paste an invite to join");
-    $("join").onsubmit = (e) => {
-      e.preventDefault();
-      const f = new URLSearchParams({ invite: $("join-invite").value.trim(), relay: $("join-relay").value.trim(), name: $("join-name").value.trim() });
-      location.hash = f.toString();
-      location.reload();
-    };
-    return;
-  }
+  params = readFragment() || await askForTheCall();
   params.name = params.name || "guest";
   status("deriving the room key from the passphrase (Argon2id)…");
   await new Promise((r) => setTimeout(r, 0)); // let the status paint first
@@ -520,13 +535,16 @@ async function start() {
     return;
   }
   // A link can come from anywhere: nothing is captured or sent until the
-  // person says this is the call they meant.
-  const room = params.invite.split("-")[0];
-  $("confirm-what").textContent = `Join the call in room ${room} at ${params.relay} as ${params.name}?`;
-  $("confirm").hidden = false;
-  status("ready: check the call and join");
-  await new Promise((resolve) => { $("confirm-join").onclick = resolve; });
-  $("confirm").hidden = true;
+  // person says this is the call they meant. (A call typed into the form
+  // was meant already.)
+  if (!params.typed) {
+    const room = params.invite.split("-")[0];
+    $("confirm-what").textContent = `Join the call in room ${room} at ${params.relay} as ${params.name}?`;
+    $("confirm").hidden = false;
+    status("ready: check the call and join");
+    await new Promise((resolve) => { $("confirm-join").onclick = resolve; });
+    $("confirm").hidden = true;
+  }
   drawRoster();
   startCamera();
   startVoice();

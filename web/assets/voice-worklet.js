@@ -69,3 +69,34 @@ class Mixer extends AudioWorkletProcessor {
 }
 
 registerProcessor("streamflow-mix", Mixer);
+
+// The microphone where the page has no MediaStreamTrackProcessor: the
+// render quantum's samples (128 a time) gathered into 20 ms blocks, the
+// size of one Opus packet, and handed to the page to encode.
+class Capture extends AudioWorkletProcessor {
+  constructor() {
+    super();
+    this.block = new Float32Array(sampleRate / 50);
+    this.filled = 0;
+  }
+
+  process(inputs) {
+    const input = inputs[0][0];
+    if (!input) return true; // the microphone isn't connected yet
+    let i = 0;
+    while (i < input.length) {
+      const n = Math.min(input.length - i, this.block.length - this.filled);
+      this.block.set(input.subarray(i, i + n), this.filled);
+      this.filled += n;
+      i += n;
+      if (this.filled === this.block.length) {
+        this.port.postMessage(this.block, [this.block.buffer]);
+        this.block = new Float32Array(sampleRate / 50);
+        this.filled = 0;
+      }
+    }
+    return true;
+  }
+}
+
+registerProcessor("streamflow-capture", Capture);

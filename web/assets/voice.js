@@ -13,10 +13,19 @@ const OPUS = {
 };
 const RATE = 48000;
 
-/** Whether this browser can do voice (WebCodecs Opus and track readers). */
+/**
+ * What this browser can do, by feature, not by name: `hear` needs WebCodecs'
+ * AudioDecoder and an AudioWorklet; `speak` needs its AudioEncoder too. The
+ * microphone is read with MediaStreamTrackProcessor where there is one
+ * (Chromium) and through a capture worklet elsewhere (Firefox, Safari).
+ */
 export function supported() {
-  return typeof AudioEncoder !== "undefined" && typeof AudioDecoder !== "undefined" &&
-    typeof MediaStreamTrackProcessor !== "undefined" && typeof AudioWorkletNode !== "undefined";
+  const worklet = typeof AudioWorkletNode !== "undefined";
+  return {
+    hear: worklet && typeof AudioDecoder !== "undefined",
+    speak: worklet && typeof AudioEncoder !== "undefined",
+    reader: typeof MediaStreamTrackProcessor !== "undefined" ? "track-processor" : "worklet",
+  };
 }
 
 export class Voice {
@@ -58,16 +67,19 @@ export class Voice {
   stop() {
     this.stopped = true;
     if (this.track) this.track.stop();
+    if (this.capture) this.capture.source.disconnect();
     for (const peer of [...this.decoders.keys()]) this.left(peer);
     try { if (this.encoder) this.encoder.close(); } catch { /* closed already */ }
     if (this.context) this.context.close();
   }
 
-  /** The microphone side: the track's 10 ms chunks → 20 ms Opus packets. */
+  /** The microphone side: 20 ms Opus packets, sealed and sent. */
   async startMic(track) {
     this.track = track;
-    const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
-    let offsetUs = 0; // wall clock − the track's timeline
+    const config = { ...OPUS, sampleRate: RATE };
+    const { supported: ok } = await AudioEncoder.isConfigSupported(config);
+    if (!ok) throw new Error("this browser's WebCodecs has no Opus encoder");
+    let offsetUs = 0; // wall clock − the encoder's timeline
     this.encoder = new AudioEncoder({
       output: (chunk) => {
         const bytes = new Uint8Array(chunk.byteLength);
@@ -78,26 +90,54 @@ export class Voice {
       },
       error: (e) => { this.error = `voice stopped: ${e.message}`; },
     });
-    let configured = false;
-    for (;;) {
-      const { value: data, done } = await reader.read();
-      if (done || this.stopped) break;
-      offsetUs = this.nowUs() - data.timestamp;
-      if (!configured) {
-        this.encoder.configure({ ...OPUS, sampleRate: data.sampleRate });
-        configured = true;
-      }
-      // Mono, and silence (the same size on the wire) while muted.
-      const samples = new Float32Array(data.numberOfFrames);
-      if (!this.muted) data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
+    // Mono, and silence (the same size on the wire) while muted.
+    const encode = (samples, sampleRate, timestamp) => {
+      if (this.muted) samples.fill(0);
+      if (this.encoder.state === "unconfigured") this.encoder.configure({ ...config, sampleRate });
       const mono = new AudioData({
-        format: "f32-planar", sampleRate: data.sampleRate, numberOfChannels: 1,
-        numberOfFrames: data.numberOfFrames, timestamp: data.timestamp, data: samples,
+        format: "f32-planar", sampleRate, numberOfChannels: 1,
+        numberOfFrames: samples.length, timestamp, data: samples,
       });
-      data.close();
       this.encoder.encode(mono);
       mono.close();
+    };
+    if (supported().reader === "track-processor") {
+      this.reader = "track-processor";
+      const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
+      for (;;) {
+        const { value: data, done } = await reader.read();
+        if (done || this.stopped) break;
+        offsetUs = this.nowUs() - data.timestamp;
+        const samples = new Float32Array(data.numberOfFrames);
+        data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
+        const { sampleRate, timestamp } = data;
+        data.close();
+        encode(samples, sampleRate, timestamp);
+      }
+      return;
     }
+    // No track reader: the audio thread hands over 20 ms blocks. It needs
+    // a running context (the join click is the gesture that starts it).
+    this.reader = "worklet";
+    const source = this.context.createMediaStreamSource(new MediaStream([track]));
+    const capture = new AudioWorkletNode(this.context, "streamflow-capture", {
+      numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1], channelCount: 1, channelCountMode: "explicit",
+    });
+    // Rendered only when connected towards the speakers: through a gain of
+    // zero, so nothing of the microphone is heard locally.
+    const silent = new GainNode(this.context, { gain: 0 });
+    source.connect(capture).connect(silent).connect(this.context.destination);
+    this.capture = { source, capture, silent };
+    let frames = 0;
+    capture.port.onmessage = (m) => {
+      if (this.stopped) return;
+      const samples = m.data;
+      const timestamp = Math.round((frames * 1e6) / this.context.sampleRate);
+      frames += samples.length;
+      // The block ended about now: its first sample is one block older.
+      offsetUs = this.nowUs() - timestamp - (samples.length * 1e6) / this.context.sampleRate;
+      encode(samples, this.context.sampleRate, timestamp);
+    };
   }
 
   /** A member's packet (opened by the core): decode, hand to the mixer. */
@@ -131,6 +171,6 @@ export class Voice {
   stats() {
     const decoded = Object.create(null);
     for (const [peer, d] of this.decoders) decoded[peer] = d.decoded;
-    return { sent: this.sent, muted: this.muted, decoded, played: this.played, suspended: this.suspended, error: this.error || null };
+    return { reader: this.reader || null, sent: this.sent, muted: this.muted, decoded, played: this.played, suspended: this.suspended, error: this.error || null };
   }
 }
