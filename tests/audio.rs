@@ -492,3 +492,77 @@ fn devices_lists_what_the_flags_can_name() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The browser module's own Opus (pure Rust, for browsers without WebCodecs
+/// audio) and the terminal's libopus understand each other: speech encoded
+/// by either and decoded by the other stays intelligible, about as much as
+/// libopus to libopus. Packets keep the constant size either way.
+#[test]
+fn the_browsers_own_opus_and_libopus_understand_each_other() {
+    use streamflow::media::audio::codec::{Decoder, Encoder, PACKET_BYTES};
+    use streamflow_web::opus::Opus;
+    let dir = temp_dir("opus-interop");
+    let Some(speech_path) = speech(&dir) else {
+        return;
+    };
+    let source = wav::read(&speech_path).unwrap();
+    let frames: Vec<[f32; 960]> = source
+        .chunks_exact(960)
+        .map(|c| c.try_into().unwrap())
+        .collect();
+    let as_bytes = |f: &[f32]| f.iter().flat_map(|s| s.to_le_bytes()).collect::<Vec<u8>>();
+    let from_bytes = |b: &[u8]| {
+        b.chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect::<Vec<f32>>()
+    };
+    let score = |name: &str, heard: Vec<f32>| {
+        let s = streamflow::bench::speech::score(&heard, &source, &dir);
+        eprintln!(
+            "{name}: correlation {:.2}, STOI {:.3}, PESQ {:?}",
+            s.correlation, s.stoi, s.pesq_wb
+        );
+        s.stoi
+    };
+
+    let (mut lib_enc, mut lib_dec) = (Encoder::new().unwrap(), Decoder::new().unwrap());
+    let mut heard = Vec::new();
+    for f in &frames {
+        heard.extend(lib_dec.decode(&lib_enc.encode(f).unwrap()).0);
+    }
+    let reference = score("libopus → libopus", heard);
+
+    let (mut module, mut lib_dec) = (Opus::default(), Decoder::new().unwrap());
+    let mut heard = Vec::new();
+    for f in &frames {
+        let packet = module.encode(&as_bytes(f)).unwrap();
+        assert_eq!(
+            packet.len(),
+            PACKET_BYTES,
+            "the module's packets have the terminal's size"
+        );
+        let (pcm, ok) = lib_dec.decode(&packet);
+        assert!(ok, "libopus refused a packet of the module's");
+        heard.extend(pcm);
+    }
+    let to_terminal = score("module → libopus", heard);
+
+    let (mut lib_enc, mut module) = (Encoder::new().unwrap(), Opus::default());
+    let mut heard = Vec::new();
+    for f in &frames {
+        let packet = lib_enc.encode(f).unwrap();
+        heard.extend(from_bytes(&module.decode("terminal", &packet).unwrap()));
+    }
+    let to_browser = score("libopus → module", heard);
+
+    for (name, stoi) in [
+        ("module → libopus", to_terminal),
+        ("libopus → module", to_browser),
+    ] {
+        assert!(
+            stoi >= 0.85 && stoi >= reference - 0.08,
+            "{name}: STOI {stoi:.3} against libopus's own {reference:.3}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

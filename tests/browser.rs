@@ -573,39 +573,61 @@ fn peak_of(wav: &std::path::Path) -> u16 {
         .unwrap_or(0)
 }
 
-/// Voice by feature, not by browser: without MediaStreamTrackProcessor
-/// (Firefox, Safari) the microphone goes through a capture worklet and a
-/// terminal still records the page's beeps; without an Opus encoder the
-/// page says so and still plays the others. The first page joins through
-/// the form (no link), and no page keeps the invite in its address.
-#[test]
-fn voice_works_without_a_track_reader_and_hears_without_an_encoder() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let relay = rt.block_on(relay());
-    let url = relay.url();
-    let invite = fresh_invite();
-    let heard = std::env::temp_dir().join(format!("sf-worklet-heard-{}.wav", std::process::id()));
-    let mut bob = Client::spawn(
-        &invite,
-        &url,
-        "bob",
+/// A terminal member that speaks a tone and records what it hears.
+fn recording_member(
+    invite: &str,
+    url: &str,
+    name: &str,
+    wav: &std::path::Path,
+) -> (Client, String) {
+    let member = Client::spawn(
+        invite,
+        url,
+        name,
         &[
             "--duration",
             "120",
             "--audio-source",
             "tone",
             "--audio-sink",
-            heard.to_str().unwrap(),
+            wav.to_str().unwrap(),
         ],
     );
-    let bob_id = bob
+    let id = member
         .wait_for(WAIT, |e| e["type"] == "joined")
         .and_then(|e| e["you"].as_str().map(str::to_string))
-        .expect("bob joined");
+        .expect("the terminal member joined");
+    (member, id)
+}
+
+/// Ends a recording member and returns the loudest sample it recorded.
+fn loudest_heard(mut member: Client, wav: &std::path::Path) -> u16 {
+    member.command(r#"{"type":"leave"}"#);
+    assert_eq!(member.wait(WAIT), Some(0));
+    let loudest = peak_of(wav);
+    let _ = std::fs::remove_file(wav);
+    loudest
+}
+
+/// Voice by feature, not by browser. Without MediaStreamTrackProcessor
+/// (Firefox, Safari) the microphone goes through a capture worklet; without
+/// WebCodecs audio at all, the module's own Opus encodes and decodes, and a
+/// terminal (libopus) still records the page's beeps while the page plays
+/// the terminal's tone. The first page joins through the form (no link),
+/// and no page keeps the invite in its address.
+#[test]
+fn voice_works_without_a_track_reader_and_without_webcodecs_audio() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let relay = rt.block_on(relay());
+    let url = relay.url();
     let server = PageServer::start();
+    let wav = |n: &str| std::env::temp_dir().join(format!("sf-{n}-{}.wav", std::process::id()));
     rt.block_on(async {
         let mut browser = Browser::launch().await.expect("chromium");
-        // Typed into the form: the page at its bare address.
+
+        // 1. No track reader; typed into the form at the bare address.
+        let invite = fresh_invite();
+        let (bob, _) = recording_member(&invite, &url, "bob", &wav("worklet"));
         let page = browser
             .open_after(
                 &format!("http://{}/", server.addr),
@@ -622,12 +644,10 @@ fn voice_works_without_a_track_reader_and_hears_without_an_encoder() {
             .await
             .unwrap_or_else(|s| panic!("no form: {s:#}"));
         let typed = format!(
-            "(() => {{ document.getElementById('join-invite').value = {i:?}; \
-             document.getElementById('join-relay').value = {u:?}; \
+            "(() => {{ document.getElementById('join-invite').value = {invite:?}; \
+             document.getElementById('join-relay').value = {url:?}; \
              document.getElementById('join-name').value = 'carol'; \
-             document.getElementById('join').requestSubmit(); }})()",
-            i = invite,
-            u = url
+             document.getElementById('join').requestSubmit(); }})()"
         );
         browser.eval(&page, &typed).await.unwrap();
         let s = browser
@@ -636,7 +656,9 @@ fn voice_works_without_a_track_reader_and_hears_without_an_encoder() {
             .unwrap_or_else(|s| panic!("the typed call didn't verify: {s:#}"));
         let carol = s["you"].as_str().unwrap().to_string();
         let heard_carol = bob.wait_for(WAIT, |e| {
-            e["type"] == "audio_stats" && e["from"] == carol.as_str() && e["packets"].as_u64() > Some(20)
+            e["type"] == "audio_stats"
+                && e["from"] == carol.as_str()
+                && e["packets"].as_u64() > Some(20)
         });
         let s = browser.state(&page).await.unwrap();
         assert!(
@@ -645,48 +667,65 @@ fn voice_works_without_a_track_reader_and_hears_without_an_encoder() {
             browser.console
         );
         assert_eq!(s["voice"]["reader"], "worklet", "{s:#}");
+        assert_eq!(s["voice"]["encoder"], "webcodecs", "{s:#}");
+        let address = browser.eval(&page, "location.href").await.unwrap();
+        assert!(
+            address.as_str().is_some_and(|a| !a.contains('#')),
+            "{address}"
+        );
+        let loudest = loudest_heard(bob, &wav("worklet"));
+        assert!(
+            loudest > 3000,
+            "the worklet's beeps aren't in the recording (peak {loudest})"
+        );
+        browser
+            .eval(&page, "window.streamflow.leave()")
+            .await
+            .unwrap();
 
-        // No encoder: said, the button off, and Bob's tone still played.
-        let hear_only = browser
+        // 2. No WebCodecs audio at all: the module's Opus, both ways.
+        let invite = fresh_invite();
+        let (bob, bob_id) = recording_member(&invite, &url, "bob", &wav("wasm-opus"));
+        let page = browser
             .open_after(
                 &server.url(&invite, &url, "dave"),
-                Some("delete window.AudioEncoder;"),
+                Some(
+                    "delete window.AudioEncoder; delete window.AudioDecoder; \
+                     delete window.MediaStreamTrackProcessor;",
+                ),
             )
             .await
             .unwrap();
-        browser.join(&hear_only).await.unwrap();
-        browser
-            .wait_for(&hear_only, WAIT, |s| {
+        browser.join(&page).await.unwrap();
+        let s = browser
+            .wait_for(&page, WAIT, |s| {
                 s["voice"]["decoded"][bob_id.as_str()].as_u64() > Some(50)
                     && s["voice"]["played"][bob_id.as_str()]["played_ms"].as_u64() > Some(500)
+                    && s["voice"]["played"][bob_id.as_str()]["peak"].as_f64() > Some(0.05)
             })
             .await
-            .unwrap_or_else(|s| panic!("the page without an encoder didn't play bob: {s:#}"));
-        let said = browser
-            .eval(&hear_only, "document.getElementById('chat').textContent")
-            .await
-            .unwrap();
+            .unwrap_or_else(|s| panic!("the module's Opus didn't play bob's tone: {s:#}"));
+        assert_eq!(s["voice"]["encoder"], "wasm", "{s:#}");
+        assert_eq!(s["voice"]["decoder"], "wasm", "{s:#}");
+        let dave = s["you"].as_str().unwrap().to_string();
         assert!(
-            said.as_str()
-                .is_some_and(|t| t.contains("no WebCodecs Opus encoder")),
-            "{said}"
+            bob.wait_for(WAIT, |e| e["type"] == "audio_stats"
+                && e["from"] == dave.as_str()
+                && e["packets"].as_u64() > Some(20))
+                .is_some(),
+            "no voice from the module's encoder reached a terminal"
         );
-        for p in [&page, &hear_only] {
-            let address = browser.eval(p, "location.href").await.unwrap();
-            assert!(
-                address
-                    .as_str()
-                    .is_some_and(|a| !a.contains('#') && !a.contains(invite.as_str())),
-                "the invite stayed in the address: {address}"
-            );
-        }
+        let address = browser.eval(&page, "location.href").await.unwrap();
+        assert!(
+            address
+                .as_str()
+                .is_some_and(|a| !a.contains('#') && !a.contains(invite.as_str())),
+            "the invite stayed in the address: {address}"
+        );
+        let loudest = loudest_heard(bob, &wav("wasm-opus"));
+        assert!(
+            loudest > 3000,
+            "the module's Opus beeps aren't in the recording (peak {loudest})"
+        );
     });
-    bob.command(r#"{"type":"leave"}"#);
-    assert_eq!(bob.wait(WAIT), Some(0));
-    let loudest = peak_of(&heard);
-    let _ = std::fs::remove_file(&heard);
-    assert!(
-        loudest > 3000,
-        "the worklet's beeps aren't in the recording (peak {loudest})"
-    );
 }

@@ -323,7 +323,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__bench__subcmd__browser)
-            opts="-h --terminals --seconds --json --help"
+            opts="-h --terminals --seconds --module-opus --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

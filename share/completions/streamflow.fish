@@ -247,6 +247,7 @@ complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from picture" -s h -l help -d 'Print help'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from browser" -l terminals -d 'Terminal members besides the browser (3: a call of four)' -r
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from browser" -l seconds -d 'Seconds measured, after everyone is verified: 10, 10s or 1m' -r
+complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from browser" -l module-opus -d 'Take WebCodecs audio away from the page before it loads, so its voice is encoded by the module\'s own Opus (browsers without it)'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from browser" -l json -d 'Print one JSON object instead of a table'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from browser" -s h -l help -d 'Print help'
 complete -c streamflow -n "__fish_streamflow_using_subcommand bench; and __fish_seen_subcommand_from share" -l scenario -d 'Which scenario (default: all of them)' -r -f -a "keys\t''

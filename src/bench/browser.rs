@@ -29,6 +29,10 @@ pub struct BrowserBenchArgs {
     /// Seconds measured, after everyone is verified: 10, 10s or 1m.
     #[arg(long, default_value = "10", value_parser = streamflow_relay::config::parse_seconds)]
     seconds: u64,
+    /// Take WebCodecs audio away from the page before it loads, so its
+    /// voice is encoded by the module's own Opus (browsers without it).
+    #[arg(long)]
+    module_opus: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -72,7 +76,10 @@ pub async fn run(args: BrowserBenchArgs) -> anyhow::Result<()> {
         &relay.url(),
         "browser",
     );
-    let page = browser.open(&url).await?;
+    let without_webcodecs_audio = "delete window.AudioEncoder; delete window.AudioDecoder;";
+    let page = browser
+        .open_after(&url, args.module_opus.then_some(without_webcodecs_audio))
+        .await?;
     browser.join(&page).await?;
     let everyone = args.terminals as usize;
     let verified = browser
@@ -141,12 +148,17 @@ pub async fn run(args: BrowserBenchArgs) -> anyhow::Result<()> {
     let wasm = crate::web::wasm();
     let gzip = miniz_oxide::deflate::compress_to_vec(wasm, 9).len() + 18;
     let mut report = Report::new(format!(
-        "bench browser: headless Chromium + {} terminal members, {} s, {} cores",
+        "bench browser: headless Chromium + {} terminal members, {} s, {} cores{}",
         args.terminals,
         args.seconds,
         std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(1)
+            .unwrap_or(1),
+        if args.module_opus {
+            ", voice through the module's Opus"
+        } else {
+            ""
+        }
     ));
     report.row(
         "terminal_to_browser_p50_ms",

@@ -96,6 +96,7 @@ function run(cmd, data) {
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(text);
   }
   for (const ev of reply.events) onEvent(ev, reply.bytes);
+  return reply;
 }
 
 function status(text, isError = false) {
@@ -228,6 +229,11 @@ function onEvent(ev, bytes) {
     case "video_paused":
       say(ev.paused ? "your link can't carry video now: voice and chat only" : "video resumes");
       break;
+    case "voice_error":
+      // Counted; said once (a member's bad packets would flood the chat).
+      stats.voice_errors = (stats.voice_errors || 0) + 1;
+      if (stats.voice_errors === 1) say(ev.message, "error");
+      break;
     case "error":
       status(ev.message, true);
       break;
@@ -321,23 +327,27 @@ function everySecond() {
 
 const can = voiceSupported();
 const voice = can.hear
-  ? new Voice((seq, muted, bytes, at) => run({ op: "audio", seq, muted, now_us: at }, bytes), nowUs)
+  ? new Voice({
+    send: (seq, muted, bytes, at) => run({ op: "audio", seq, muted, now_us: at }, bytes),
+    sendPcm: (seq, muted, bytes, at) => run({ op: "audio_pcm", seq, muted, now_us: at }, bytes),
+    decode: (peer, bytes) => {
+      const reply = run({ op: "decode_audio", peer }, bytes);
+      return reply && reply.bytes.length ? new Float32Array(reply.bytes.buffer) : null;
+    },
+    forget: (peer) => run({ op: "forget_audio", peer }),
+    nowUs,
+  })
   : null;
 
 async function startVoice() {
   if (!voice) {
-    say("this browser has no WebCodecs audio: no voice either way (video and chat work)", "error");
+    say("this browser has no AudioWorklet: no voice either way (video and chat work)", "error");
     return;
   }
   try {
     await voice.startOutput();
   } catch (e) {
     say(`no sound out (${e.message})`, "error");
-  }
-  if (!can.speak) {
-    $("mic").disabled = true;
-    say("this browser has no WebCodecs Opus encoder: you hear the others, they don't hear you", "error");
-    return;
   }
   if (!navigator.mediaDevices) return; // said with the camera
   let track;

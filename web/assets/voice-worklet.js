@@ -2,7 +2,8 @@
 // member. A member starts playing once 60 ms are queued (the jitter
 // buffer), is cut back to 60 ms when more than 200 ms pile up (a late
 // burst must not become lasting delay), and plays silence when its queue
-// runs dry, until 60 ms are there again.
+// runs dry, until 60 ms are there again. Once a second it reports what
+// each member played, how often it ran dry, and its loudest sample.
 
 const START = 48000 * 0.06;
 const TOO_MUCH = 48000 * 0.2;
@@ -17,7 +18,7 @@ class Mixer extends AudioWorkletProcessor {
       if (left) { this.members.delete(peer); return; }
       let s = this.members.get(peer);
       if (!s) {
-        s = { chunks: [], queued: 0, offset: 0, playing: false, played: 0, dry: 0 };
+        s = { chunks: [], queued: 0, offset: 0, playing: false, played: 0, dry: 0, peak: 0 };
         this.members.set(peer, s);
       }
       s.chunks.push(samples);
@@ -41,7 +42,11 @@ class Mixer extends AudioWorkletProcessor {
       while (i < out.length && s.chunks.length) {
         const chunk = s.chunks[0];
         const n = Math.min(out.length - i, chunk.length - s.offset);
-        for (let k = 0; k < n; k++) out[i + k] += chunk[s.offset + k];
+        for (let k = 0; k < n; k++) {
+          const v = chunk[s.offset + k];
+          out[i + k] += v;
+          if (Math.abs(v) > s.peak) s.peak = Math.abs(v);
+        }
         i += n;
         s.offset += n;
         if (s.offset >= chunk.length) {
@@ -61,7 +66,10 @@ class Mixer extends AudioWorkletProcessor {
     if (this.sinceReport >= 48000) {
       this.sinceReport = 0;
       const report = Object.create(null);
-      for (const [peer, s] of this.members) report[peer] = { played_ms: Math.round(s.played / 48), dry: s.dry };
+      for (const [peer, s] of this.members) {
+        report[peer] = { played_ms: Math.round(s.played / 48), dry: s.dry, peak: Math.round(s.peak * 1000) / 1000 };
+        s.peak = 0;
+      }
       this.port.postMessage(report);
     }
     return true;

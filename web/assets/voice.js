@@ -14,35 +14,52 @@ const OPUS = {
 const RATE = 48000;
 
 /**
- * What this browser can do, by feature, not by name: `hear` needs WebCodecs'
- * AudioDecoder and an AudioWorklet; `speak` needs its AudioEncoder too. The
- * microphone is read with MediaStreamTrackProcessor where there is one
- * (Chromium) and through a capture worklet elsewhere (Firefox, Safari).
+ * What this browser can do, by feature, not by name. An AudioWorklet is
+ * all voice needs: Opus is WebCodecs' where it has it (Chromium, Firefox
+ * ≥ 130, Safari ≥ 26) and the module's own elsewhere; the microphone is
+ * read with MediaStreamTrackProcessor where there is one (Chromium) and
+ * through a capture worklet otherwise.
  */
 export function supported() {
   const worklet = typeof AudioWorkletNode !== "undefined";
   return {
-    hear: worklet && typeof AudioDecoder !== "undefined",
-    speak: worklet && typeof AudioEncoder !== "undefined",
+    hear: worklet,
+    speak: worklet,
+    decoder: typeof AudioDecoder !== "undefined" ? "webcodecs" : "wasm",
     reader: typeof MediaStreamTrackProcessor !== "undefined" ? "track-processor" : "worklet",
   };
 }
 
+/** Whether WebCodecs can encode Opus at our settings. */
+async function webcodecsEncodes(config) {
+  if (typeof AudioEncoder === "undefined") return false;
+  try {
+    return (await AudioEncoder.isConfigSupported(config)).supported === true;
+  } catch {
+    return false;
+  }
+}
+
 export class Voice {
   /**
-   * @param send (seq, muted, opusBytes, captureUs) → seals and sends
-   * @param nowUs () → wall-clock µs
+   * @param io.send (seq, muted, opusBytes, captureUs) → seals and sends
+   * @param io.sendPcm (seq, muted, samplesBytes, captureUs) → the module
+   *   encodes (no WebCodecs Opus), seals and sends
+   * @param io.decode (peer, opusBytes) → Float32Array of 20 ms, or null
+   * @param io.forget (peer) → the module drops that member's decoder
+   * @param io.nowUs () → wall-clock µs
    */
-  constructor(send, nowUs) {
-    this.send = send;
-    this.nowUs = nowUs;
+  constructor(io) {
+    this.io = io;
+    this.nowUs = io.nowUs;
     this.seq = 0;
     this.muted = false;
     this.sent = 0;
-    this.decoders = new Map(); // peer → { decoder, decoded }
+    this.decoders = new Map(); // peer → { decoder (WebCodecs only), decoded }
     this.played = Object.create(null);
     this.context = null;
     this.mixer = null;
+    this.decoderKind = supported().decoder;
   }
 
   /** The speaker side: an AudioContext and the mixing worklet. */
@@ -77,16 +94,29 @@ export class Voice {
   async startMic(track) {
     this.track = track;
     const config = { ...OPUS, sampleRate: RATE };
-    const { supported: ok } = await AudioEncoder.isConfigSupported(config);
-    if (!ok) throw new Error("this browser's WebCodecs has no Opus encoder");
+    this.encoderKind = (await webcodecsEncodes(config)) ? "webcodecs" : "wasm";
+    const sent = () => {
+      this.seq = (this.seq + 1) & 0xffff;
+      this.sent += 1;
+    };
+    if (this.encoderKind === "wasm") {
+      // The module encodes whole 20 ms blocks at 48 kHz: the capture
+      // worklet's, in a 48 kHz context.
+      if (!this.context || this.context.sampleRate !== RATE) throw new Error("no 48 kHz audio context");
+      this.captureWithWorklet(track, (samples, _timestamp, captureUs) => {
+        if (this.muted) samples.fill(0);
+        this.io.sendPcm(this.seq, this.muted, new Uint8Array(samples.buffer), captureUs);
+        sent();
+      });
+      return;
+    }
     let offsetUs = 0; // wall clock − the encoder's timeline
     this.encoder = new AudioEncoder({
       output: (chunk) => {
         const bytes = new Uint8Array(chunk.byteLength);
         chunk.copyTo(bytes);
-        this.send(this.seq, this.muted, bytes, Math.round(chunk.timestamp + offsetUs));
-        this.seq = (this.seq + 1) & 0xffff;
-        this.sent += 1;
+        this.io.send(this.seq, this.muted, bytes, Math.round(chunk.timestamp + offsetUs));
+        sent();
       },
       error: (e) => { this.error = `voice stopped: ${e.message}`; },
     });
@@ -101,23 +131,33 @@ export class Voice {
       this.encoder.encode(mono);
       mono.close();
     };
-    if (supported().reader === "track-processor") {
-      this.reader = "track-processor";
-      const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
-      for (;;) {
-        const { value: data, done } = await reader.read();
-        if (done || this.stopped) break;
-        offsetUs = this.nowUs() - data.timestamp;
-        const samples = new Float32Array(data.numberOfFrames);
-        data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
-        const { sampleRate, timestamp } = data;
-        data.close();
-        encode(samples, sampleRate, timestamp);
-      }
+    if (supported().reader === "worklet") {
+      this.captureWithWorklet(track, (samples, timestamp, captureUs) => {
+        offsetUs = captureUs - timestamp;
+        encode(samples, this.context.sampleRate, timestamp);
+      });
       return;
     }
-    // No track reader: the audio thread hands over 20 ms blocks. It needs
-    // a running context (the join click is the gesture that starts it).
+    this.reader = "track-processor";
+    const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
+    for (;;) {
+      const { value: data, done } = await reader.read();
+      if (done || this.stopped) break;
+      offsetUs = this.nowUs() - data.timestamp;
+      const samples = new Float32Array(data.numberOfFrames);
+      data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
+      const { sampleRate, timestamp } = data;
+      data.close();
+      encode(samples, sampleRate, timestamp);
+    }
+  }
+
+  /**
+   * The microphone through the capture worklet: `block(samples,
+   * timestampUs, captureUs)` every 20 ms. It needs a running context (the
+   * join click is the gesture that starts it).
+   */
+  captureWithWorklet(track, block) {
     this.reader = "worklet";
     const source = this.context.createMediaStreamSource(new MediaStream([track]));
     const capture = new AudioWorkletNode(this.context, "streamflow-capture", {
@@ -129,14 +169,14 @@ export class Voice {
     source.connect(capture).connect(silent).connect(this.context.destination);
     this.capture = { source, capture, silent };
     let frames = 0;
+    const rate = this.context.sampleRate;
     capture.port.onmessage = (m) => {
       if (this.stopped) return;
       const samples = m.data;
-      const timestamp = Math.round((frames * 1e6) / this.context.sampleRate);
+      const timestamp = Math.round((frames * 1e6) / rate);
       frames += samples.length;
       // The block ended about now: its first sample is one block older.
-      offsetUs = this.nowUs() - timestamp - (samples.length * 1e6) / this.context.sampleRate;
-      encode(samples, this.context.sampleRate, timestamp);
+      block(samples, timestamp, Math.round(this.nowUs() - (samples.length * 1e6) / rate));
     };
   }
 
@@ -145,25 +185,37 @@ export class Voice {
     let d = this.decoders.get(peer);
     if (!d) {
       d = { decoded: 0 };
-      d.decoder = new AudioDecoder({
-        output: (data) => {
-          const samples = new Float32Array(data.numberOfFrames);
-          data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
-          data.close();
-          d.decoded += 1;
-          if (this.mixer) this.mixer.port.postMessage({ peer, samples }, [samples.buffer]);
-        },
-        error: () => { this.decoders.delete(peer); },
-      });
-      d.decoder.configure({ codec: "opus", sampleRate: RATE, numberOfChannels: 1 });
+      if (this.decoderKind === "webcodecs") {
+        d.decoder = new AudioDecoder({
+          output: (data) => {
+            const samples = new Float32Array(data.numberOfFrames);
+            data.copyTo(samples, { planeIndex: 0, format: "f32-planar" });
+            data.close();
+            this.play(peer, d, samples);
+          },
+          error: () => { this.decoders.delete(peer); },
+        });
+        d.decoder.configure({ codec: "opus", sampleRate: RATE, numberOfChannels: 1 });
+      }
       this.decoders.set(peer, d);
     }
-    d.decoder.decode(new EncodedAudioChunk({ type: "key", timestamp: seq * 20000, data: bytes }));
+    if (d.decoder) {
+      d.decoder.decode(new EncodedAudioChunk({ type: "key", timestamp: seq * 20000, data: bytes }));
+    } else {
+      const samples = this.io.decode(peer, bytes);
+      if (samples) this.play(peer, d, samples);
+    }
+  }
+
+  play(peer, d, samples) {
+    d.decoded += 1;
+    if (this.mixer) this.mixer.port.postMessage({ peer, samples }, [samples.buffer]);
   }
 
   left(peer) {
     const d = this.decoders.get(peer);
-    if (d) { try { d.decoder.close(); } catch { /* closed already */ } }
+    if (d && d.decoder) { try { d.decoder.close(); } catch { /* closed already */ } }
+    if (d && !d.decoder) this.io.forget(peer);
     this.decoders.delete(peer);
     if (this.mixer) this.mixer.port.postMessage({ peer, left: true });
   }
@@ -171,6 +223,6 @@ export class Voice {
   stats() {
     const decoded = Object.create(null);
     for (const [peer, d] of this.decoders) decoded[peer] = d.decoded;
-    return { reader: this.reader || null, sent: this.sent, muted: this.muted, decoded, played: this.played, suspended: this.suspended, error: this.error || null };
+    return { reader: this.reader || null, encoder: this.encoderKind || null, decoder: this.decoderKind, sent: this.sent, muted: this.muted, decoded, played: this.played, suspended: this.suspended, error: this.error || null };
   }
 }

@@ -21,6 +21,8 @@ use streamflow_core::protocol::{ClientMessage, Kind, ServerMessage, PROTOCOL_VER
 use streamflow_core::room::{Event, Output, Room, Timings};
 use streamflow_core::time::Instant;
 
+use crate::opus::Opus;
+
 /// Largest JPEG the page may hand us (the relay's message limit is lower
 /// still; this only bounds what we copy).
 const MAX_JPEG_BYTES: usize = 1 << 20;
@@ -61,6 +63,23 @@ pub enum Command {
         #[serde(default)]
         muted: bool,
         now_us: u64,
+    },
+    /// 20 ms of voice as samples (48 kHz f32 LE, the binary part) from a
+    /// page whose WebCodecs has no Opus: encoded here, then sent as `audio`.
+    AudioPcm {
+        seq: u16,
+        #[serde(default)]
+        muted: bool,
+        now_us: u64,
+    },
+    /// A member's Opus packet (the binary part) to 20 ms of samples (the
+    /// reply's bytes, f32 LE), for a page whose WebCodecs has no Opus.
+    DecodeAudio {
+        peer: String,
+    },
+    /// A member left: its voice decoder goes.
+    ForgetAudio {
+        peer: String,
     },
     Chat {
         text: String,
@@ -122,6 +141,8 @@ pub struct Call {
     video_seq: u32,
     safety_words: String,
     epoch: u64,
+    /// Voice for pages without WebCodecs Opus.
+    opus: Opus,
 }
 
 impl Call {
@@ -139,6 +160,7 @@ impl Call {
             video_seq: 0,
             safety_words: String::new(),
             epoch: 0,
+            opus: Opus::default(),
         })
     }
 
@@ -178,6 +200,28 @@ impl Call {
             Command::Join => return self.join(),
             Command::Disconnected => {
                 self.room = None;
+                self.opus.forget_everyone();
+                return reply;
+            }
+            Command::AudioPcm { seq, muted, now_us } => {
+                return match self.opus.encode(data) {
+                    Ok(packet) => self.handle(Command::Audio { seq, muted, now_us }, &packet),
+                    Err(message) => {
+                        reply.event(json!({ "type": "voice_error", "message": message }));
+                        reply
+                    }
+                };
+            }
+            Command::DecodeAudio { peer } => {
+                match self.opus.decode(&peer, data) {
+                    Ok(samples) => reply.bytes = samples,
+                    Err(message) => reply
+                        .event(json!({ "type": "voice_error", "from": peer, "message": message })),
+                }
+                return reply;
+            }
+            Command::ForgetAudio { peer } => {
+                self.opus.forget(&peer);
                 return reply;
             }
             _ => {}
@@ -195,7 +239,11 @@ impl Call {
         };
         let outputs = match cmd {
             Command::Open { .. } => return Reply::error("already in a call"),
-            Command::Join | Command::Disconnected => unreachable!("handled above"),
+            Command::Join
+            | Command::Disconnected
+            | Command::AudioPcm { .. }
+            | Command::DecodeAudio { .. }
+            | Command::ForgetAudio { .. } => unreachable!("handled above"),
             Command::Relay { text, now_us } => on_relay(room, &text, now, now_us, &mut reply),
             Command::Tick { now_us } => room.tick(now, now_us),
             Command::Video { now_us } => {

@@ -14,6 +14,7 @@
 //! page's.
 
 pub mod call;
+pub mod opus;
 
 use std::cell::RefCell;
 
