@@ -12,6 +12,8 @@ use base64::Engine as _;
 use common::{fresh_invite, relay, tap, Client, BIN};
 use serde_json::Value;
 use streamflow::bench::chromium::Browser;
+use streamflow::bench::firefox::Firefox;
+use streamflow::bench::page::Driver;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -727,5 +729,86 @@ fn voice_works_without_a_track_reader_and_without_webcodecs_audio() {
             loudest > 3000,
             "the module's Opus beeps aren't in the recording (peak {loudest})"
         );
+    });
+}
+
+/// Firefox (Debian's ESR, headless, its fake camera) with a terminal
+/// member: verified with the same safety words, video and chat both ways.
+/// The page picks Firefox's voice path by feature (no track reader: the
+/// capture worklet, with WebCodecs Opus); its sound itself can't run here
+/// (no sound card: Firefox never starts the AudioContext), so voice is
+/// tested in Chromium on that same path.
+#[test]
+fn firefox_joins_verifies_and_sends_video_and_chat_both_ways() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let relay = rt.block_on(relay());
+    let url = relay.url();
+    let server = PageServer::start();
+    let invite = fresh_invite();
+    let mut bob = Client::spawn(&invite, &url, "bob", &["--duration", "120"]);
+    let bob_id = bob
+        .wait_for(WAIT, |e| e["type"] == "joined")
+        .and_then(|e| e["you"].as_str().map(str::to_string))
+        .expect("bob joined");
+    rt.block_on(async {
+        let mut ff = Firefox::launch().await.expect("firefox");
+        let tab = ff.open(&server.url(&invite, &url, "erin")).await.unwrap();
+        ff.join(&tab).await.unwrap();
+        let s = ff
+            .wait_for(&tab, WAIT, |s| verified_peers(s) == 1)
+            .await
+            .unwrap_or_else(|s| panic!("firefox didn't verify: {s:#}"));
+        let erin = s["you"].as_str().unwrap().to_string();
+        let same_words = ff
+            .wait_for(&tab, WAIT, |s| {
+                s["safety_words"]
+                    .as_str()
+                    .is_some_and(|w| !w.is_empty() && last_words(&bob).as_deref() == Some(w))
+            })
+            .await;
+        assert!(
+            same_words.is_ok(),
+            "safety words differ: {same_words:?} vs {:?}",
+            last_words(&bob)
+        );
+        assert!(
+            bob.wait_for(WAIT, |e| e["type"] == "peer_verified"
+                && e["peer"] == erin.as_str()
+                && e["name"] == "erin")
+                .is_some(),
+            "the terminal didn't verify erin"
+        );
+        assert!(
+            bob.wait_for(WAIT, |e| e["type"] == "frame"
+                && e["from"] == erin.as_str()
+                && e["bytes"].as_u64().unwrap_or(0) > 200)
+                .is_some(),
+            "no frame from firefox reached the terminal"
+        );
+        ff.wait_for(&tab, WAIT, |s| {
+            s["peers"][bob_id.as_str()]["frames"].as_u64() > Some(10)
+        })
+        .await
+        .unwrap_or_else(|s| panic!("firefox drew no video: {s:#}"));
+        ff.eval(&tab, "window.streamflow.chat('hello from firefox')")
+            .await
+            .unwrap();
+        assert!(
+            bob.wait_for(WAIT, |e| e["type"] == "chat"
+                && e["text"] == "hello from firefox")
+                .is_some(),
+            "firefox's chat didn't reach the terminal"
+        );
+        bob.command(r#"{"type":"chat","text":"hello from a terminal"}"#);
+        let s = ff
+            .wait_for(&tab, WAIT, |s| {
+                s["chat"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|l| l["text"] == "hello from a terminal"))
+            })
+            .await
+            .unwrap_or_else(|s| panic!("the terminal's chat didn't reach firefox: {s:#}"));
+        assert_eq!(s["voice"]["reader"], "worklet", "{s:#}");
+        assert_eq!(s["voice"]["encoder"], "webcodecs", "{s:#}");
     });
 }

@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::chromium::Browser;
+use super::page::Driver;
 use super::stats::{quantile, Report};
 use crate::crypto::kdf::KdfParams;
 use crate::invite::Invite;

@@ -5,15 +5,14 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use super::page::{Driver, Socket};
 
 pub struct Browser {
     child: Child,
@@ -206,32 +205,6 @@ impl Browser {
         Ok(page)
     }
 
-    /// Clicks "join the call" once the page asks (it asks before any
-    /// camera, microphone or relay: a link alone joins nothing).
-    pub async fn join(&mut self, page: &Page) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let asked = self
-                .eval(
-                    page,
-                    "(() => { const c = document.getElementById('confirm'); \
-                     if (!c || c.hidden) return false; \
-                     document.getElementById('confirm-join').click(); return true; })()",
-                )
-                .await?;
-            if asked == Value::Bool(true) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "the page never asked to join: {:?}",
-                    self.state(page).await?
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
     /// A page metric (DevTools `Performance.getMetrics`), e.g.
     /// `TaskDuration`: seconds the page's main thread was busy.
     pub async fn metric(&mut self, page: &Page, name: &str) -> anyhow::Result<f64> {
@@ -243,19 +216,6 @@ impl Browser {
             .and_then(|m| m.iter().find(|m| m["name"] == name))
             .and_then(|m| m["value"].as_f64())
             .ok_or_else(|| anyhow!("no metric {name}"))
-    }
-
-    /// Evaluates `expr` in the page (awaiting a promise) and returns its
-    /// value as JSON.
-    pub async fn eval(&mut self, page: &Page, expr: &str) -> anyhow::Result<Value> {
-        let r = self
-            .call(
-                Some(page),
-                "Runtime.evaluate",
-                json!({ "expression": expr, "returnByValue": true, "awaitPromise": true }),
-            )
-            .await?;
-        Ok(r["result"]["value"].clone())
     }
 
     /// Saves what the page shows as a PNG.
@@ -273,34 +233,26 @@ impl Browser {
         std::fs::write(path, png)?;
         Ok(())
     }
+}
 
-    /// `window.streamflow.state()`, once the page has it.
-    pub async fn state(&mut self, page: &Page) -> anyhow::Result<Value> {
-        self.eval(page, "window.streamflow ? window.streamflow.state() : null")
-            .await
+impl Driver for Browser {
+    type Page = Page;
+
+    /// Evaluates `expr` in the page (awaiting a promise) and returns its
+    /// value as JSON.
+    async fn eval(&mut self, page: &Page, expr: &str) -> anyhow::Result<Value> {
+        let r = self
+            .call(
+                Some(page),
+                "Runtime.evaluate",
+                json!({ "expression": expr, "returnByValue": true, "awaitPromise": true }),
+            )
+            .await?;
+        Ok(r["result"]["value"].clone())
     }
 
-    /// Polls the page's state until `pred` holds; the last state if not.
-    pub async fn wait_for(
-        &mut self,
-        page: &Page,
-        timeout: Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Result<Value, Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let s = match self.state(page).await {
-                Ok(s) => s,
-                Err(e) => return Err(json!({ "error": e.to_string(), "console": self.console })),
-            };
-            if !s.is_null() && pred(&s) {
-                return Ok(s);
-            }
-            if Instant::now() > deadline {
-                return Err(json!({ "state": s, "console": self.console }));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+    fn console(&self) -> &[String] {
+        &self.console
     }
 }
 

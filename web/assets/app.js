@@ -356,6 +356,10 @@ async function startVoice() {
       audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
     });
     track = stream.getAudioTracks()[0];
+    if (leaving) {
+      for (const t of stream.getTracks()) t.stop();
+      return;
+    }
   } catch (e) {
     $("mic").disabled = true;
     say(`${e.name === "NotAllowedError" ? "microphone permission denied" : `no microphone (${e.name})`}: the others don't hear you`, "error");
@@ -390,6 +394,11 @@ async function startCamera() {
   }
   try {
     const stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+    if (leaving) {
+      // Granted after the person left: the light goes straight out.
+      for (const t of stream.getTracks()) t.stop();
+      return;
+    }
     video.srcObject = stream;
     await video.play();
     stats.camera = "on";
@@ -486,22 +495,29 @@ function connect() {
 const timers = [];
 
 function leave() {
-  if (leaving || !socket) return;
+  if (leaving) return;
   leaving = true;
-  run({ op: "leave" });
-  socket.close(1000);
+  // Voice first: its decoders (in the module, without WebCodecs) go while
+  // the call is still open.
+  if (voice) voice.stop();
+  if (socket) {
+    run({ op: "leave" });
+    socket.close(1000);
+  }
   for (const t of timers) clearInterval(t);
   // Camera and microphone off, for real: their lights go out.
   if (video.srcObject) for (const track of video.srcObject.getTracks()) track.stop();
-  if (voice) voice.stop();
   status("you left the call");
 }
 
 // ---- start ---------------------------------------------------------------
 
 /**
- * The call from the address's fragment, which then leaves the address bar
- * and the history: an invite is a secret, and browsers sync history.
+ * The call from the address's fragment, taken out of the address bar and
+ * this tab's history entry as the page starts (before anything slow): an
+ * invite is a secret. The browser's own history may already hold the
+ * address it opened; only not opening invites in a browser that syncs
+ * history avoids that.
  */
 function readFragment() {
   const f = new URLSearchParams(location.hash.slice(1));
@@ -509,6 +525,7 @@ function readFragment() {
   if (location.hash) history.replaceState(null, "", location.pathname + location.search);
   return p.invite && p.relay ? p : null;
 }
+const fromTheAddress = readFragment();
 
 /** The call typed into the form (no page load, so nothing in history). */
 function askForTheCall() {
@@ -520,6 +537,9 @@ function askForTheCall() {
       const p = { invite: $("join-invite").value.trim(), relay: $("join-relay").value.trim(), name: $("join-name").value.trim(), typed: true };
       if (!p.invite || !p.relay) return;
       $("join").hidden = true;
+      // This submit is the gesture that lets sound play: the speakers'
+      // context starts now, not after the key derivation.
+      if (voice) voice.wake();
       resolve(p);
     };
   });
@@ -532,7 +552,7 @@ async function start() {
     status(`this browser can't run the call's WebAssembly: ${e.message}`, true);
     return;
   }
-  params = readFragment() || await askForTheCall();
+  params = fromTheAddress || await askForTheCall();
   params.name = params.name || "guest";
   status("deriving the room key from the passphrase (Argon2id)…");
   await new Promise((r) => setTimeout(r, 0)); // let the status paint first

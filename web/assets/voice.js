@@ -62,9 +62,14 @@ export class Voice {
     this.decoderKind = supported().decoder;
   }
 
+  /** The AudioContext, made inside a gesture where one is at hand. */
+  wake() {
+    if (!this.context) this.context = new AudioContext({ sampleRate: RATE, latencyHint: "interactive" });
+  }
+
   /** The speaker side: an AudioContext and the mixing worklet. */
   async startOutput() {
-    this.context = new AudioContext({ sampleRate: RATE, latencyHint: "interactive" });
+    this.wake();
     await this.context.audioWorklet.addModule("voice-worklet.js");
     this.mixer = new AudioWorkletNode(this.context, "streamflow-mix", { outputChannelCount: [1] });
     this.mixer.port.onmessage = (m) => { this.played = m.data; };
@@ -95,6 +100,11 @@ export class Voice {
     this.track = track;
     const config = { ...OPUS, sampleRate: RATE };
     this.encoderKind = (await webcodecsEncodes(config)) ? "webcodecs" : "wasm";
+    if (this.stopped) {
+      // Left while asking: the microphone's light goes out.
+      track.stop();
+      return;
+    }
     const sent = () => {
       this.seq = (this.seq + 1) & 0xffff;
       this.sent += 1;

@@ -21,7 +21,7 @@ use streamflow_core::protocol::{ClientMessage, Kind, ServerMessage, PROTOCOL_VER
 use streamflow_core::room::{Event, Output, Room, Timings};
 use streamflow_core::time::Instant;
 
-use crate::opus::Opus;
+use crate::opus::{self, Opus};
 
 /// Largest JPEG the page may hand us (the relay's message limit is lower
 /// still; this only bounds what we copy).
@@ -261,10 +261,18 @@ impl Call {
                 if data.is_empty() || data.len() > 1275 {
                     return reply;
                 }
+                // Whatever the page's encoder made, one size leaves.
+                let packet = opus::constant_size(data);
                 let flags = if muted { audio::FLAG_MUTED } else { 0 };
-                room.seal(Stream::Audio, flags, &audio::encode(seq, data), now_us, now)
-                    .into_iter()
-                    .collect()
+                room.seal(
+                    Stream::Audio,
+                    flags,
+                    &audio::encode(seq, &packet),
+                    now_us,
+                    now,
+                )
+                .into_iter()
+                .collect()
             }
             Command::Chat { text, now_us } => match room.send_chat(&text, now_us, now) {
                 Some(out) => vec![out],

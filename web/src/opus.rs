@@ -16,12 +16,12 @@ pub const FRAME: usize = 960;
 /// silence).
 pub const PACKET_BYTES: usize = 60;
 /// The encoder aims a little under the packet so padding can always make
-/// up the rest (padding needs two bytes of its own).
+/// up the rest (padding needs two bytes of its own beyond the TOC).
 const TARGET_BITRATE: i32 = 22_400;
 /// Largest Opus packet (RFC 6716).
 const MAX_PACKET: usize = 1275;
-/// Members whose voice we decode at once (a room is far smaller).
-const MAX_DECODERS: usize = 64;
+/// Members whose voice we decode at once: the most a room can hold.
+const MAX_DECODERS: usize = 256;
 
 #[derive(Default)]
 pub struct Opus {
@@ -47,14 +47,16 @@ impl Opus {
         let n = encoder
             .encode(&samples, FRAME, &mut out)
             .map_err(|e| format!("Opus encode: {e}"))?;
-        out.truncate(n);
-        pad_to(out, PACKET_BYTES)
+        Ok(constant_size(&out[..n]))
     }
 
-    /// A member's packet to 20 ms of samples (f32, little-endian).
+    /// A member's packet to 20 ms of samples (f32, little-endian). Only
+    /// what members send gets to the decoder: [`PACKET_BYTES`], mono,
+    /// 20 ms, one frame. A decoder fault would stop the module, and with it
+    /// the call, so nothing else is given the chance.
     pub fn decode(&mut self, peer: &str, packet: &[u8]) -> Result<Vec<u8>, String> {
-        if packet.is_empty() || packet.len() > MAX_PACKET {
-            return Err("voice: not an Opus packet".into());
+        if !as_members_send(packet) {
+            return Err("voice: a packet no member's encoder makes".into());
         }
         if !self.decoders.contains_key(peer) {
             if self.decoders.len() >= MAX_DECODERS {
@@ -101,32 +103,73 @@ fn samples_of(pcm: &[u8]) -> Option<Vec<f32>> {
     )
 }
 
-/// A one-frame packet grown to exactly `size` with Opus' own padding
-/// (RFC 6716 §3.2.5: code 3, one frame, the padding flag), which decoders
-/// skip.
-fn pad_to(packet: Vec<u8>, size: usize) -> Result<Vec<u8>, String> {
-    if packet.len() == size {
-        return Ok(packet);
+/// The TOC configurations of 20 ms frames (RFC 6716 §3.1): SILK NB, MB,
+/// WB; hybrid SWB, FB; CELT NB, WB, SWB, FB.
+const TWENTY_MS: [u8; 9] = [1, 5, 9, 13, 15, 19, 23, 27, 31];
+/// What the filler packet claims to be: SILK wideband, 20 ms, mono.
+const FILLER_TOC: u8 = 9 << 3;
+
+/// The TOC (with its frame-count code cleared) and the one frame of a
+/// one-frame packet: code 0, or code 3 counting one frame (with or without
+/// padding). None for anything else.
+fn one_frame(packet: &[u8]) -> Option<(u8, &[u8])> {
+    let (&toc, rest) = packet.split_first()?;
+    match toc & 0b11 {
+        0 => Some((toc & !0b11, rest)),
+        3 => {
+            let (&count, mut rest) = rest.split_first()?;
+            if count & 0x3f != 1 {
+                return None;
+            }
+            let mut padding = 0usize;
+            if count & 0x40 != 0 {
+                // Length bytes: 255 means 254 bytes and another length byte.
+                loop {
+                    let (&b, r) = rest.split_first()?;
+                    rest = r;
+                    if b == 255 {
+                        padding += 254;
+                    } else {
+                        padding += usize::from(b);
+                        break;
+                    }
+                }
+            }
+            let frame = rest.len().checked_sub(padding)?;
+            Some((toc & !0b11, &rest[..frame]))
+        }
+        _ => None,
     }
-    let Some((&toc, frame)) = packet.split_first() else {
-        return Err("Opus encode: empty packet".into());
+}
+
+/// Whether a packet is what members' encoders make: exactly
+/// [`PACKET_BYTES`], mono, 20 ms, one frame.
+pub fn as_members_send(packet: &[u8]) -> bool {
+    packet.len() == PACKET_BYTES
+        && one_frame(packet)
+            .is_some_and(|(toc, _)| toc & 0b100 == 0 && TWENTY_MS.contains(&(toc >> 3)))
+}
+
+/// Any packet, as exactly [`PACKET_BYTES`]: a one-frame packet grown with
+/// Opus' own padding (RFC 6716 §3.2.5: code 3, one frame, the padding
+/// flag), which decoders skip; anything that doesn't fit becomes an empty
+/// frame of the same size, which decoders conceal. Whatever an encoder
+/// does, the relay sees one size.
+pub fn constant_size(packet: &[u8]) -> Vec<u8> {
+    if packet.len() == PACKET_BYTES {
+        return packet.to_vec();
+    }
+    let (toc, frame) = match one_frame(packet) {
+        Some((toc, frame)) if frame.len() + 3 <= PACKET_BYTES => (toc, frame),
+        _ => (FILLER_TOC, &[][..]),
     };
-    // Code 0 (one frame) only: what a 20 ms mono encoder makes.
-    if toc & 0b11 != 0 || packet.len() + 2 > size {
-        return Err(format!(
-            "Opus encode: a {} byte packet doesn't pad to {size}",
-            packet.len()
-        ));
-    }
-    let padding = size - packet.len() - 2;
-    debug_assert!(padding < 255, "one length byte");
-    let mut out = Vec::with_capacity(size);
+    let mut out = Vec::with_capacity(PACKET_BYTES);
     out.push(toc | 0b11);
-    out.push(0b0100_0001); // CBR, padding follows, one frame
-    out.push(padding as u8);
+    out.push(0b0100_0001); // padding follows, one frame
+    out.push((PACKET_BYTES - 3 - frame.len()) as u8);
     out.extend_from_slice(frame);
-    out.resize(size, 0);
-    Ok(out)
+    out.resize(PACKET_BYTES, 0);
+    out
 }
 
 #[cfg(test)]
@@ -168,6 +211,73 @@ mod tests {
         }
         let peak = out[FRAME * 5..].iter().fold(0f32, |m, s| m.max(s.abs()));
         assert!(peak > 0.2, "the tone came back at {peak}");
+    }
+
+    #[test]
+    fn every_packet_leaves_at_the_one_size() {
+        let frame = [7u8; 40];
+        let code0 = [&[9u8 << 3][..], &frame].concat();
+        let padded = constant_size(&code0);
+        assert_eq!(padded.len(), PACKET_BYTES);
+        assert_eq!(
+            one_frame(&padded),
+            Some((9 << 3, &frame[..])),
+            "the frame survives"
+        );
+        assert!(as_members_send(&padded));
+        // A padded packet of another size is padded again, frame intact.
+        let other = [&[(9u8 << 3) | 3, 0x41, 5][..], &frame, &[0; 5]].concat();
+        assert_eq!(
+            one_frame(&constant_size(&other)),
+            Some((9 << 3, &frame[..]))
+        );
+        // Too big, two frames, empty: an empty frame of the same size.
+        for odd in [vec![9 << 3; 300], vec![(9 << 3) | 1, 1, 2, 3], vec![]] {
+            let out = constant_size(&odd);
+            assert_eq!(out.len(), PACKET_BYTES);
+            assert_eq!(one_frame(&out).map(|(_, f)| f.len()), Some(0));
+        }
+    }
+
+    #[test]
+    fn only_what_members_send_reaches_the_decoder() {
+        let mut opus = Opus::default();
+        let good = opus.encode(&tone(440.0, 0)).unwrap();
+        assert!(as_members_send(&good));
+        let stereo = [&[good[0] | 0b100][..], &good[1..]].concat();
+        let ten_ms = [&[(8u8 << 3) | (good[0] & 0b11)][..], &good[1..]].concat();
+        for bad in [&good[..59], &stereo[..], &ten_ms[..], &[0u8][..]] {
+            assert!(opus.decode("a", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Random packets of the accepted shape, every 20 ms configuration: the
+    /// decoder returns samples or an error, never panics (debug builds
+    /// check overflow too, which the module's release build doesn't).
+    #[test]
+    fn the_decoder_survives_random_packets_of_the_accepted_shape() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut opus = Opus::default();
+        for config in TWENTY_MS {
+            for i in 0..400 {
+                let mut p = [0u8; PACKET_BYTES];
+                p.iter_mut().for_each(|b| *b = next() as u8);
+                p[0] = config << 3;
+                if i % 2 == 1 {
+                    p[0] |= 3;
+                    p[1] = 0x41;
+                    p[2] = (next() % 58) as u8;
+                }
+                assert!(as_members_send(&p));
+                let _ = opus.decode(&format!("m{}", i % 3), &p);
+            }
+        }
     }
 
     #[test]
