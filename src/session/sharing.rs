@@ -259,9 +259,16 @@ impl Session {
                     // us type.
                     if driver.may_type_in(&sharer) {
                         for chunk in keys.chunks(crate::share::live::MAX_KEYS) {
-                            if let Some(out) = room.send_share_keys(&sharer, chunk, Instant::now())
-                            {
-                                driver.apply(room, vec![out]).await;
+                            match room.send_share_keys(&sharer, chunk, Instant::now()) {
+                                Some(out) => driver.apply(room, vec![out]).await,
+                                None => {
+                                    self.emit(SessionEvent::Warning(format!(
+                                        "your keys didn't go: {sharer} has left, or isn't \
+                                         verified and you joined with --only-known"
+                                    )))
+                                    .await;
+                                    break;
+                                }
                             }
                         }
                     } else {

@@ -438,9 +438,12 @@ impl Room {
         self.seal_pairwise(to, SEALED_CHAT, text.as_bytes(), now)
     }
 
-    /// Keys for `to`'s shared terminal, sealed to `to` alone.
+    /// Keys for `to`'s shared terminal, sealed to `to` alone. Under
+    /// `--only-known`, never to a member we haven't verified: what we type
+    /// is at least as private as our picture.
     pub fn send_share_keys(&mut self, to: &str, keys: &[u8], now: Instant) -> Option<Output> {
-        if !self.peers.get(to)?.member {
+        let peer = self.peers.get(to)?;
+        if !peer.member || !self.may_have_key(peer) {
             return None;
         }
         self.seal_pairwise(to, SEALED_SHARE_KEYS, keys, now)

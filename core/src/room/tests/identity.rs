@@ -106,6 +106,29 @@ fn only_known_withholds_our_key_until_the_member_is_allowed() {
     );
 }
 
+/// `--only-known` covers what we type into a member's shared terminal as
+/// it covers our picture: nothing to a member we haven't verified.
+#[test]
+fn only_known_types_nothing_into_an_unverified_members_terminal() {
+    let mut net = Net::new();
+    let a = net.join("alice", "orbit-velvet-canyon");
+    let b = net.join("bob", "orbit-velvet-canyon");
+    net.room_mut(&b).identity = identity(2);
+    net.room_mut(&a).allowed = Some(HashSet::new());
+    net.settle();
+    let now = net.now;
+    assert!(
+        net.room_mut(&a).send_share_keys(&b, b"ls\r", now).is_none(),
+        "keys sealed to a member alice hasn't verified"
+    );
+    net.act(&a, |room, now| {
+        room.allow(&[Fingerprint::of(&identity(2).public())], now)
+    });
+    net.settle();
+    let now = net.now;
+    assert!(net.room_mut(&a).send_share_keys(&b, b"ls\r", now).is_some());
+}
+
 #[test]
 fn an_identity_cannot_change_within_a_connection() {
     let mut net = Net::new();
