@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{fresh_invite, relay, tap, Client, BIN};
+use common::{free_addr, fresh_invite, relay, relay_at, tap, Client, BIN};
 use serde_json::Value;
 use streamflow::bench::chromium::Browser;
 use streamflow::bench::firefox::Firefox;
@@ -484,24 +484,12 @@ fn a_guest_joins_from_the_page_the_host_serves() {
     });
 }
 
-async fn relay_at(addr: std::net::SocketAddr) -> streamflow_relay::RelayHandle {
-    streamflow_relay::start(streamflow_relay::RelayConfig {
-        listen: addr,
-        ..Default::default()
-    })
-    .await
-    .expect("relay starts")
-}
-
 /// A relay that isn't there yet is said in words; the page keeps trying,
 /// gets in once it is up, and after a restart mid-call rejoins, verifies
 /// again and draws video again.
 #[test]
 fn the_page_says_an_unreachable_relay_and_comes_back_after_a_restart() {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let addr = free_addr();
     let url = format!("ws://{addr}");
     let invite = fresh_invite();
     let server = PageServer::start();

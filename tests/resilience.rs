@@ -11,22 +11,6 @@ use common::*;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-fn free_addr() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-async fn relay_at(addr: std::net::SocketAddr) -> streamflow_relay::RelayHandle {
-    streamflow_relay::start(streamflow_relay::RelayConfig {
-        listen: addr,
-        ..Default::default()
-    })
-    .await
-    .expect("relay starts")
-}
-
 #[test]
 fn relay_restart_mid_call_rejoins_rekeys_and_delivers_queued_chat() {
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -19,6 +19,25 @@ pub async fn relay() -> streamflow_relay::RelayHandle {
         .expect("relay starts")
 }
 
+/// A loopback address nothing listens on yet (a relay started later, or
+/// restarted, takes it).
+pub fn free_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A relay on a given address (to restart one where its clients reconnect).
+pub async fn relay_at(addr: std::net::SocketAddr) -> streamflow_relay::RelayHandle {
+    streamflow_relay::start(streamflow_relay::RelayConfig {
+        listen: addr,
+        ..Default::default()
+    })
+    .await
+    .expect("relay starts")
+}
+
 pub fn fresh_invite() -> String {
     streamflow::invite::Invite::generate(&mut rand_core::OsRng)
         .to_shareable()
