@@ -356,6 +356,57 @@ fn a_browser_member_and_two_terminal_members_share_one_call() {
     );
 }
 
+/// One host holding connections open can't keep the page from others: past
+/// `MAX_PER_ADDRESS` its next connection is closed at once (not at the 3 s
+/// request deadline), and another address is served meanwhile.
+#[test]
+fn one_address_cannot_hold_the_page_servers_slots() {
+    use streamflow::web::MAX_PER_ADDRESS;
+    let server = PageServer::start();
+    let addr: std::net::SocketAddr = server.addr.parse().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let from_other_host = || async {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            socket.connect(addr).await.unwrap()
+        };
+        let mut held = Vec::new();
+        for _ in 0..MAX_PER_ADDRESS {
+            held.push(from_other_host().await);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut one_more = from_other_host().await;
+        let started = Instant::now();
+        let mut buf = [0u8; 16];
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            use tokio::io::AsyncReadExt;
+            one_more.read(&mut buf).await
+        })
+        .await;
+        assert!(
+            matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+            "the connection past the cap wasn't closed: {closed:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "closed only after {:?}: the deadline, not the cap",
+            started.elapsed()
+        );
+        // Another address is served while those are held.
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        assert!(
+            out.starts_with(b"HTTP/1.1 200 OK"),
+            "{:?}",
+            String::from_utf8_lossy(&out[..out.len().min(100)])
+        );
+        drop(held);
+    });
+}
+
 /// What `streamflow web` answers, as any HTTP client sees it: a strict
 /// policy on every response, four paths, nothing else.
 #[test]

@@ -4,9 +4,12 @@
 //! binary, or the host's, who holds the invite anyway.
 //!
 //! A deliberately small HTTP/1.1 server: `GET`/`HEAD` of six fixed paths,
-//! one request per connection, bounded in size, time and connections.
+//! one request per connection, bounded in size, time and connections (in
+//! all, and per address).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -37,6 +40,9 @@ const MAX_REQUEST: usize = 8 * 1024;
 const REQUEST_DEADLINE: Duration = Duration::from_secs(3);
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 64;
+/// Connections served at once to one address: a browser opens about six;
+/// one host can't hold all the slots (3 s each) and keep others out.
+pub const MAX_PER_ADDRESS: usize = 8;
 
 /// Whether this binary carries the browser client (build.rs needs the
 /// WebAssembly target to build it).
@@ -86,10 +92,15 @@ pub fn page_url(page: &str, invite: &str, relay: &str, name: &str) -> String {
 /// Serves the page until the task is dropped.
 pub async fn serve(listener: TcpListener) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_address = Arc::new(Mutex::new(HashMap::<IpAddr, usize>::new()));
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, from)) = listener.accept().await else {
             // Out of descriptors and the like: try again shortly.
             tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Some(held) = AddressSlot::take(&per_address, from.ip()) else {
+            drop(stream);
             continue;
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
@@ -101,8 +112,41 @@ pub async fn serve(listener: TcpListener) {
             let _ =
                 tokio::time::timeout(REQUEST_DEADLINE + Duration::from_secs(10), answer(stream))
                     .await;
-            drop(slot);
+            drop((slot, held));
         });
+    }
+}
+
+/// One of an address's [`MAX_PER_ADDRESS`] connections, given back on drop.
+struct AddressSlot {
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl AddressSlot {
+    fn take(counts: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<AddressSlot> {
+        let mut map = counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= MAX_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            counts: counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
     }
 }
 
