@@ -419,9 +419,9 @@ fn refused_joins_leave_nothing_behind() {
     channels.sort();
     assert_eq!(
         channels,
-        vec!["sf:room:full", "sf:room:keep", "sf:room:other"]
+        vec!["sf:room:{full}", "sf:room:{keep}", "sf:room:{other}"]
     );
-    let full_subscribers = redis_cli(redis_port, &["PUBSUB", "NUMSUB", "sf:room:full"]);
+    let full_subscribers = redis_cli(redis_port, &["PUBSUB", "NUMSUB", "sf:room:{full}"]);
     assert_eq!(
         full_subscribers.split_whitespace().nth(1),
         Some("1"),

@@ -143,7 +143,20 @@ pub struct RelayConfig {
     #[arg(long, env = "STREAMFLOW_REDIS_URL", value_name = "URL")]
     pub redis: Option<String>,
 
-    /// With --redis: a relay that stops refreshing its presence for this long
+    /// Redis Cluster seed nodes (redis://HOST:PORT[,redis://HOST:PORT...]):
+    /// like --redis, but each room's channel and keys live on the shard
+    /// that owns the room's slot (sharded pub/sub, Redis >= 7), so the fleet
+    /// grows by adding shards, and a failing master costs only its rooms a
+    /// pause until its replica takes over.
+    #[arg(
+        long,
+        env = "STREAMFLOW_REDIS_CLUSTER",
+        value_name = "SEEDS",
+        conflicts_with = "redis"
+    )]
+    pub redis_cluster: Option<String>,
+
+    /// With --redis or --redis-cluster: a relay that stops refreshing its presence for this long
     /// is considered crashed, and its peers are announced as left.
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub redis_presence_ttl: Duration,
@@ -175,6 +188,15 @@ impl RelayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..Default::default()
         }
+    }
+
+    /// The Redis the bus uses, if any (`--redis` or `--redis-cluster`).
+    pub fn bus_target(&self) -> anyhow::Result<Option<crate::bus::Target>> {
+        Ok(match (&self.redis, &self.redis_cluster) {
+            (Some(url), _) => Some(crate::bus::Target::Single(url.clone())),
+            (None, Some(seeds)) => Some(crate::bus::Target::cluster(seeds)?),
+            (None, None) => None,
+        })
     }
 
     pub fn limits(&self) -> Limits {

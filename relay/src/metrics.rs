@@ -235,6 +235,39 @@ impl Metrics {
                 "Bus messages dropped (Redis down or queue full).",
                 c(&bus.dropped),
             );
+            metric(
+                "redis_repairs_total",
+                "counter",
+                "Rooms re-subscribed and re-synced after a Redis Cluster fault.",
+                c(&bus.repairs),
+            );
+            let shards = bus.shards.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if !shards.is_empty() {
+                let _ = writeln!(out, "# HELP streamflow_relay_redis_shard_up 1 while the shard's master (by slot range) answers pings.");
+                let _ = writeln!(out, "# TYPE streamflow_relay_redis_shard_up gauge");
+                for s in &shards {
+                    let _ = writeln!(
+                        out,
+                        "streamflow_relay_redis_shard_up{{slots=\"{}-{}\",master=\"{}\"}} {}",
+                        s.slots.0,
+                        s.slots.1,
+                        s.master,
+                        u8::from(s.up)
+                    );
+                }
+                let _ = writeln!(out, "# HELP streamflow_relay_redis_shard_repairs_total Rooms on the shard re-subscribed and re-synced after a fault.");
+                let _ = writeln!(
+                    out,
+                    "# TYPE streamflow_relay_redis_shard_repairs_total counter"
+                );
+                for s in &shards {
+                    let _ = writeln!(
+                        out,
+                        "streamflow_relay_redis_shard_repairs_total{{slots=\"{}-{}\"}} {}",
+                        s.slots.0, s.slots.1, s.repairs
+                    );
+                }
+            }
         }
         let _ = writeln!(
             out,

@@ -240,9 +240,9 @@ pub async fn start(mut config: RelayConfig) -> anyhow::Result<RelayHandle> {
     }
     config.max_connections = Some(max_connections);
     let (remote_tx, mut remote_rx) = tokio::sync::mpsc::channel(4096);
-    let bus = match &config.redis {
-        Some(url) => {
-            let bus = crate::bus::Bus::start(url, config.redis_presence_ttl, remote_tx)?;
+    let bus = match config.bus_target()? {
+        Some(target) => {
+            let bus = crate::bus::Bus::start(target, config.redis_presence_ttl, remote_tx)?;
             let _ = metrics.bus.set(bus.stats.clone());
             Some(bus)
         }
@@ -284,7 +284,7 @@ pub async fn start(mut config: RelayConfig) -> anyhow::Result<RelayHandle> {
         config,
     });
     let mut tasks = tokio::task::JoinSet::new();
-    if shared.config.redis.is_some() {
+    if shared.config.redis.is_some() || shared.config.redis_cluster.is_some() {
         // What other relays send, delivered to our members.
         let shared = shared.clone();
         tasks.spawn(async move {

@@ -29,12 +29,18 @@ pub struct RelayBenchArgs {
     #[arg(long = "relay", value_parser = crate::cli::RelayUrlParser, value_name = "URL")]
     relays: Vec<String>,
     /// Without --relay: start this many child relays (clients are spread
-    /// over them, so rooms span relays). More than one needs --redis.
+    /// over them, so rooms span relays). More than one needs --redis or
+    /// --redis-cluster.
     #[arg(long = "relays", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     relay_count: u32,
     /// Redis URL for the child relays (e.g. redis://127.0.0.1:6379).
     #[arg(long)]
     redis: Option<String>,
+    /// Redis Cluster seeds for the child relays instead of --redis
+    /// (redis://HOST:PORT[,redis://HOST:PORT...]): rooms spread over its
+    /// shards by slot.
+    #[arg(long, value_name = "SEEDS", conflicts_with = "redis")]
+    redis_cluster: Option<String>,
     /// Rooms, each with --peers members all sending to each other.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     rooms: u32,
@@ -179,9 +185,10 @@ pub(super) fn sent_at(text: &str) -> Option<u64> {
 pub async fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
     let mut children = Vec::new();
     let urls = if args.relays.is_empty() {
-        if args.relay_count > 1 && args.redis.is_none() {
+        let bus = args.redis.is_some() || args.redis_cluster.is_some();
+        if args.relay_count > 1 && !bus {
             return Err(super::Usage(format!(
-                "--relays {} needs --redis URL so the relays share rooms",
+                "--relays {} needs --redis URL or --redis-cluster SEEDS so the relays share rooms",
                 args.relay_count
             ))
             .into());
@@ -202,10 +209,13 @@ pub async fn run(args: RelayBenchArgs) -> anyhow::Result<()> {
             if let Some(url) = &args.redis {
                 flags.extend(["--redis".to_string(), url.clone()]);
             }
+            if let Some(seeds) = &args.redis_cluster {
+                flags.extend(["--redis-cluster".to_string(), seeds.clone()]);
+            }
             flags.extend(args.relay_flags.iter().cloned());
             children.push(spawn_relay(args.relay_cpus.as_deref(), &flags).await?);
         }
-        if args.redis.is_some() {
+        if bus {
             // Let the relays' buses connect before clients arrive.
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
