@@ -342,7 +342,8 @@ fn chats(c: &Client, text: &str) -> usize {
 
 /// Members on three relays, in rooms on two different shards, hear each
 /// other as on one relay; each relay shows every shard up in /metrics; a
-/// killed relay's members leave everyone's roster within the presence TTL.
+/// killed relay's members leave everyone's roster within the presence TTL;
+/// with the whole cluster gone, a relay still serves its own members.
 #[test]
 fn relays_share_rooms_over_a_cluster_and_a_killed_relays_members_leave() {
     let Some(cluster) = Cluster::start() else {
@@ -359,7 +360,13 @@ fn relays_share_rooms_over_a_cluster_and_a_killed_relays_members_leave() {
     ];
     let mut members: Vec<Vec<Client>> = Vec::new();
     for (r, invite) in rooms.iter().enumerate() {
-        let clients = [&url1, &url2, &url3]
+        // Room 0 has a second member on relay 1, for the end.
+        let urls: &[&String] = if r == 0 {
+            &[&url1, &url2, &url3, &url1]
+        } else {
+            &[&url1, &url2, &url3]
+        };
+        let clients = urls
             .iter()
             .enumerate()
             .map(|(i, url)| Client::spawn(invite, url, &format!("R{r}M{i}"), &["--duration", "60"]))
@@ -418,7 +425,12 @@ fn relays_share_rooms_over_a_cluster_and_a_killed_relays_members_leave() {
     drop(r3);
     let killed = Instant::now();
     for (r, room) in members.iter().enumerate() {
-        for c in &room[..2] {
+        for c in room
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 2)
+            .map(|(_, c)| c)
+        {
             c.wait_for(Duration::from_secs(12), |e| {
                 e["type"] == "peer_left" && e["peer"] == gone[r].as_str()
             })
@@ -436,6 +448,19 @@ fn relays_share_rooms_over_a_cluster_and_a_killed_relays_members_leave() {
         let ids: HashSet<String> = members[r].iter().filter_map(|c| c.my_id()).collect();
         let listed = roster(&cluster, &room_of(invite));
         assert!(listed.is_subset(&ids), "room {r} roster {listed:?}");
+    }
+    // The whole cluster gone: a relay still serves its own members.
+    drop(cluster);
+    std::thread::sleep(Duration::from_secs(1));
+    let since = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let (a, b) = (&members[0][0], &members[0][3]);
+    for (c, from) in [(a, b.my_id().unwrap()), (b, a.my_id().unwrap())] {
+        let n = frame_times(c, &from, since, Instant::now()).len();
+        assert!(
+            n > 10,
+            "without the cluster, relay 1's members hear each other: {n} frames"
+        );
     }
 }
 

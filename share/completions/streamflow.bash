@@ -675,7 +675,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__bench__subcmd__relay)
-            opts="-h --relay --relays --redis --rooms --peers --fps --frame-bytes --seconds --relay-cpus --relay-flag --json --help"
+            opts="-h --relay --relays --redis --redis-cluster --rooms --peers --fps --frame-bytes --seconds --relay-cpus --relay-flag --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -690,6 +690,10 @@ _streamflow() {
                     return 0
                     ;;
                 --redis)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --redis-cluster)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1533,7 +1537,7 @@ _streamflow() {
             return 0
             ;;
         streamflow__subcmd__relay)
-            opts="-h --listen --metrics-listen --tls-cert --tls-key --max-message-bytes --max-control-bytes --max-bytes-per-sec --max-memory --message-deadline --max-peers-per-room --max-rooms --rate-per-sec --rate-burst --max-connections-per-ip --max-connections --ping-interval --idle-timeout --media-queue-frames --media-queue-bytes --control-queue-messages --control-queue-bytes --socket-unsent-limit --media-max-age --redis --redis-presence-ttl --max-strikes --help"
+            opts="-h --listen --metrics-listen --tls-cert --tls-key --max-message-bytes --max-control-bytes --max-bytes-per-sec --max-memory --message-deadline --max-peers-per-room --max-rooms --rate-per-sec --rate-burst --max-connections-per-ip --max-connections --ping-interval --idle-timeout --media-queue-frames --media-queue-bytes --control-queue-messages --control-queue-bytes --socket-unsent-limit --media-max-age --redis --redis-cluster --redis-presence-ttl --max-strikes --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1632,6 +1636,10 @@ _streamflow() {
                     return 0
                     ;;
                 --redis)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --redis-cluster)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
