@@ -7,10 +7,10 @@
 mod common;
 
 use std::collections::HashSet;
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::procs::*;
 use common::*;
 
 fn free_port() -> u16 {
@@ -19,26 +19,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn wait_port(port: u16) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nothing listening on {port}");
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A redis-server on `port`, or `None` (and a note) when it isn't installed
@@ -335,15 +315,6 @@ mod bare {
     }
 }
 
-fn redis_cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli (Debian package redis-tools, with redis-server)");
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
 fn relay_process_with(redis_port: u16, ttl: &str, extra: &[&str]) -> (Proc, String, u16) {
     let port = free_port();
     let child = Command::new(BIN)
@@ -361,13 +332,8 @@ fn relay_process_with(redis_port: u16, ttl: &str, extra: &[&str]) -> (Proc, Stri
 }
 
 fn relay_metric(port: u16, name: &str) -> f64 {
-    use std::io::{Read, Write};
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    body.lines()
+    metrics_page(port)
+        .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("metric {name} missing"))
 }

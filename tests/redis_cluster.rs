@@ -10,35 +10,15 @@
 mod common;
 
 use std::collections::HashSet;
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::procs::*;
 use common::*;
 
 /// Short, so a killed master fails over within seconds.
 const NODE_TIMEOUT_MS: u64 = 1000;
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_port(port: u16) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nothing listening on {port}");
-}
 
 /// A port whose cluster bus port (+10000) is free too.
 fn cluster_port() -> u16 {
@@ -50,15 +30,6 @@ fn cluster_port() -> u16 {
             return port;
         }
     }
-}
-
-fn redis_cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli (Debian package redis-tools)");
-    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 /// A master, as `CLUSTER NODES` lists it.
@@ -256,16 +227,6 @@ fn relay(seeds: &str, ttl: &str) -> (Proc, String, u16) {
     (Proc(child), format!("ws://127.0.0.1:{port}"), port)
 }
 
-fn metrics(port: u16) -> String {
-    use std::io::{Read, Write};
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
-    body
-}
-
 /// An invite whose room's slot is served by `master`.
 fn invite_on(cluster: &Cluster, master: &Master) -> String {
     loop {
@@ -411,7 +372,7 @@ fn relays_share_rooms_over_a_cluster_and_a_killed_relays_members_leave() {
             "room {r}'s roster in the cluster"
         );
     }
-    let m = metrics(port1);
+    let m = metrics_page(port1);
     let up = m
         .lines()
         .filter(|l| l.starts_with("streamflow_relay_redis_shard_up{") && l.ends_with(" 1"))
@@ -597,7 +558,7 @@ fn a_masters_failover_pauses_only_its_own_rooms() {
     for port in [port1, port2] {
         let end = Instant::now() + Duration::from_secs(5);
         loop {
-            let m = metrics(port);
+            let m = metrics_page(port);
             let line = m
                 .lines()
                 .find(|l| l.starts_with(&label))
