@@ -224,6 +224,14 @@ impl Conn {
         }
     }
 
+    /// Cluster mode: unsubscribes the channel on its shard's connection.
+    pub async fn sunsubscribe(&self, channel: String) -> RedisResult<()> {
+        match self {
+            Conn::Cluster(pool) => pool.for_key(channel.as_bytes()).sunsubscribe(channel).await,
+            Conn::Single(_) => Ok(()),
+        }
+    }
+
     /// Cluster mode: subscribes the channel again on its shard's
     /// connection (idempotent).
     pub async fn ssubscribe(&self, channel: String) -> RedisResult<()> {

@@ -11,7 +11,7 @@ use redis::{AsyncCommands, RedisResult};
 
 use super::link::Conn;
 use super::task::{
-    fetch_roster, sync_envelope, sync_request, timed_out, Reload, Task, INLINE_TIMEOUT,
+    fetch_roster, sync_envelope, sync_request, timed_out, Liveness, Reload, Task, INLINE_TIMEOUT,
     MAX_HELD_PER_ROOM,
 };
 use super::{channel, roster};
@@ -34,6 +34,8 @@ pub(super) enum Done {
     Repaired {
         room: String,
         fault: bool,
+        /// Who the repair registered and listed: our members when it began.
+        members: HashSet<PeerId>,
         /// The room's live remote members from its roster, or the error.
         roster: RedisResult<HashMap<PeerId, String>>,
         /// Held messages the repair did not get to send.
@@ -43,6 +45,12 @@ pub(super) enum Done {
     Swept(Vec<(String, Option<bool>)>),
     Departed {
         departure: (String, PeerId, LeaveReason),
+        ok: bool,
+    },
+    /// A room we left while its repair ran, cleaned up (or not).
+    Farewell {
+        room: String,
+        forget: HashSet<PeerId>,
         ok: bool,
     },
 }
@@ -56,10 +64,16 @@ pub(super) async fn repair_room(
     room: String,
     me: String,
     members: HashSet<PeerId>,
+    forget: HashSet<PeerId>,
     mut held: VecDeque<String>,
 ) -> (RedisResult<HashMap<PeerId, String>>, VecDeque<String>) {
     let work = async {
         conn.ssubscribe(channel(&room)).await?;
+        // Members who left while an earlier repair (re)registered them.
+        for peer in &forget {
+            conn.hdel::<_, _, ()>(roster(&room), peer.to_string())
+                .await?;
+        }
         for peer in &members {
             conn.hset::<_, _, _, ()>(roster(&room), peer.to_string(), &me)
                 .await?;
@@ -69,7 +83,7 @@ pub(super) async fn repair_room(
                 .query_async::<i64>(&mut conn.clone())
                 .await?;
         }
-        let roster = fetch_roster(&mut conn, &room, &me).await?;
+        let roster = fetch_roster(&mut conn, &room, &me, Liveness::Check).await?;
         while let Some(envelope) = held.front() {
             conn.publish_cmd(channel(&room), envelope.clone())
                 .query_async::<i64>(&mut conn.clone())
@@ -85,21 +99,49 @@ pub(super) async fn repair_room(
     (roster, held)
 }
 
+/// A room we left while its repair ran: the repair may have registered
+/// our members again and subscribed us again, after their departures.
+/// Undone here: out of the roster, an empty list to the other relays,
+/// unsubscribed.
+async fn farewell_room(mut conn: Conn, room: String, me: String, forget: HashSet<PeerId>) -> Done {
+    let work = async {
+        for peer in &forget {
+            conn.hdel::<_, _, ()>(roster(&room), peer.to_string())
+                .await?;
+        }
+        conn.publish_cmd(channel(&room), sync_envelope(&me, None))
+            .query_async::<i64>(&mut conn.clone())
+            .await?;
+        conn.sunsubscribe(channel(&room)).await
+    };
+    let ok = matches!(tokio::time::timeout(INLINE_TIMEOUT, work).await, Ok(Ok(())));
+    Done::Farewell { room, forget, ok }
+}
+
 impl Task {
-    /// Cluster mode: starts the repairs due, at most [`MAX_REPAIRS`] at once.
+    /// Cluster mode: starts the repairs due, at most [`MAX_REPAIRS`] at
+    /// once: rooms holding messages first, then rooms that saw a fault,
+    /// then the rest.
     pub(super) fn start_repairs(&mut self, conn: &Conn) {
         // Failed rooms are always due.
         for room in self.held.keys() {
             self.to_repair.entry(room.clone()).or_insert(true);
         }
-        let due: Vec<(String, bool)> = self
+        let room_for = MAX_REPAIRS.saturating_sub(self.repairing.len());
+        if room_for == 0 {
+            return;
+        }
+        let mut due: Vec<(bool, bool, String)> = self
             .to_repair
             .iter()
             .filter(|(room, _)| !self.repairing.contains(*room))
-            .take(MAX_REPAIRS.saturating_sub(self.repairing.len()))
-            .map(|(room, fault)| (room.clone(), *fault))
+            .map(|(room, fault)| (!self.held.contains_key(room), !*fault, room.clone()))
             .collect();
-        for (room, fault) in due {
+        due.sort_unstable();
+        due.truncate(room_for);
+        for (_, not_fault, room) in due {
+            let fault = !not_fault;
+            let forget = self.to_forget.remove(&room).unwrap_or_default();
             self.to_repair.remove(&room);
             let Some(members) = self.local.get(&room).cloned() else {
                 continue;
@@ -112,10 +154,13 @@ impl Task {
             self.repairing.insert(room.clone());
             let (conn, me) = (conn.clone(), self.id.clone());
             self.jobs.push(Box::pin(async move {
-                let (roster, unsent) = repair_room(conn, room.clone(), me, members, held).await;
+                let listed = members.clone();
+                let (roster, unsent) =
+                    repair_room(conn, room.clone(), me, members, forget, held).await;
                 Done::Repaired {
                     room,
                     fault: fault || roster.is_err(),
+                    members: listed,
                     roster,
                     unsent,
                 }
@@ -147,12 +192,14 @@ impl Task {
             Done::Repaired {
                 room,
                 fault,
+                members,
                 roster,
                 mut unsent,
             } => {
                 self.repairing.remove(&room);
+                self.after_repair(conn, &room, members);
                 if !self.local.contains_key(&room) {
-                    return; // left meanwhile
+                    return; // left meanwhile: said farewell above
                 }
                 match roster {
                     Ok(fresh) => {
@@ -176,14 +223,60 @@ impl Task {
                         }
                     }
                 }
+                // The next one now, not at the next tick.
+                self.start_repairs(conn);
             }
-            Done::Swept(checks) => self.apply_sweep(conn, checks).await,
+            Done::Farewell { room, forget, ok } => {
+                if !ok && !self.local.contains_key(&room) {
+                    // Tried again at the next tick (bounded like held rooms).
+                    if self.farewells.len() < MAX_HELD_PER_ROOM {
+                        self.farewells.push((room, forget));
+                    }
+                }
+            }
+            Done::Swept(checks) => {
+                // Cluster mode: its removals are best effort, never an error.
+                let _ = self.apply_sweep(conn, checks).await;
+            }
             Done::Departed { departure, ok } => {
                 if !ok {
                     let (room, peer, reason) = departure;
                     self.remember_departure(room, peer, reason);
                 }
             }
+        }
+    }
+
+    /// Our members changed while a repair ran (it registered and listed
+    /// `members`): a room we left gets a farewell; a room whose members
+    /// changed gets another repair, which also removes the leavers the
+    /// first one may have registered again.
+    fn after_repair(&mut self, conn: &Conn, room: &str, members: HashSet<PeerId>) {
+        match self.local.get(room) {
+            None => {
+                let job = farewell_room(conn.clone(), room.to_string(), self.id.clone(), members);
+                self.jobs.push(Box::pin(job));
+            }
+            Some(now) if *now != members => {
+                let left: HashSet<PeerId> = members.difference(now).copied().collect();
+                self.to_forget
+                    .entry(room.to_string())
+                    .or_default()
+                    .extend(left);
+                self.to_repair.entry(room.to_string()).or_insert(false);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Cluster mode: farewells that failed, tried again.
+    pub(super) fn retry_farewells(&mut self, conn: &Conn) {
+        for (room, forget) in std::mem::take(&mut self.farewells) {
+            if self.local.contains_key(&room) {
+                continue; // back: its own repair lists who is here
+            }
+            let job = farewell_room(conn.clone(), room, self.id.clone(), forget);
+            self.jobs.push(Box::pin(job));
         }
     }
 }

@@ -49,6 +49,11 @@ pub(super) struct Task {
     /// Cluster mode: rooms to repair at the next tick (true: after a fault,
     /// counted per shard; false: the periodic re-sync).
     pub(super) to_repair: HashMap<String, bool>,
+    /// Cluster mode: members to take out of a room's roster at its next
+    /// repair (they left while an earlier one registered them again).
+    pub(super) to_forget: HashMap<String, HashSet<PeerId>>,
+    /// Cluster mode: rooms left during their repair whose clean-up failed.
+    pub(super) farewells: Vec<(String, HashSet<PeerId>)>,
     /// Cluster mode: rooms being repaired now.
     pub(super) repairing: HashSet<String>,
     /// Cluster mode: commands in flight (publishes, repairs, sweeps).
@@ -66,6 +71,12 @@ const MAX_JOBS: usize = 8192;
 /// Cluster mode: an inline command (a join's subscription and roster) waits
 /// this long at most; then its room is repaired in the background.
 pub(super) const INLINE_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Liveness {
+    Check,
+    Trust,
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Reload {
@@ -129,10 +140,16 @@ pub(super) fn timed_out() -> RedisError {
 /// The room's roster without us: live relays' peers only. A relay without
 /// a liveness key is crashed (or reconnecting): its entries stay for the
 /// sweep to judge, but nobody is told about peers that may be gone.
+///
+/// `Liveness::Trust` reads no liveness key (a cluster join must not wait
+/// on another shard): every listed relay counts as live but those the
+/// caller filters out, and a crashed one's peers leave when the sweep
+/// finds its key gone.
 pub(super) async fn fetch_roster(
     conn: &mut Conn,
     room: &str,
     me: &str,
+    liveness: Liveness,
 ) -> RedisResult<HashMap<PeerId, String>> {
     let entries: HashMap<String, String> = conn.hgetall(roster(room)).await?;
     let mut live_relays: HashMap<String, bool> = HashMap::new();
@@ -146,6 +163,7 @@ pub(super) async fn fetch_roster(
         };
         let live = match live_relays.get(&relay) {
             Some(l) => *l,
+            None if liveness == Liveness::Trust => true,
             None => {
                 let l = match conn.exists(alive(&relay)).await {
                     Ok(l) => l,
@@ -187,6 +205,8 @@ impl Task {
             unpublished: Vec::new(),
             held: HashMap::new(),
             to_repair: HashMap::new(),
+            to_forget: HashMap::new(),
+            farewells: Vec::new(),
             repairing: HashSet::new(),
             jobs: FuturesUnordered::new(),
         }
@@ -194,6 +214,25 @@ impl Task {
 
     pub(super) fn cluster(&self) -> bool {
         self.client.is_cluster()
+    }
+
+    /// Joins read liveness keys with one Redis; in a cluster they trust
+    /// the roster (see [`fetch_roster`]).
+    fn inline_liveness(&self) -> Liveness {
+        if self.cluster() {
+            Liveness::Trust
+        } else {
+            Liveness::Check
+        }
+    }
+
+    /// Drops peers of relays the sweep found without a liveness key.
+    pub(super) fn without_missing(
+        &self,
+        mut fresh: HashMap<PeerId, String>,
+    ) -> HashMap<PeerId, String> {
+        fresh.retain(|_, relay| !self.missing_since.contains_key(relay));
+        fresh
     }
 
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
@@ -214,6 +253,8 @@ impl Task {
             self.repairing.clear();
             self.held.clear();
             self.to_repair.clear();
+            self.to_forget.clear();
+            self.farewells.clear();
             // While down: keep local bookkeeping, drop publishes.
             let until = tokio::time::Instant::now() + delay;
             loop {
@@ -344,7 +385,10 @@ impl Task {
             }
             return Ok(());
         }
-        if self.jobs.len() >= MAX_JOBS {
+        // Reliable messages get twice the room: a failing shard's doomed
+        // media must not crowd out the other rooms' chat.
+        let cap = if reliable { 2 * MAX_JOBS } else { MAX_JOBS };
+        if self.jobs.len() >= cap {
             self.stats.dropped.fetch_add(1, Relaxed);
             return Ok(());
         }
@@ -406,7 +450,12 @@ impl Task {
         commands: &mut mpsc::Receiver<Command>,
     ) -> redis::RedisResult<()> {
         let (mut conn, mut sub) = self.client.connect().await?;
-        beat(&mut conn, &self.id, self.ttl).await?;
+        match beat(&mut conn, &self.id, self.ttl).await {
+            // In a cluster our key's shard may be failing over: the
+            // heartbeat keeps trying, the rooms on other shards needn't wait.
+            Err(e) if !conn.is_cluster() => return Err(e),
+            _ => {}
+        }
         // Liveness beats on its own from now on: a long re-sync must not
         // make the other relays think this one died.
         let _beat = Guard(tokio::spawn(heartbeat_loop(
@@ -478,22 +527,16 @@ impl Task {
                     self.sweep(&mut conn).await?;
                 }
                 _ = resync.tick() => {
-                    if self.cluster() {
-                        // The whole repair, not just the list: it also
-                        // re-subscribes and re-registers, in case a shard
-                        // lost them in a failover nobody noticed.
-                        for room in self.local.keys() {
-                            self.to_repair.entry(room.clone()).or_insert(false);
-                        }
-                    } else {
-                        let rooms: Vec<String> = self.local.keys().cloned().collect();
-                        for room in rooms {
-                            self.publish_sync(&mut conn, &room).await?;
-                        }
+                    // Just the lists (in a cluster, as jobs): rooms whose
+                    // shard failed or moved are repaired when that shows.
+                    let rooms: Vec<String> = self.local.keys().cloned().collect();
+                    for room in rooms {
+                        self.publish_sync(&mut conn, &room).await?;
                     }
                 }
                 _ = repair.tick(), if self.cluster() => {
                     self.start_repairs(&conn);
+                    self.retry_farewells(&conn);
                     for (room, peer, reason) in std::mem::take(&mut self.unpublished) {
                         self.publish_departure(&mut conn, &room, peer, reason).await?;
                     }
@@ -515,14 +558,18 @@ impl Task {
                     // Nobody here yet to tell: the joiner's welcome lists
                     // these.
                     let me = self.id.clone();
+                    let liveness = self.inline_liveness();
                     let subscribed = self
                         .inline(async {
                             sub.subscribe(channel(&room)).await?;
-                            fetch_roster(conn, &room, &me).await
+                            fetch_roster(conn, &room, &me, liveness).await
                         })
                         .await;
                     match subscribed {
-                        Ok(fresh) => self.apply_roster(&room, fresh, Reload::Replace).await,
+                        Ok(fresh) => {
+                            let fresh = self.without_missing(fresh);
+                            self.apply_roster(&room, fresh, Reload::Replace).await
+                        }
                         Err(e) => self.room_failed(&room, e)?,
                     }
                 }
@@ -556,8 +603,12 @@ impl Task {
                 // again. Of two relays whose peers join at once, each either
                 // sees the other's entry here or gets its announcement, so
                 // nobody is missed.
-                match self.inline(fetch_roster(conn, &room, &me)).await {
-                    Ok(fresh) => self.apply_roster(&room, fresh, Reload::Merge).await,
+                let liveness = self.inline_liveness();
+                match self.inline(fetch_roster(conn, &room, &me, liveness)).await {
+                    Ok(fresh) => {
+                        let fresh = self.without_missing(fresh);
+                        self.apply_roster(&room, fresh, Reload::Merge).await
+                    }
                     Err(e) => self.room_failed(&room, e)?,
                 }
             }
@@ -615,7 +666,7 @@ impl Task {
         room: &str,
         mode: Reload,
     ) -> redis::RedisResult<()> {
-        let fresh = fetch_roster(conn, room, &self.id).await?;
+        let fresh = fetch_roster(conn, room, &self.id, Liveness::Check).await?;
         self.apply_roster(room, fresh, mode).await;
         Ok(())
     }
@@ -688,15 +739,14 @@ impl Task {
             let live: bool = conn.exists(alive(&relay)).await?;
             checks.push((relay, Some(live)));
         }
-        self.apply_sweep(conn, checks).await;
-        Ok(())
+        self.apply_sweep(conn, checks).await
     }
 
     pub(super) async fn apply_sweep(
         &mut self,
         conn: &mut Conn,
         checks: Vec<(String, Option<bool>)>,
-    ) {
+    ) -> RedisResult<()> {
         let now = tokio::time::Instant::now();
         let grace = self.ttl / 3;
         let mut dead = HashSet::new();
@@ -715,7 +765,7 @@ impl Task {
             }
         }
         if dead.is_empty() {
-            return;
+            return Ok(());
         }
         let mut gone = Vec::new();
         {
@@ -731,16 +781,15 @@ impl Task {
             }
         }
         for (room, peer) in gone {
-            // Best effort: whoever sweeps next removes what this misses.
             let mut c = conn.clone();
             let key = roster(&room);
-            let hdel = async move {
-                let _ = c.hdel::<_, _, ()>(key, peer.to_string()).await;
-            };
             if self.cluster() {
+                // Best effort, off the task: whoever sweeps next removes
+                // what this misses.
+                let hdel = async move { c.hdel::<_, _, ()>(key, peer.to_string()).await };
                 tokio::spawn(tokio::time::timeout(INLINE_TIMEOUT, hdel));
             } else {
-                hdel.await;
+                c.hdel::<_, _, ()>(key, peer.to_string()).await?;
             }
             let _ = self
                 .deliver
@@ -751,5 +800,6 @@ impl Task {
                 })
                 .await;
         }
+        Ok(())
     }
 }
