@@ -3,7 +3,7 @@
 //! failed is repaired on the shard's new master: re-subscribed,
 //! re-registered, re-synced, then its held messages are sent in order.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -11,8 +11,8 @@ use redis::{AsyncCommands, RedisResult};
 
 use super::link::Conn;
 use super::task::{
-    fetch_roster, sync_envelope, sync_request, timed_out, Liveness, Reload, Task, INLINE_TIMEOUT,
-    MAX_HELD_PER_ROOM,
+    fetch_roster, hold, sync_envelope, sync_request, timed_out, Held, Liveness, Reload, Task,
+    INLINE_TIMEOUT, MAX_HELD_PER_ROOM,
 };
 use super::{channel, roster};
 use crate::peer::PeerId;
@@ -27,8 +27,9 @@ pub(super) const REPAIR_EVERY: Duration = Duration::from_millis(250);
 pub(super) enum Done {
     Published {
         room: String,
-        /// The message again if it was reliable: held for the repair.
-        envelope: Option<String>,
+        /// The message again (with its order) if it was reliable: held for
+        /// the repair.
+        envelope: Option<(u64, String)>,
         ok: bool,
     },
     Repaired {
@@ -39,7 +40,7 @@ pub(super) enum Done {
         /// The room's live remote members from its roster, or the error.
         roster: RedisResult<HashMap<PeerId, String>>,
         /// Held messages the repair did not get to send.
-        unsent: VecDeque<String>,
+        unsent: Held,
     },
     /// Liveness of remote relays: `None` where the check itself failed.
     Swept(Vec<(String, Option<bool>)>),
@@ -65,8 +66,8 @@ pub(super) async fn repair_room(
     me: String,
     members: HashSet<PeerId>,
     forget: HashSet<PeerId>,
-    mut held: VecDeque<String>,
-) -> (RedisResult<HashMap<PeerId, String>>, VecDeque<String>) {
+    mut held: Held,
+) -> (RedisResult<HashMap<PeerId, String>>, Held) {
     let work = async {
         conn.ssubscribe(channel(&room)).await?;
         // Members who left while an earlier repair (re)registered them.
@@ -84,7 +85,7 @@ pub(super) async fn repair_room(
                 .await?;
         }
         let roster = fetch_roster(&mut conn, &room, &me, Liveness::Check).await?;
-        while let Some(envelope) = held.front() {
+        while let Some((_, envelope)) = held.front() {
             conn.publish_cmd(channel(&room), envelope.clone())
                 .query_async::<i64>(&mut conn.clone())
                 .await?;
@@ -179,11 +180,12 @@ impl Task {
                 ok: false,
             } => {
                 let _ = self.room_failed(&room, timed_out());
-                match (envelope, self.held.get_mut(&room)) {
-                    (Some(e), Some(queue)) if queue.len() < MAX_HELD_PER_ROOM => queue.push_back(e),
-                    _ => {
-                        self.stats.dropped.fetch_add(1, Relaxed);
-                    }
+                let held = match (envelope, self.held.get_mut(&room)) {
+                    (Some((seq, e)), Some(queue)) => hold(queue, seq, e),
+                    _ => false,
+                };
+                if !held {
+                    self.stats.dropped.fetch_add(1, Relaxed);
                 }
                 // At once, not at the next tick: a room whose shard is fine
                 // (the error was a passing one) is back within a round trip.
@@ -209,7 +211,7 @@ impl Task {
                         self.apply_roster(&room, fresh, Reload::Merge).await;
                         // Held while the repair ran: sent in order now.
                         if let Some(queue) = self.held.remove(&room) {
-                            for envelope in queue {
+                            for (_, envelope) in queue {
                                 let _ = self.publish(conn, &room, envelope, true).await;
                             }
                         }
@@ -217,8 +219,9 @@ impl Task {
                     Err(e) => {
                         let _ = self.room_failed(&room, e);
                         if let Some(queue) = self.held.get_mut(&room) {
-                            unsent.extend(queue.drain(..));
-                            unsent.truncate(MAX_HELD_PER_ROOM);
+                            for (seq, e) in queue.drain(..) {
+                                hold(&mut unsent, seq, e);
+                            }
                             *queue = unsent;
                         }
                     }

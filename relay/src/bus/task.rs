@@ -28,6 +28,20 @@ use crate::protocol::LeaveReason;
 
 type Members = HashMap<String, HashMap<PeerId, String>>;
 
+/// A failed room's reliable messages, by the order they were sent in.
+pub(super) type Held = VecDeque<(u64, String)>;
+
+/// Holds `envelope` in its place by `seq` (most arrive last, in order;
+/// a job that failed late goes back among them).
+pub(super) fn hold(queue: &mut Held, seq: u64, envelope: String) -> bool {
+    if queue.len() >= MAX_HELD_PER_ROOM {
+        return false;
+    }
+    let at = queue.partition_point(|(s, _)| *s < seq);
+    queue.insert(at, (seq, envelope));
+    true
+}
+
 pub(super) struct Task {
     pub(super) client: Client,
     pub(super) id: String,
@@ -45,7 +59,10 @@ pub(super) struct Task {
     pub(super) unpublished: Vec<(String, PeerId, LeaveReason)>,
     /// Cluster mode: rooms whose shard failed, with the reliable messages
     /// waiting (in order) for the room's repair.
-    pub(super) held: HashMap<String, VecDeque<String>>,
+    pub(super) held: HashMap<String, Held>,
+    /// Cluster mode: the order reliable messages were given to the bus in,
+    /// so what comes back from failed jobs is held in that order.
+    pub(super) next_seq: u64,
     /// Cluster mode: rooms to repair at the next tick (true: after a fault,
     /// counted per shard; false: the periodic re-sync).
     pub(super) to_repair: HashMap<String, bool>,
@@ -204,6 +221,7 @@ impl Task {
             missing_since: HashMap::new(),
             unpublished: Vec::new(),
             held: HashMap::new(),
+            next_seq: 0,
             to_repair: HashMap::new(),
             to_forget: HashMap::new(),
             farewells: Vec::new(),
@@ -377,10 +395,10 @@ impl Task {
             self.stats.published.fetch_add(1, Relaxed);
             return Ok(());
         }
+        let seq = self.next_seq;
+        self.next_seq += 1;
         if let Some(queue) = self.held.get_mut(room) {
-            if reliable && queue.len() < MAX_HELD_PER_ROOM {
-                queue.push_back(envelope);
-            } else {
+            if !(reliable && hold(queue, seq, envelope)) {
                 self.stats.dropped.fetch_add(1, Relaxed);
             }
             return Ok(());
@@ -395,7 +413,7 @@ impl Task {
         let cmd = conn.publish_cmd(channel(room), envelope.clone());
         let mut conn = conn.clone();
         let room = room.to_string();
-        let envelope = reliable.then_some(envelope);
+        let envelope = reliable.then_some((seq, envelope));
         self.jobs.push(Box::pin(async move {
             let ok = cmd.query_async::<i64>(&mut conn).await.is_ok();
             Done::Published { room, envelope, ok }
@@ -801,5 +819,31 @@ impl Task {
                 .await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_messages_keep_the_order_they_were_sent_in() {
+        let mut queue = Held::new();
+        // Held while the room was failing, then two jobs that failed late.
+        for (seq, text) in [(3, "c"), (5, "e"), (1, "a"), (4, "d"), (2, "b")] {
+            assert!(hold(&mut queue, seq, text.to_string()));
+        }
+        let order: Vec<&str> = queue.iter().map(|(_, e)| e.as_str()).collect();
+        assert_eq!(order, ["a", "b", "c", "d", "e"]);
+    }
+
+    #[test]
+    fn a_room_holds_a_bounded_number_of_messages() {
+        let mut queue = Held::new();
+        for seq in 0..MAX_HELD_PER_ROOM as u64 {
+            assert!(hold(&mut queue, seq, String::new()));
+        }
+        assert!(!hold(&mut queue, u64::MAX, String::new()));
+        assert_eq!(queue.len(), MAX_HELD_PER_ROOM);
     }
 }
