@@ -201,6 +201,10 @@ impl Drop for Cluster {
 }
 
 fn relay(seeds: &str, ttl: &str) -> (Proc, String, u16) {
+    relay_with(seeds, ttl, &[])
+}
+
+fn relay_with(seeds: &str, ttl: &str, extra: &[&str]) -> (Proc, String, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -210,6 +214,7 @@ fn relay(seeds: &str, ttl: &str) -> (Proc, String, u16) {
         .args(["relay", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--redis-cluster", seeds])
         .args(["--redis-presence-ttl", ttl])
+        .args(extra)
         .env(
             "RUST_LOG",
             std::env::var("SF_RELAY_LOG").unwrap_or_else(|_| "warn".into()),
@@ -649,4 +654,63 @@ fn resharding_a_rooms_slot_keeps_the_call() {
         roster(&cluster, &room),
         HashSet::from([id_a.clone(), id_b.clone()])
     );
+}
+
+/// Refused joins (`too_many_rooms`, and `room_full` caused by members on
+/// another relay) leave nothing behind in the cluster: no shard channel
+/// subscribed, no roster entry.
+#[test]
+fn refused_joins_leave_nothing_behind_in_the_cluster() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let seeds = cluster.seeds();
+    let limits = ["--max-rooms", "2", "--max-peers-per-room", "2"];
+    let (_a, url_a, _) = relay_with(
+        &seeds,
+        "9s",
+        &[&limits[..], &["--max-strikes", "1000"]].concat(),
+    );
+    let (_b, url_b, _) = relay(&seeds, "9s");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _members = rt.block_on(async {
+        let (keep, _, _) = bare::join(&url_a, "keep").await;
+        // Two on relay B fill room "full" for relay A's limit of 2.
+        let (f1, _, _) = bare::join(&url_b, "full").await;
+        let (f2, _, _) = bare::join(&url_b, "full").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for _ in 0..20 {
+            let (_, _, answer) = bare::join(&url_a, "full").await;
+            assert_eq!(answer, vec!["error:room_full".to_string()]);
+        }
+        let (other, _, _) = bare::join(&url_a, "other").await;
+        for i in 0..50 {
+            let (_, _, answer) = bare::join(&url_a, &format!("extra{i}")).await;
+            assert_eq!(answer, vec!["error:too_many_rooms".to_string()]);
+        }
+        (keep, f1, f2, other)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // Every shard's channels, and who listens to room "full".
+    let mut channels: Vec<String> = Vec::new();
+    for m in cluster.masters() {
+        let listed = redis_cli(m.port, &["PUBSUB", "SHARDCHANNELS", "sf:room:*"]);
+        channels.extend(listed.split_whitespace().map(str::to_string));
+    }
+    channels.sort();
+    assert_eq!(
+        channels,
+        ["sf:room:{full}", "sf:room:{keep}", "sf:room:{other}"]
+    );
+    let full = cluster.master_of(streamflow_relay::bus::slot_of_room("full"));
+    let numsub = redis_cli(full.port, &["PUBSUB", "SHARDNUMSUB", "sf:room:{full}"]);
+    assert_eq!(
+        numsub.split_whitespace().nth(1),
+        Some("1"),
+        "only relay B: {numsub}"
+    );
+    for i in 0..50 {
+        assert!(roster(&cluster, &format!("extra{i}")).is_empty());
+    }
+    assert_eq!(roster(&cluster, "full").len(), 2);
 }

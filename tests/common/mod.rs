@@ -2,6 +2,7 @@
 //! the real `streamflow` binary run as a headless client.
 #![allow(dead_code)]
 
+pub mod bare;
 pub mod procs;
 pub mod tmux;
 
