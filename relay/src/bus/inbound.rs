@@ -100,6 +100,11 @@ impl Task {
     }
 
     pub(super) async fn on_envelope(&mut self, room: String, text: &str) {
+        // A room we no longer serve (a subscription that outlived our
+        // leaving): nobody here to tell, nothing to remember.
+        if !self.local.contains_key(&room) {
+            return;
+        }
         let mut parts = text.splitn(7, '\n');
         let (Some("v1"), Some(relay), Some(event), Some(peer), Some(to), Some(kind), Some(body)) = (
             parts.next(),

@@ -34,6 +34,17 @@ pub fn slot_of_room(room: &str) -> u16 {
 }
 
 impl BusStats {
+    /// The shard that owns the room's slot was found down at the last
+    /// watch (false while nothing is known).
+    pub(super) fn room_shard_down(&self, room: &str) -> bool {
+        let slot = slot_of_room(room);
+        let shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+        shards
+            .iter()
+            .find(|s| (s.slots.0..=s.slots.1).contains(&slot))
+            .is_some_and(|s| !s.up)
+    }
+
     /// Counts a room's repair, on the shard that owns it.
     pub(super) fn record_repair(&self, room: &str) {
         self.repairs.fetch_add(1, Relaxed);

@@ -234,6 +234,11 @@ impl Task {
         self.client.is_cluster()
     }
 
+    /// Cluster mode: the room's shard was down at the last watch.
+    fn known_down(&self, room: &str) -> bool {
+        self.cluster() && self.stats.room_shard_down(room)
+    }
+
     /// Joins read liveness keys with one Redis; in a cluster they trust
     /// the roster (see [`fetch_roster`]).
     fn inline_liveness(&self) -> Liveness {
@@ -573,6 +578,13 @@ impl Task {
             Command::EnsureRoom { room, done } => {
                 if !self.local.contains_key(&room) {
                     self.local.insert(room.clone(), HashSet::new());
+                    if self.known_down(&room) {
+                        // No wait on a shard known to be failing over: the
+                        // join goes ahead, the room is repaired after.
+                        self.room_failed(&room, timed_out())?;
+                        let _ = done.send(());
+                        return Ok(());
+                    }
                     // Nobody here yet to tell: the joiner's welcome lists
                     // these.
                     let me = self.id.clone();
@@ -596,6 +608,9 @@ impl Task {
             Command::Joined { room, peer } => {
                 let resubscribe = !self.local.contains_key(&room);
                 self.local.entry(room.clone()).or_default().insert(peer);
+                if self.known_down(&room) {
+                    self.room_failed(&room, timed_out())?;
+                }
                 if self.held.contains_key(&room) {
                     // The repair registers and announces everyone.
                     return Ok(());
@@ -638,7 +653,7 @@ impl Task {
                 }
                 self.forget_local(&room, peer);
                 if !self.local.contains_key(&room) {
-                    self.unsubscribe(sub, &room).await?;
+                    self.unsubscribe(conn, sub, &room).await?;
                 }
             }
             Command::Publish {
@@ -648,7 +663,7 @@ impl Task {
             } => self.publish(conn, &room, envelope, reliable).await?,
             Command::Release { room } => {
                 if self.release_local(&room) {
-                    self.unsubscribe(sub, &room).await?;
+                    self.unsubscribe(conn, sub, &room).await?;
                 }
             }
         }
@@ -657,14 +672,23 @@ impl Task {
 
     pub(super) async fn unsubscribe(
         &mut self,
+        conn: &Conn,
         sub: &mut Subscriber,
         room: &str,
     ) -> RedisResult<()> {
-        match self.inline(sub.unsubscribe(channel(room))).await {
-            // In a cluster a failed shard forgets its subscribers anyway.
-            Err(e) if !self.cluster() => Err(e),
-            _ => Ok(()),
+        if self.cluster() {
+            // Off the task: the room's shard may be failing over, and
+            // nothing waits for this. (A subscription that outlives a
+            // failed attempt only brings traffic for a room we don't
+            // serve, which is dropped.)
+            let conn = conn.clone();
+            let channel = channel(room);
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(INLINE_TIMEOUT, conn.sunsubscribe(channel)).await;
+            });
+            return Ok(());
         }
+        sub.unsubscribe(channel(room)).await
     }
 
     pub(super) async fn register(
