@@ -278,39 +278,11 @@ fn refused_joins_leave_nothing_behind() {
     let Some(_redis) = redis_at(redis_port) else {
         return;
     };
-    let (_a, url_a, port_a) = relay_process_with(
-        redis_port,
-        "9s",
-        &[
-            "--max-rooms",
-            "2",
-            "--max-peers-per-room",
-            "2",
-            "--max-strikes",
-            "1000",
-        ],
-    );
+    let (_a, url_a, port_a) = relay_process_with(redis_port, "9s", &bare::REFUSING_RELAY);
     let (_b, url_b, _) = relay_process_with(redis_port, "9s", &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     // The sockets that must stay joined live until the checks below.
-    let _members = rt.block_on(async {
-        let (keep, _, _) = bare::join(&url_a, "keep").await;
-        // Two on relay B fill room "full" for relay A's limit of 2.
-        let (f1, _, _) = bare::join(&url_b, "full").await;
-        let (f2, _, _) = bare::join(&url_b, "full").await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        for _ in 0..20 {
-            let (_, _, answer) = bare::join(&url_a, "full").await;
-            assert_eq!(answer, vec!["error:room_full".to_string()]);
-        }
-        // One room is left under the limit: fill it, then ask for more.
-        let (other, _, _) = bare::join(&url_a, "other").await;
-        for i in 0..200 {
-            let (_, _, answer) = bare::join(&url_a, &format!("extra{i}")).await;
-            assert_eq!(answer, vec!["error:too_many_rooms".to_string()]);
-        }
-        (keep, f1, f2, other)
-    });
+    let _members = rt.block_on(bare::refused_joins(&url_a, &url_b, 200));
     std::thread::sleep(Duration::from_millis(500));
     let channels = redis_cli(redis_port, &["PUBSUB", "CHANNELS", "sf:room:*"]);
     let mut channels: Vec<&str> = channels.split_whitespace().collect();

@@ -678,31 +678,10 @@ fn refused_joins_leave_nothing_behind_in_the_cluster() {
         return;
     };
     let seeds = cluster.seeds();
-    let limits = ["--max-rooms", "2", "--max-peers-per-room", "2"];
-    let (_a, url_a, _) = relay_with(
-        &seeds,
-        "9s",
-        &[&limits[..], &["--max-strikes", "1000"]].concat(),
-    );
+    let (_a, url_a, _) = relay_with(&seeds, "9s", &bare::REFUSING_RELAY);
     let (_b, url_b, _) = relay(&seeds, "9s");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let _members = rt.block_on(async {
-        let (keep, _, _) = bare::join(&url_a, "keep").await;
-        // Two on relay B fill room "full" for relay A's limit of 2.
-        let (f1, _, _) = bare::join(&url_b, "full").await;
-        let (f2, _, _) = bare::join(&url_b, "full").await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        for _ in 0..20 {
-            let (_, _, answer) = bare::join(&url_a, "full").await;
-            assert_eq!(answer, vec!["error:room_full".to_string()]);
-        }
-        let (other, _, _) = bare::join(&url_a, "other").await;
-        for i in 0..50 {
-            let (_, _, answer) = bare::join(&url_a, &format!("extra{i}")).await;
-            assert_eq!(answer, vec!["error:too_many_rooms".to_string()]);
-        }
-        (keep, f1, f2, other)
-    });
+    let _members = rt.block_on(bare::refused_joins(&url_a, &url_b, 50));
     std::thread::sleep(Duration::from_millis(500));
     // Every shard's channels, and who listens to room "full".
     let mut channels: Vec<String> = Vec::new();

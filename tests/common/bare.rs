@@ -63,3 +63,38 @@ pub async fn roster(url: &str, room: &str) -> Vec<String> {
     .await;
     peers
 }
+
+/// The relay-limits flags the refused-join tests give relay A: two rooms,
+/// two members a room, and strikes enough for the refusals.
+pub const REFUSING_RELAY: [&str; 6] = [
+    "--max-rooms",
+    "2",
+    "--max-peers-per-room",
+    "2",
+    "--max-strikes",
+    "1000",
+];
+
+/// Joins relay A (started with [`REFUSING_RELAY`]) in ways it refuses:
+/// room "full" (filled by two members on relay B) `room_full` 20 times,
+/// then, with "keep" and "other" taking its two rooms, `extra{i}` for
+/// `extras` rooms `too_many_rooms`. Returns the members who must stay
+/// joined: keep, the two in "full", other.
+pub async fn refused_joins(url_a: &str, url_b: &str, extras: usize) -> [Ws; 4] {
+    let (keep, _, _) = join(url_a, "keep").await;
+    // Two on relay B fill room "full" for relay A's limit of 2.
+    let (f1, _, _) = join(url_b, "full").await;
+    let (f2, _, _) = join(url_b, "full").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..20 {
+        let (_, _, answer) = join(url_a, "full").await;
+        assert_eq!(answer, vec!["error:room_full".to_string()]);
+    }
+    // One room is left under the limit: fill it, then ask for more.
+    let (other, _, _) = join(url_a, "other").await;
+    for i in 0..extras {
+        let (_, _, answer) = join(url_a, &format!("extra{i}")).await;
+        assert_eq!(answer, vec!["error:too_many_rooms".to_string()]);
+    }
+    [keep, f1, f2, other]
+}
